@@ -1,0 +1,394 @@
+#include "common/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/errors.h"
+
+namespace leadsync::common {
+namespace {
+
+// Walks a YAML tree keeping the key path, so that every error names where it is.
+class Node {
+ public:
+  Node(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {}
+
+  const std::string& path() const { return path_; }
+  bool defined() const { return node_.IsDefined() && !node_.IsNull(); }
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw ConfigError("config error at " + path_ + ": " + what);
+  }
+
+  Node child(const std::string& key) const {
+    return Node(node_[key], path_.empty() ? key : path_ + "." + key);
+  }
+
+  void expect_map(std::initializer_list<const char*> allowed) const {
+    if (!node_.IsMap()) fail("expected a mapping");
+    for (const auto& kv : node_) {
+      const auto key = kv.first.as<std::string>();
+      if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
+        std::string list;
+        for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+        child(key).fail("unknown key '" + key + "' (expected one of: " + list + ")");
+      }
+    }
+  }
+
+  std::string str() const {
+    if (!node_.IsScalar()) fail("expected a string");
+    return node_.as<std::string>();
+  }
+  std::string str_or(const std::string& fallback) const { return defined() ? str() : fallback; }
+  std::string required_str() const {
+    if (!defined()) fail("is required");
+    auto s = str();
+    if (s.empty()) fail("must not be empty");
+    return s;
+  }
+
+  int integer(int fallback, int min, int max) const {
+    if (!defined()) return fallback;
+    if (!node_.IsScalar()) fail("expected an integer");
+    const auto text = node_.as<std::string>();
+    char* end = nullptr;
+    const long v = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0') fail("expected an integer, got '" + text + "'");
+    if (v < min || v > max) {
+      fail("value " + text + " out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    }
+    return static_cast<int>(v);
+  }
+
+  bool boolean(bool fallback) const {
+    if (!defined()) return fallback;
+    const auto text = str();
+    if (text == "true") return true;
+    if (text == "false") return false;
+    fail("expected true or false, got '" + text + "'");
+  }
+
+  template <typename E>
+  E choice(E fallback, std::initializer_list<std::pair<const char*, E>> options) const {
+    if (!defined()) return fallback;
+    const auto text = str();
+    std::string list;
+    for (const auto& [name, value] : options) {
+      if (text == name) return value;
+      list += (list.empty() ? "" : ", ") + std::string(name);
+    }
+    fail("unknown value '" + text + "' (expected one of: " + list + ")");
+  }
+
+  std::vector<std::string> str_list() const {
+    std::vector<std::string> out;
+    if (!defined()) return out;
+    if (!node_.IsSequence()) fail("expected a list of strings");
+    for (std::size_t i = 0; i < node_.size(); ++i) {
+      out.push_back(Node(node_[i], path_ + "[" + std::to_string(i) + "]").str());
+    }
+    return out;
+  }
+
+  template <typename F>
+  void each_entry(F&& f) const {  // f(key, Node)
+    if (!node_.IsMap()) fail("expected a mapping");
+    for (const auto& kv : node_) {
+      const auto key = kv.first.as<std::string>();
+      f(key, child(key));
+    }
+  }
+
+  template <typename F>
+  void each_item(F&& f) const {  // f(Node)
+    if (!node_.IsSequence()) fail("expected a list");
+    for (std::size_t i = 0; i < node_.size(); ++i) f(Node(node_[i], path_ + "[" + std::to_string(i) + "]"));
+  }
+
+ private:
+  YAML::Node node_;
+  std::string path_;
+};
+
+bool valid_identifier(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  if (!(std::islower(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+void check_identifier(const Node& n, const std::string& s) {
+  if (!valid_identifier(s)) {
+    n.fail("'" + s + "' is not a valid name (lower-case letters, digits and _, starting with a letter or _, "
+           "at most 63 characters)");
+  }
+}
+
+FieldConfig parse_field(const std::string& name, const Node& n) {
+  check_identifier(n, name);
+  if (name.starts_with("_")) n.fail("field names starting with '_' are reserved for leadsync's own columns");
+  n.expect_map({"type", "required", "normalize", "coerce", "separator"});
+  FieldConfig f;
+  f.name = name;
+  f.type = n.child("type").choice<FieldType>(
+      FieldType::kText, {{"text", FieldType::kText}, {"int", FieldType::kInt}, {"float", FieldType::kFloat},
+                         {"bool", FieldType::kBool}, {"timestamp", FieldType::kTimestamp},
+                         {"date", FieldType::kDate}, {"text_list", FieldType::kTextList},
+                         {"json", FieldType::kJson}});
+  f.required = n.child("required").boolean(false);
+  f.normalize = n.child("normalize").choice<Normalize>(
+      Normalize::kNone, {{"none", Normalize::kNone}, {"trim", Normalize::kTrim}, {"lower", Normalize::kLower},
+                         {"lower_trim", Normalize::kLowerTrim}});
+  if (f.normalize != Normalize::kNone && f.type != FieldType::kText && f.type != FieldType::kTextList) {
+    n.child("normalize").fail("normalize applies to text and text_list fields only");
+  }
+  f.coerce = n.child("coerce").choice<ListCoerce>(
+      ListCoerce::kWrapScalar, {{"wrap_scalar", ListCoerce::kWrapScalar}, {"reject", ListCoerce::kReject}});
+  if (n.child("coerce").defined() && f.type != FieldType::kTextList) {
+    n.child("coerce").fail("coerce applies to text_list fields only");
+  }
+  f.separator = n.child("separator").str_or(",");
+  if (f.separator.empty()) n.child("separator").fail("must not be empty");
+  return f;
+}
+
+EntityConfig parse_entity(const std::string& name, const Node& n) {
+  check_identifier(n, name);
+  n.expect_map({"table", "key", "match_on", "audit", "deletes", "fields"});
+  EntityConfig e;
+  e.name = name;
+  e.table = n.child("table").str_or(name);
+  check_identifier(n.child("table"), e.table);
+  e.key = n.child("key").required_str();
+  check_identifier(n.child("key"), e.key);
+  e.audit = n.child("audit").boolean(false);
+  e.deletes = n.child("deletes").choice<DeleteMode>(DeleteMode::kSoft, {{"soft", DeleteMode::kSoft}});
+  const auto fields = n.child("fields");
+  if (!fields.defined()) fields.fail("is required: an entity needs at least one field");
+  fields.each_entry([&](const std::string& fname, const Node& fn) {
+    if (fname == e.key) fn.fail("the key '" + e.key + "' is a column of its own; do not list it under fields");
+    e.fields.push_back(parse_field(fname, fn));
+  });
+  e.match_on = n.child("match_on").str_list();
+  for (std::size_t i = 0; i < e.match_on.size(); ++i) {
+    if (!e.field(e.match_on[i])) {
+      n.child("match_on").fail("'" + e.match_on[i] + "' is not a field of entity '" + name + "'");
+    }
+  }
+  return e;
+}
+
+SourceConfig parse_source(const Node& n, const std::map<std::string, EntityConfig>& entities) {
+  n.expect_map({"name", "kind", "entity", "url", "key_column", "columns", "on_missing", "allow_empty",
+                "schedule"});
+  SourceConfig s;
+  s.name = n.child("name").required_str();
+  s.kind = n.child("kind").choice<std::string>("csv", {{"csv", "csv"}});
+  s.entity = n.child("entity").required_str();
+  const auto it = entities.find(s.entity);
+  if (it == entities.end()) n.child("entity").fail("'" + s.entity + "' is not a configured entity");
+  const EntityConfig& entity = it->second;
+  s.url = n.child("url").required_str();
+  s.key_column = n.child("key_column").required_str();
+  const auto columns = n.child("columns");
+  if (!columns.defined()) columns.fail("is required: map source columns to entity fields");
+  std::set<std::string> targets;
+  columns.each_entry([&](const std::string& column, const Node& cn) {
+    const auto field = cn.str();
+    if (field != entity.key && !entity.field(field)) {
+      cn.fail("'" + field + "' is neither the key nor a field of entity '" + entity.name + "'");
+    }
+    if (!targets.insert(field).second) cn.fail("field '" + field + "' is mapped from two columns");
+    s.columns.emplace_back(column, field);
+  });
+  const auto key_mapped = std::find_if(s.columns.begin(), s.columns.end(),
+                                       [&](const auto& c) { return c.first == s.key_column; });
+  if (key_mapped == s.columns.end()) {
+    columns.fail("the key column '" + s.key_column + "' must be mapped (to '" + entity.key + "')");
+  }
+  if (key_mapped->second != entity.key) {
+    columns.fail("the key column '" + s.key_column + "' must map to the entity key '" + entity.key + "'");
+  }
+  // A full image must carry every field: an unmapped field would be silently nulled on each run (R6).
+  for (const auto& f : entity.fields) {
+    if (!targets.count(f.name)) {
+      columns.fail("field '" + f.name + "' of entity '" + entity.name +
+                   "' is not mapped from any column; every field must be mapped");
+    }
+  }
+  s.on_missing = n.child("on_missing").choice<OnMissing>(
+      OnMissing::kDelete, {{"delete", OnMissing::kDelete}, {"ignore", OnMissing::kIgnore}});
+  s.allow_empty = n.child("allow_empty").boolean(false);
+  if (n.child("schedule").defined()) {
+    const auto text = n.child("schedule").str();
+    const auto d = parse_duration(text);
+    if (!d || d->count() <= 0) n.child("schedule").fail("expected a duration like 60s, 5m or 500ms, got '" + text + "'");
+    s.schedule = *d;
+  }
+  return s;
+}
+
+}  // namespace
+
+const char* error_class_name(ErrorClass c) noexcept {
+  switch (c) {
+    case ErrorClass::kPermanent: return "permanent";
+    case ErrorClass::kRetryable: return "retryable";
+    case ErrorClass::kInfrastructure: return "infrastructure";
+  }
+  return "unknown";
+}
+
+const char* field_type_name(FieldType t) noexcept {
+  switch (t) {
+    case FieldType::kText: return "text";
+    case FieldType::kInt: return "int";
+    case FieldType::kFloat: return "float";
+    case FieldType::kBool: return "bool";
+    case FieldType::kTimestamp: return "timestamp";
+    case FieldType::kDate: return "date";
+    case FieldType::kTextList: return "text_list";
+    case FieldType::kJson: return "json";
+  }
+  return "unknown";
+}
+
+const char* field_sql_type(FieldType t) noexcept {
+  switch (t) {
+    case FieldType::kText: return "text";
+    case FieldType::kInt: return "bigint";
+    case FieldType::kFloat: return "double precision";
+    case FieldType::kBool: return "boolean";
+    case FieldType::kTimestamp: return "timestamptz";
+    case FieldType::kDate: return "date";
+    case FieldType::kTextList: return "text[]";
+    case FieldType::kJson: return "jsonb";
+  }
+  return "text";
+}
+
+const FieldConfig* EntityConfig::field(std::string_view name) const {
+  for (const auto& f : fields) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+const EntityConfig& Config::entity(const std::string& name) const {
+  const auto it = entities.find(name);
+  if (it == entities.end()) throw ConfigError("unknown entity '" + name + "'");
+  return it->second;
+}
+
+const SourceConfig* Config::source(std::string_view name) const {
+  for (const auto& s : sources) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  std::size_t i = 0;
+  long long value = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    value = value * 10 + (text[i] - '0');
+    if (value > 1'000'000'000) return std::nullopt;
+    ++i;
+  }
+  if (i == 0) return std::nullopt;
+  const auto unit = text.substr(i);
+  if (unit == "ms") return std::chrono::milliseconds(value);
+  if (unit == "s") return std::chrono::milliseconds(value * 1000);
+  if (unit == "m") return std::chrono::milliseconds(value * 60'000);
+  if (unit == "h") return std::chrono::milliseconds(value * 3'600'000);
+  return std::nullopt;
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("config error in " + origin + ": invalid YAML at line " + std::to_string(e.mark.line + 1) +
+                      ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  const Node top(root, "");
+  if (!root.IsMap()) throw ConfigError("config error in " + origin + ": the document must be a mapping");
+  top.expect_map({"kafka", "postgres", "worker", "entities", "sources"});
+
+  Config c;
+  if (const auto k = top.child("kafka"); k.defined()) {
+    k.expect_map({"brokers", "topic", "partitions", "group", "retry", "dlq_topic", "properties"});
+    c.kafka.brokers = k.child("brokers").str_or(c.kafka.brokers);
+    c.kafka.topic = k.child("topic").str_or(c.kafka.topic);
+    c.kafka.partitions = k.child("partitions").integer(c.kafka.partitions, 1, 10000);
+    c.kafka.group = k.child("group").str_or(c.kafka.group);
+    if (const auto r = k.child("retry"); r.defined()) {
+      r.expect_map({"attempts", "base_ms", "max_ms"});
+      c.kafka.retry.attempts = r.child("attempts").integer(c.kafka.retry.attempts, 0, 20);
+      c.kafka.retry.base_ms = r.child("base_ms").integer(c.kafka.retry.base_ms, 1, 86'400'000);
+      c.kafka.retry.max_ms = r.child("max_ms").integer(c.kafka.retry.max_ms, 1, 86'400'000);
+      if (c.kafka.retry.max_ms < c.kafka.retry.base_ms) r.child("max_ms").fail("must be >= base_ms");
+    }
+    c.kafka.dlq_topic = k.child("dlq_topic").str_or(c.kafka.dlq_topic);
+    if (const auto p = k.child("properties"); p.defined()) {
+      p.each_entry([&](const std::string& key, const Node& v) { c.kafka.properties[key] = v.str(); });
+    }
+  }
+  if (const auto p = top.child("postgres"); p.defined()) {
+    p.expect_map({"url", "schema"});
+    c.postgres.url = p.child("url").str_or(c.postgres.url);
+    c.postgres.schema = p.child("schema").str_or(c.postgres.schema);
+    check_identifier(p.child("schema"), c.postgres.schema);
+    if (c.postgres.schema == "leadsync") p.child("schema").fail("schema 'leadsync' is reserved for leadsync's own tables");
+  }
+  if (const auto w = top.child("worker"); w.defined()) {
+    w.expect_map({"max_batch", "max_wait_ms"});
+    c.worker.max_batch = w.child("max_batch").integer(c.worker.max_batch, 1, 100'000);
+    c.worker.max_wait_ms = w.child("max_wait_ms").integer(c.worker.max_wait_ms, 0, 60'000);
+  }
+  const auto entities = top.child("entities");
+  if (!entities.defined()) entities.fail("is required: define at least one entity");
+  std::set<std::string> tables;
+  entities.each_entry([&](const std::string& name, const Node& n) {
+    auto e = parse_entity(name, n);
+    if (!tables.insert(e.table).second) n.child("table").fail("table '" + e.table + "' is used by two entities");
+    c.entities.emplace(name, std::move(e));
+  });
+  if (const auto sources = top.child("sources"); sources.defined()) {
+    std::set<std::string> names;
+    sources.each_item([&](const Node& n) {
+      auto s = parse_source(n, c.entities);
+      if (!names.insert(s.name).second) n.child("name").fail("source name '" + s.name + "' is used twice");
+      c.sources.push_back(std::move(s));
+    });
+  }
+  return c;
+}
+
+Config load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("cannot read config file '" + path + "'");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  Config c = parse_config(buffer.str(), path);
+  const auto base = std::filesystem::absolute(path).parent_path();
+  for (auto& s : c.sources) {
+    const bool remote = s.url.starts_with("http://") || s.url.starts_with("https://");
+    if (s.url.starts_with("file://")) s.url = s.url.substr(7);
+    if (!remote && std::filesystem::path(s.url).is_relative()) s.url = (base / s.url).lexically_normal().string();
+  }
+  if (const char* v = std::getenv("LEADSYNC_KAFKA_BROKERS"); v && *v) c.kafka.brokers = v;
+  if (const char* v = std::getenv("LEADSYNC_PG_URL"); v && *v) c.postgres.url = v;
+  return c;
+}
+
+}  // namespace leadsync::common

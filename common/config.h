@@ -1,0 +1,106 @@
+// leadsync configuration: one YAML file (interfaces.md "Configuration") plus environment overrides.
+// Every key is validated at start-up; an error names the key path, the value and what was expected.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace leadsync::common {
+
+enum class FieldType { kText, kInt, kFloat, kBool, kTimestamp, kDate, kTextList, kJson };
+enum class Normalize { kNone, kTrim, kLower, kLowerTrim };
+enum class ListCoerce { kWrapScalar, kReject };
+enum class DeleteMode { kSoft };
+enum class OnMissing { kDelete, kIgnore };
+
+const char* field_type_name(FieldType t) noexcept;
+// The PostgreSQL column type that stores a field of this type.
+const char* field_sql_type(FieldType t) noexcept;
+
+struct FieldConfig {
+  std::string name;
+  FieldType type = FieldType::kText;
+  bool required = false;
+  Normalize normalize = Normalize::kNone;
+  ListCoerce coerce = ListCoerce::kWrapScalar;  // text_list only: what a scalar becomes
+  std::string separator = ",";                  // text_list only: splits a spreadsheet cell
+};
+
+struct EntityConfig {
+  std::string name;
+  std::string table;
+  std::string key;  // key column (text)
+  std::vector<std::string> match_on;
+  bool audit = false;
+  DeleteMode deletes = DeleteMode::kSoft;
+  std::vector<FieldConfig> fields;  // in declaration order
+
+  const FieldConfig* field(std::string_view name) const;
+};
+
+struct SourceConfig {
+  std::string name;
+  std::string kind;  // csv (others arrive with their adapters)
+  std::string entity;
+  std::string url;
+  std::string key_column;
+  std::vector<std::pair<std::string, std::string>> columns;  // source column -> entity field, in order
+  OnMissing on_missing = OnMissing::kDelete;
+  bool allow_empty = false;  // an emptied source deletes everything only when this is true
+  std::chrono::milliseconds schedule{60'000};
+};
+
+struct RetryConfig {
+  int attempts = 3;
+  int base_ms = 1000;
+  int max_ms = 10000;
+};
+
+struct KafkaConfig {
+  std::string brokers = "127.0.0.1:9092";
+  std::string topic = "leadsync.changes";
+  int partitions = 12;
+  std::string group = "leadsync-workers";
+  RetryConfig retry;
+  std::string dlq_topic = "leadsync.changes.dlq";
+  std::map<std::string, std::string> properties;
+
+  std::string retry_topic(int tier) const { return topic + ".retry." + std::to_string(tier); }
+};
+
+struct PostgresConfig {
+  std::string url = "postgresql://localhost/leadsync";
+  std::string schema = "public";
+};
+
+struct WorkerConfig {
+  int max_batch = 5000;       // events applied in one transaction
+  int max_wait_ms = 20;       // how long a poll waits to fill a batch after its first event
+};
+
+struct Config {
+  KafkaConfig kafka;
+  PostgresConfig postgres;
+  WorkerConfig worker;
+  std::map<std::string, EntityConfig> entities;
+  std::vector<SourceConfig> sources;
+
+  const EntityConfig& entity(const std::string& name) const;  // throws ConfigError
+  const SourceConfig* source(std::string_view name) const;
+};
+
+// Parses and validates YAML text. `origin` names the file in error messages.
+Config parse_config(const std::string& yaml_text, const std::string& origin = "config");
+// Reads the file, parses it, then applies LEADSYNC_KAFKA_BROKERS and LEADSYNC_PG_URL from the
+// environment. Relative source paths are resolved against the config file's directory.
+Config load_config(const std::string& path);
+
+// "60s", "5m", "250ms", "1h" -> milliseconds; nullopt when malformed.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+}  // namespace leadsync::common

@@ -1,0 +1,446 @@
+#include "common/mapping.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <vector>
+
+namespace leadsync::common {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; };
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string normalized(const FieldConfig& f, std::string_view s) {
+  switch (f.normalize) {
+    case Normalize::kNone: return std::string(s);
+    case Normalize::kTrim: return std::string(trim(s));
+    case Normalize::kLower: return lower_ascii(s);
+    case Normalize::kLowerTrim: return lower_ascii(trim(s));
+  }
+  return std::string(s);
+}
+
+std::string quoted(std::string_view raw) {
+  constexpr std::size_t kMax = 80;
+  std::string s(raw.substr(0, kMax));
+  if (raw.size() > kMax) s += "…";
+  return "'" + s + "'";
+}
+
+bool parse_digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  out = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+    out = out * 10 + (s[i] - '0');
+  }
+  return true;
+}
+
+// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
+int64_t days_from_civil(int y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+bool valid_date(int y, int m, int d) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (m < 1 || m > 12 || d < 1) return false;
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return d <= kDays[m - 1] + (m == 2 && leap ? 1 : 0);
+}
+
+void put_u64(std::string& buf, uint64_t v) {
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  buf.append(b, 8);
+}
+
+void put_str(std::string& buf, std::string_view s) {
+  put_u64(buf, s.size());
+  buf.append(s);
+}
+
+}  // namespace
+
+std::optional<int64_t> parse_timestamp_micros(std::string_view text) {
+  const auto s = trim(text);
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
+  if (!parse_digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !parse_digits(s, 5, 2, mo) || s[7] != '-' ||
+      !parse_digits(s, 8, 2, d) || !valid_date(y, mo, d)) {
+    return std::nullopt;
+  }
+  int64_t micros_of_day = 0;
+  int64_t offset_seconds = 0;
+  std::size_t pos = 10;
+  if (pos < s.size()) {
+    if (s[pos] != 'T' && s[pos] != ' ') return std::nullopt;
+    ++pos;
+    if (!parse_digits(s, pos, 2, h) || pos + 2 >= s.size() || s[pos + 2] != ':' || !parse_digits(s, pos + 3, 2, mi)) {
+      return std::nullopt;
+    }
+    pos += 5;
+    if (pos < s.size() && s[pos] == ':') {
+      if (!parse_digits(s, pos + 1, 2, se)) return std::nullopt;
+      pos += 3;
+    }
+    if (h > 23 || mi > 59 || se > 60) return std::nullopt;
+    int64_t fraction = 0;
+    if (pos < s.size() && (s[pos] == '.' || s[pos] == ',')) {
+      ++pos;
+      int digits = 0;
+      while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) {
+        if (digits < 6) fraction = fraction * 10 + (s[pos] - '0');
+        ++digits;
+        ++pos;
+      }
+      if (digits == 0) return std::nullopt;
+      for (int i = digits; i < 6; ++i) fraction *= 10;
+    }
+    micros_of_day = ((h * 60LL + mi) * 60 + se) * 1'000'000 + fraction;
+    if (pos < s.size()) {
+      if (s[pos] == 'Z' && pos + 1 == s.size()) {
+        ++pos;
+      } else if (s[pos] == '+' || s[pos] == '-') {
+        int oh = 0, om = 0;
+        const int sign = s[pos] == '-' ? -1 : 1;
+        if (!parse_digits(s, pos + 1, 2, oh)) return std::nullopt;
+        std::size_t p = pos + 3;
+        if (p < s.size() && s[p] == ':') ++p;
+        if (p < s.size()) {
+          if (!parse_digits(s, p, 2, om)) return std::nullopt;
+          p += 2;
+        }
+        if (p != s.size() || oh > 23 || om > 59) return std::nullopt;
+        offset_seconds = sign * (oh * 3600 + om * 60);
+        pos = p;
+      } else {
+        return std::nullopt;
+      }
+    }
+  }
+  if (pos != s.size()) return std::nullopt;
+  return days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86'400'000'000LL + micros_of_day -
+         offset_seconds * 1'000'000;
+}
+
+std::string format_timestamp_micros(int64_t micros) {
+  int64_t secs = micros / 1'000'000;
+  int64_t frac = micros % 1'000'000;
+  if (frac < 0) {
+    frac += 1'000'000;
+    --secs;
+  }
+  const std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
+  return buf;
+}
+
+std::string format_date(int64_t micros) { return format_timestamp_micros(micros).substr(0, 10); }
+
+std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std::string& error) {
+  Value v;
+  const auto t = trim(raw);
+  if (f.type == FieldType::kTextList) {
+    auto* list = v.mutable_string_list();
+    std::string_view rest = raw;
+    while (!rest.empty()) {
+      const auto cut = rest.find(f.separator);
+      const auto item = trim(rest.substr(0, cut));
+      if (!item.empty()) list->add_values(normalized(f, item));
+      if (cut == std::string_view::npos) break;
+      rest.remove_prefix(cut + f.separator.size());
+    }
+    if (f.required && list->values_size() == 0) {
+      error = "field '" + f.name + "' is required but the list is empty";
+      return std::nullopt;
+    }
+    return v;
+  }
+  if (t.empty() && (f.type != FieldType::kText || f.normalize == Normalize::kTrim ||
+                    f.normalize == Normalize::kLowerTrim || raw.empty())) {
+    if (f.required) {
+      error = "field '" + f.name + "' is required but the value is empty";
+      return std::nullopt;
+    }
+    v.set_null_value(true);
+    return v;
+  }
+  switch (f.type) {
+    case FieldType::kText:
+      v.set_string_value(normalized(f, raw));
+      return v;
+    case FieldType::kInt: {
+      int64_t n = 0;
+      const auto* end = t.data() + t.size();
+      const auto* begin = t.data() + (t.front() == '+' ? 1 : 0);
+      auto [p, ec] = std::from_chars(begin, end, n);
+      if (ec != std::errc() || p != end) {
+        // Spreadsheets often render whole numbers as "42.0".
+        double d = 0;
+        auto [p2, ec2] = std::from_chars(begin, end, d);
+        if (ec2 == std::errc() && p2 == end && std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9.0e15) {
+          v.set_int_value(static_cast<int64_t>(d));
+          return v;
+        }
+        error = "field '" + f.name + "' expects an integer, got " + quoted(raw);
+        return std::nullopt;
+      }
+      v.set_int_value(n);
+      return v;
+    }
+    case FieldType::kFloat: {
+      double d = 0;
+      const auto* end = t.data() + t.size();
+      auto [p, ec] = std::from_chars(t.data() + (t.front() == '+' ? 1 : 0), end, d);
+      if (ec != std::errc() || p != end || !std::isfinite(d)) {
+        error = "field '" + f.name + "' expects a number, got " + quoted(raw);
+        return std::nullopt;
+      }
+      v.set_double_value(d);
+      return v;
+    }
+    case FieldType::kBool: {
+      const auto l = lower_ascii(t);
+      if (l == "true" || l == "yes" || l == "y" || l == "1") {
+        v.set_bool_value(true);
+      } else if (l == "false" || l == "no" || l == "n" || l == "0") {
+        v.set_bool_value(false);
+      } else {
+        error = "field '" + f.name + "' expects true/false, got " + quoted(raw);
+        return std::nullopt;
+      }
+      return v;
+    }
+    case FieldType::kTimestamp:
+    case FieldType::kDate: {
+      const auto micros = parse_timestamp_micros(t);
+      if (!micros || (f.type == FieldType::kDate && t.size() != 10)) {
+        error = "field '" + f.name + "' expects a " +
+                (f.type == FieldType::kDate ? std::string("date (YYYY-MM-DD)")
+                                            : std::string("timestamp (YYYY-MM-DD HH:MM:SS, ISO 8601)")) +
+                ", got " + quoted(raw);
+        return std::nullopt;
+      }
+      v.set_timestamp_micros(*micros);
+      return v;
+    }
+    case FieldType::kJson:
+      v.set_json_value(std::string(t));
+      return v;
+    case FieldType::kTextList:
+      break;
+  }
+  error = "field '" + f.name + "' has an unsupported type";
+  return std::nullopt;
+}
+
+std::string check_value(const FieldConfig& f, const Value& v) {
+  if (v.kind_case() == Value::KIND_NOT_SET) return "field '" + f.name + "' has no value (kind not set)";
+  if (v.kind_case() == Value::kNullValue) {
+    return f.required ? "field '" + f.name + "' is required but is NULL" : "";
+  }
+  bool ok = false;
+  switch (f.type) {
+    case FieldType::kText: ok = v.kind_case() == Value::kStringValue; break;
+    case FieldType::kInt: ok = v.kind_case() == Value::kIntValue; break;
+    case FieldType::kFloat: ok = v.kind_case() == Value::kDoubleValue || v.kind_case() == Value::kIntValue; break;
+    case FieldType::kBool: ok = v.kind_case() == Value::kBoolValue; break;
+    case FieldType::kTimestamp:
+    case FieldType::kDate: ok = v.kind_case() == Value::kTimestampMicros; break;
+    case FieldType::kTextList: ok = v.kind_case() == Value::kStringList; break;
+    case FieldType::kJson: ok = v.kind_case() == Value::kJsonValue; break;
+  }
+  if (!ok) return "field '" + f.name + "' is typed " + field_type_name(f.type) + " but got " + describe_value(v);
+  if (v.kind_case() == Value::kDoubleValue && !std::isfinite(v.double_value())) {
+    return "field '" + f.name + "' got a non-finite number";
+  }
+  return "";
+}
+
+uint64_t fields_checksum(const FieldMap& fields) {
+  std::vector<const std::string*> names;
+  names.reserve(fields.size());
+  for (const auto& kv : fields) names.push_back(&kv.first);
+  std::sort(names.begin(), names.end(), [](const auto* a, const auto* b) { return *a < *b; });
+  std::string buf;
+  buf.reserve(64 * names.size());
+  for (const auto* name : names) {
+    const Value& v = fields.at(*name);
+    put_str(buf, *name);
+    buf.push_back(static_cast<char>(v.kind_case()));
+    switch (v.kind_case()) {
+      case Value::kNullValue: break;
+      case Value::kBoolValue: buf.push_back(v.bool_value() ? 1 : 0); break;
+      case Value::kIntValue: put_u64(buf, static_cast<uint64_t>(v.int_value())); break;
+      case Value::kDoubleValue: {
+        uint64_t bits = 0;
+        const double d = v.double_value() == 0.0 ? 0.0 : v.double_value();  // -0.0 == 0.0
+        std::memcpy(&bits, &d, sizeof bits);
+        put_u64(buf, bits);
+        break;
+      }
+      case Value::kStringValue: put_str(buf, v.string_value()); break;
+      case Value::kTimestampMicros: put_u64(buf, static_cast<uint64_t>(v.timestamp_micros())); break;
+      case Value::kStringList:
+        put_u64(buf, static_cast<uint64_t>(v.string_list().values_size()));
+        for (const auto& s : v.string_list().values()) put_str(buf, s);
+        break;
+      case Value::kJsonValue: put_str(buf, v.json_value()); break;
+      case Value::KIND_NOT_SET: break;
+    }
+  }
+  return XXH3_64bits(buf.data(), buf.size());
+}
+
+std::string make_event_id(std::string_view source, std::string_view entity, std::string_view key,
+                          int64_t source_version, uint64_t checksum) {
+  std::string buf;
+  put_str(buf, source);
+  put_str(buf, entity);
+  put_str(buf, key);
+  put_u64(buf, static_cast<uint64_t>(source_version));
+  put_u64(buf, checksum);
+  const XXH128_hash_t h = XXH3_128bits(buf.data(), buf.size());
+  char out[33];
+  std::snprintf(out, sizeof out, "%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  return out;
+}
+
+std::string describe_value(const Value& v) {
+  switch (v.kind_case()) {
+    case Value::kNullValue: return "NULL";
+    case Value::kBoolValue: return v.bool_value() ? "true" : "false";
+    case Value::kIntValue: return std::to_string(v.int_value());
+    case Value::kDoubleValue: {
+      char b[32];
+      std::snprintf(b, sizeof b, "%.17g", v.double_value());
+      return b;
+    }
+    case Value::kStringValue: return quoted(v.string_value());
+    case Value::kTimestampMicros: return format_timestamp_micros(v.timestamp_micros());
+    case Value::kStringList: {
+      std::string s = "[";
+      for (int i = 0; i < v.string_list().values_size(); ++i) s += (i ? ", " : "") + v.string_list().values(i);
+      return s + "]";
+    }
+    case Value::kJsonValue: return quoted(v.json_value());
+    case Value::KIND_NOT_SET: return "(no value)";
+  }
+  return "?";
+}
+
+}  // namespace leadsync::common
+
+namespace leadsync::common {
+namespace {
+
+// Parses a one-dimensional PostgreSQL array literal: {a,"b c",NULL,"d\"e"}.
+std::optional<std::vector<std::string>> parse_pg_array(std::string_view s) {
+  if (s.size() < 2 || s.front() != '{' || s.back() != '}') return std::nullopt;
+  std::vector<std::string> out;
+  std::size_t i = 1;
+  const std::size_t end = s.size() - 1;
+  if (i == end) return out;
+  while (i <= end) {
+    std::string item;
+    if (s[i] == '"') {
+      ++i;
+      while (i < end && s[i] != '"') {
+        if (s[i] == '\\' && i + 1 < end) ++i;
+        item += s[i++];
+      }
+      if (i >= end) return std::nullopt;
+      ++i;  // closing quote
+    } else {
+      while (i < end && s[i] != ',') item += s[i++];
+    }
+    out.push_back(std::move(item));
+    if (i == end) break;
+    if (s[i] != ',') return std::nullopt;
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<Value> value_from_sql_text(const FieldConfig& field, std::string_view text) {
+  Value v;
+  std::string error;
+  switch (field.type) {
+    case FieldType::kText: v.set_string_value(std::string(text)); return v;
+    case FieldType::kJson: v.set_json_value(std::string(text)); return v;
+    case FieldType::kBool:
+      if (text == "t" || text == "f") {
+        v.set_bool_value(text == "t");
+        return v;
+      }
+      return std::nullopt;
+    case FieldType::kTextList: {
+      auto items = parse_pg_array(text);
+      if (!items) return std::nullopt;
+      auto* list = v.mutable_string_list();  // an empty array is still a list, not "no value"
+      for (auto& item : *items) list->add_values(std::move(item));
+      return v;
+    }
+    case FieldType::kInt:
+    case FieldType::kFloat:
+    case FieldType::kTimestamp:
+    case FieldType::kDate: {
+      FieldConfig raw = field;
+      raw.required = false;
+      raw.normalize = Normalize::kNone;
+      return coerce_text(raw, text, error);
+    }
+  }
+  return std::nullopt;
+}
+
+bool same_value(const Value& a, const Value& b) {
+  if (a.kind_case() == Value::kIntValue && b.kind_case() == Value::kDoubleValue) {
+    return static_cast<double>(a.int_value()) == b.double_value();
+  }
+  if (a.kind_case() == Value::kDoubleValue && b.kind_case() == Value::kIntValue) return same_value(b, a);
+  if (a.kind_case() != b.kind_case()) return false;
+  switch (a.kind_case()) {
+    case Value::kNullValue: return true;
+    case Value::kBoolValue: return a.bool_value() == b.bool_value();
+    case Value::kIntValue: return a.int_value() == b.int_value();
+    case Value::kDoubleValue: return a.double_value() == b.double_value();
+    case Value::kStringValue: return a.string_value() == b.string_value();
+    case Value::kTimestampMicros: return a.timestamp_micros() == b.timestamp_micros();
+    case Value::kStringList:
+      return std::equal(a.string_list().values().begin(), a.string_list().values().end(),
+                        b.string_list().values().begin(), b.string_list().values().end());
+    case Value::kJsonValue: return a.json_value() == b.json_value();
+    case Value::KIND_NOT_SET: return true;
+  }
+  return false;
+}
+
+}  // namespace leadsync::common

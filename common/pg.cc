@@ -1,0 +1,57 @@
+#include "common/pg.h"
+
+#include <regex>
+
+namespace leadsync::common {
+
+std::unique_ptr<pqxx::connection> pg_connect(const std::string& url, const std::string& application_name) {
+  std::string full = url;
+  const bool is_uri = url.starts_with("postgresql://") || url.starts_with("postgres://");
+  auto add = [&](const std::string& key, const std::string& value) {
+    if (full.find(key + "=") != std::string::npos) return;
+    if (is_uri) {
+      full += (full.find('?') == std::string::npos ? "?" : "&") + key + "=" + value;
+    } else {
+      full += " " + key + "=" + value;
+    }
+  };
+  add("connect_timeout", "5");
+  add("application_name", application_name);
+  return std::make_unique<pqxx::connection>(full);
+}
+
+std::string qualified(const pqxx::connection_base& c, const std::string& schema, const std::string& name) {
+  auto& conn = const_cast<pqxx::connection_base&>(c);
+  return conn.quote_name(schema) + "." + conn.quote_name(name);
+}
+
+std::string pg_sqlstate(const std::exception& e) {
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) return sql->sqlstate();
+  return {};
+}
+
+ErrorClass classify_pg_error(const std::exception& e) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&e)) return ErrorClass::kInfrastructure;
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&e)) return ErrorClass::kInfrastructure;
+  const auto state = pg_sqlstate(e);
+  if (state.size() != 5) {
+    // Not an SQL error from the server: libpqxx reports a lost connection in several shapes.
+    return dynamic_cast<const pqxx::sql_error*>(&e) ? ErrorClass::kInfrastructure : ErrorClass::kPermanent;
+  }
+  const auto cls = state.substr(0, 2);
+  if (cls == "08" || cls == "53" || cls == "57" || cls == "58" || state == "XX000") {
+    // connection exception, insufficient resources, operator intervention (shutdown), system error
+    return state == "57014" ? ErrorClass::kRetryable : ErrorClass::kInfrastructure;  // 57014: query_canceled
+  }
+  if (cls == "40" || cls == "55") return ErrorClass::kRetryable;  // rollback, lock not available
+  return ErrorClass::kPermanent;
+}
+
+std::string redact_url(const std::string& url) {
+  static const std::regex uri_password(R"(^(postgres(?:ql)?://[^:/@]+:)[^@]*@)");
+  static const std::regex kv_password(R"(password\s*=\s*\S+)");
+  auto out = std::regex_replace(url, uri_password, "$1***@");
+  return std::regex_replace(out, kv_password, "password=***");
+}
+
+}  // namespace leadsync::common

@@ -1,0 +1,30 @@
+// PostgreSQL access: connections with bounded connect time, identifier quoting and the mapping of
+// database errors onto leadsync's error classes (libpqxx's except.hxx mirrors SQLSTATE classes).
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "common/errors.h"
+
+namespace leadsync::common {
+
+// Opens a connection; adds connect_timeout=5 unless the URL sets one, and an application_name.
+std::unique_ptr<pqxx::connection> pg_connect(const std::string& url, const std::string& application_name);
+
+// "schema"."name", each part quoted.
+std::string qualified(const pqxx::connection_base& c, const std::string& schema, const std::string& name);
+
+// Infrastructure: the connection broke or the server is going away / out of resources.
+// Retryable: serialization failure, deadlock, lock timeout, statement timeout, and any error raised
+// with SQLSTATE class 40 or 55. Everything else (data, constraint, syntax): permanent.
+ErrorClass classify_pg_error(const std::exception& e);
+std::string pg_sqlstate(const std::exception& e);  // empty when not an SQL error
+
+// A connection URL with any password removed, for logs.
+std::string redact_url(const std::string& url);
+
+}  // namespace leadsync::common

@@ -1,0 +1,216 @@
+#include "common/schema.h"
+
+#include <map>
+
+#include "common/errors.h"
+#include "common/pg.h"
+
+namespace leadsync::common {
+namespace {
+
+struct Migration {
+  int version;
+  const char* description;
+  const char* sql;
+};
+
+// Append only: an applied migration is never edited, a change is a new entry.
+const Migration kMigrations[] = {
+    {1, "runs, source state, audit, identities, backups",
+     R"sql(
+CREATE TABLE leadsync.sync_runs (
+  run_id            text PRIMARY KEY,
+  source            text NOT NULL,
+  status            text NOT NULL CHECK (status IN ('queued','running','completed','failed','cancelled')),
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  started_at        timestamptz,
+  finished_at       timestamptz,
+  heartbeat_at      timestamptz,
+  rows_read         bigint NOT NULL DEFAULT 0,
+  rows_total        bigint,
+  events_published  bigint NOT NULL DEFAULT 0,
+  new_records       bigint NOT NULL DEFAULT 0,
+  changed_records   bigint NOT NULL DEFAULT 0,
+  deleted_records   bigint NOT NULL DEFAULT 0,
+  unchanged_records bigint NOT NULL DEFAULT 0,
+  failed_records    bigint NOT NULL DEFAULT 0,
+  progress_percent  real,
+  message           text,
+  snapshot_hash     text
+);
+-- At most one active run per source, whatever process or restart (R3).
+CREATE UNIQUE INDEX sync_runs_one_active ON leadsync.sync_runs (source) WHERE status IN ('queued','running');
+CREATE INDEX sync_runs_source_created ON leadsync.sync_runs (source, created_at DESC);
+
+CREATE TABLE leadsync.source_state (
+  source   text NOT NULL,
+  key      text NOT NULL,
+  checksum bigint NOT NULL,
+  version  bigint NOT NULL,
+  run_id   text,
+  PRIMARY KEY (source, key)
+);
+
+-- What the workers did with each run's events, one row per applied batch and run (insert-only, so
+-- parallel workers never wait on each other's counter row).
+CREATE TABLE leadsync.run_apply_stats (
+  run_id    text NOT NULL,
+  inserted  bigint NOT NULL DEFAULT 0,
+  updated   bigint NOT NULL DEFAULT 0,
+  deleted   bigint NOT NULL DEFAULT 0,
+  unchanged bigint NOT NULL DEFAULT 0,
+  stale     bigint NOT NULL DEFAULT 0,
+  failed    bigint NOT NULL DEFAULT 0,
+  at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX run_apply_stats_run ON leadsync.run_apply_stats (run_id);
+
+-- Records a source run could not map, with where and why (R2).
+CREATE TABLE leadsync.run_errors (
+  id          bigserial PRIMARY KEY,
+  run_id      text NOT NULL,
+  source      text NOT NULL,
+  line        bigint,
+  key         text,
+  column_name text,
+  value       text,
+  message     text NOT NULL,
+  at          timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX run_errors_run ON leadsync.run_errors (run_id);
+
+-- Field-level audit (R6): one row per changed field of an update, one row ('*') per insert.
+CREATE TABLE leadsync.field_changes (
+  id        bigserial PRIMARY KEY,
+  entity    text NOT NULL,
+  key       text NOT NULL,
+  field     text NOT NULL,
+  old_value text,
+  new_value text,
+  source    text,
+  event_id  text,
+  at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX field_changes_record ON leadsync.field_changes (entity, key, at);
+
+CREATE TABLE leadsync.identities (
+  entity    text NOT NULL,
+  field     text NOT NULL,
+  value     text NOT NULL,
+  key       text NOT NULL,
+  linked_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (entity, field, value)
+);
+
+CREATE TABLE leadsync.backups (
+  id         bigserial PRIMARY KEY,
+  backup_id  text NOT NULL,
+  entity     text NOT NULL,
+  key        text NOT NULL,
+  row_data   jsonb,
+  reason     text,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX backups_backup ON leadsync.backups (backup_id);
+)sql"},
+};
+
+std::string column_definition(pqxx::connection& c, const FieldConfig& f) {
+  return c.quote_name(f.name) + " " + field_sql_type(f.type);
+}
+
+// Existing columns of a table: name -> formatted type as PostgreSQL prints it.
+std::map<std::string, std::string> existing_columns(pqxx::work& tx, const std::string& schema, const std::string& table) {
+  std::map<std::string, std::string> out;
+  const auto rows = tx.exec_params(
+      "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+      "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
+      schema, table);
+  for (const auto& r : rows) out[r[0].as<std::string>()] = r[1].as<std::string>();
+  return out;
+}
+
+const char* printed_type(FieldType t) {
+  switch (t) {
+    case FieldType::kText: return "text";
+    case FieldType::kInt: return "bigint";
+    case FieldType::kFloat: return "double precision";
+    case FieldType::kBool: return "boolean";
+    case FieldType::kTimestamp: return "timestamp with time zone";
+    case FieldType::kDate: return "date";
+    case FieldType::kTextList: return "text[]";
+    case FieldType::kJson: return "jsonb";
+  }
+  return "text";
+}
+
+std::vector<std::string> ensure_entity_table(pqxx::connection& conn, const Config& config, const EntityConfig& e) {
+  std::vector<std::string> report;
+  pqxx::work tx(conn);
+  tx.exec("SELECT pg_advisory_xact_lock(hashtext('leadsync.migrate'))");
+  const auto table = qualified(conn, config.postgres.schema, e.table);
+  tx.exec("CREATE SCHEMA IF NOT EXISTS " + conn.quote_name(config.postgres.schema));
+  const auto existing = existing_columns(tx, config.postgres.schema, e.table);
+  if (existing.empty()) {
+    std::string ddl = "CREATE TABLE " + table + " (" + conn.quote_name(e.key) + " text PRIMARY KEY";
+    for (const auto& f : e.fields) ddl += ", " + column_definition(conn, f);
+    ddl +=
+        ", _version bigint NOT NULL, _deleted boolean NOT NULL DEFAULT false, _source text, _origin text, "
+        "_synced_at timestamptz)";
+    tx.exec(ddl);
+    report.push_back("created table " + config.postgres.schema + "." + e.table);
+  } else {
+    for (const auto& f : e.fields) {
+      const auto it = existing.find(f.name);
+      if (it == existing.end()) {
+        tx.exec("ALTER TABLE " + table + " ADD COLUMN " + column_definition(conn, f));
+        report.push_back("added column " + e.table + "." + f.name);
+      } else if (it->second != printed_type(f.type)) {
+        throw ConfigError("entities." + e.name + ".fields." + f.name + ": column " + config.postgres.schema + "." +
+                          e.table + "." + f.name + " exists with type " + it->second + ", config says " +
+                          field_type_name(f.type) + " (" + printed_type(f.type) + "); migrate the column by hand");
+      }
+    }
+    if (!existing.count(e.key) || !existing.count("_version")) {
+      throw ConfigError("entities." + e.name + ": table " + config.postgres.schema + "." + e.table +
+                        " exists but lacks the key column '" + e.key + "' or leadsync's _version column");
+    }
+  }
+  tx.commit();
+  return report;
+}
+
+}  // namespace
+
+int schema_version() { return static_cast<int>(std::size(kMigrations)); }
+
+std::vector<std::string> migrate(pqxx::connection& conn, const Config& config) {
+  std::vector<std::string> report;
+  {
+    pqxx::work tx(conn);
+    // One migrator at a time across processes; released at commit.
+    tx.exec("SELECT pg_advisory_xact_lock(hashtext('leadsync.migrate'))");
+    tx.exec("CREATE SCHEMA IF NOT EXISTS leadsync");
+    tx.exec(
+        "CREATE TABLE IF NOT EXISTS leadsync.schema_migrations (version int PRIMARY KEY, description text NOT NULL, "
+        "applied_at timestamptz NOT NULL DEFAULT now())");
+    const int current = tx.exec1("SELECT coalesce(max(version), 0) FROM leadsync.schema_migrations")[0].as<int>();
+    for (const auto& m : kMigrations) {
+      if (m.version <= current) continue;
+      tx.exec(m.sql);
+      tx.exec_params("INSERT INTO leadsync.schema_migrations (version, description) VALUES ($1, $2)", m.version,
+                     std::string(m.description));
+      report.push_back("applied migration " + std::to_string(m.version) + ": " + m.description);
+    }
+    tx.commit();
+  }
+  for (const auto& [name, entity] : config.entities) {
+    auto r = ensure_entity_table(conn, config, entity);
+    report.insert(report.end(), r.begin(), r.end());
+  }
+  if (report.empty()) report.push_back("schema is up to date (version " + std::to_string(schema_version()) + ")");
+  return report;
+}
+
+}  // namespace leadsync::common

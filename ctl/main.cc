@@ -1,0 +1,218 @@
+// leadsyncctl: the operator's command line (interfaces.md "Executables").
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include "common/config.h"
+#include "common/errors.h"
+#include "common/kafka.h"
+#include "common/logging.h"
+#include "common/pg.h"
+#include "common/schema.h"
+#include "ctl/verify.h"
+
+namespace {
+
+using leadsync::common::Config;
+
+constexpr int kOk = 0, kFailed = 1, kUsage = 2;
+
+int cmd_migrate(const Config& config) {
+  auto conn = leadsync::common::pg_connect(config.postgres.url, "leadsyncctl");
+  for (const auto& line : leadsync::common::migrate(*conn, config)) std::cout << line << "\n";
+  return kOk;
+}
+
+int cmd_topics(const Config& config) {
+  for (const auto& line : leadsync::common::create_topics(config.kafka, leadsync::common::leadsync_topics(config.kafka))) {
+    std::cout << line << "\n";
+  }
+  return kOk;
+}
+
+// What the workers did with a run's events so far.
+struct Applied {
+  int64_t inserted = 0, updated = 0, deleted = 0, unchanged = 0, stale = 0, failed = 0;
+  int64_t total() const { return inserted + updated + deleted + unchanged + stale + failed; }
+};
+
+Applied applied_for(pqxx::work& tx, const std::string& run_id) {
+  const auto r = tx.exec_params1(
+      "SELECT coalesce(sum(inserted),0), coalesce(sum(updated),0), coalesce(sum(deleted),0), "
+      "coalesce(sum(unchanged),0), coalesce(sum(stale),0), coalesce(sum(failed),0) "
+      "FROM leadsync.run_apply_stats WHERE run_id = $1",
+      run_id);
+  return {r[0].as<int64_t>(), r[1].as<int64_t>(), r[2].as<int64_t>(),
+          r[3].as<int64_t>(), r[4].as<int64_t>(), r[5].as<int64_t>()};
+}
+
+nlohmann::json run_json(const pqxx::row& r, const Applied& a) {
+  auto text = [](const pqxx::field& f) { return f.is_null() ? std::string() : f.as<std::string>(); };
+  return {{"run_id", text(r["run_id"])},
+          {"source", text(r["source"])},
+          {"status", text(r["status"])},
+          {"started_at", text(r["started_at"])},
+          {"finished_at", text(r["finished_at"])},
+          {"rows_read", r["rows_read"].as<int64_t>()},
+          {"progress_percent", r["progress_percent"].is_null() ? 0.0 : r["progress_percent"].as<double>()},
+          {"events_published", r["events_published"].as<int64_t>()},
+          {"source_new", r["new_records"].as<int64_t>()},
+          {"source_changed", r["changed_records"].as<int64_t>()},
+          {"source_deleted", r["deleted_records"].as<int64_t>()},
+          {"source_unchanged", r["unchanged_records"].as<int64_t>()},
+          {"source_failed", r["failed_records"].as<int64_t>()},
+          {"applied",
+           {{"inserted", a.inserted},
+            {"updated", a.updated},
+            {"deleted", a.deleted},
+            {"unchanged", a.unchanged},
+            {"stale", a.stale},
+            {"dead_lettered", a.failed},
+            {"pending", std::max<int64_t>(0, r["events_published"].as<int64_t>() - a.total())}}},
+          {"message", text(r["message"])}};
+}
+
+const char* kRunColumns =
+    "run_id, source, status, started_at::text, finished_at::text, rows_read, progress_percent, events_published, "
+    "new_records, changed_records, deleted_records, unchanged_records, failed_records, message";
+
+int cmd_status(const Config& config, const std::string& source, bool json) {
+  auto conn = leadsync::common::pg_connect(config.postgres.url, "leadsyncctl");
+  pqxx::work tx(*conn);
+  int shown = 0;
+  for (const auto& s : config.sources) {
+    if (!source.empty() && s.name != source) continue;
+    ++shown;
+    const auto rows = tx.exec_params(std::string("SELECT ") + kRunColumns +
+                                         " FROM leadsync.sync_runs WHERE source = $1 ORDER BY created_at DESC LIMIT 1",
+                                     s.name);
+    if (rows.empty()) {
+      if (json) {
+        std::cout << nlohmann::json{{"source", s.name}, {"status", "never run"}}.dump() << "\n";
+      } else {
+        std::cout << s.name << ": never run\n";
+      }
+      continue;
+    }
+    const auto j = run_json(rows[0], applied_for(tx, rows[0]["run_id"].as<std::string>()));
+    if (json) {
+      std::cout << j.dump() << "\n";
+      continue;
+    }
+    std::cout << s.name << ": " << j["status"].get<std::string>() << " (run " << j["run_id"].get<std::string>()
+              << ", started " << j["started_at"].get<std::string>() << ")\n"
+              << "  source: " << j["rows_read"] << " rows read, " << j["source_new"] << " new, " << j["source_changed"]
+              << " changed, " << j["source_deleted"] << " deleted, " << j["source_unchanged"] << " unchanged, "
+              << j["source_failed"] << " rejected; " << j["events_published"] << " events published\n"
+              << "  applied: " << j["applied"]["inserted"] << " inserted, " << j["applied"]["updated"] << " updated, "
+              << j["applied"]["deleted"] << " deleted, " << j["applied"]["unchanged"] << " unchanged, "
+              << j["applied"]["stale"] << " stale, " << j["applied"]["dead_lettered"] << " dead-lettered, "
+              << j["applied"]["pending"] << " pending\n";
+    if (!j["message"].get<std::string>().empty()) std::cout << "  message: " << j["message"].get<std::string>() << "\n";
+  }
+  if (!source.empty() && shown == 0) throw leadsync::common::ConfigError("no source named '" + source + "'");
+  return kOk;
+}
+
+// Waits until every event of the source's latest run has been applied or dead-lettered.
+int cmd_wait(const Config& config, const std::string& source, int timeout_s) {
+  if (!config.source(source)) throw leadsync::common::ConfigError("no source named '" + source + "'");
+  auto conn = leadsync::common::pg_connect(config.postgres.url, "leadsyncctl");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  for (;;) {
+    {
+      pqxx::work tx(*conn);
+      const auto rows = tx.exec_params(std::string("SELECT ") + kRunColumns +
+                                           " FROM leadsync.sync_runs WHERE source = $1 ORDER BY created_at DESC LIMIT 1",
+                                       source);
+      if (rows.empty()) {
+        std::cerr << "leadsyncctl wait: source " << source << " has never run\n";
+        return kFailed;
+      }
+      const auto status = rows[0]["status"].as<std::string>();
+      const auto applied = applied_for(tx, rows[0]["run_id"].as<std::string>());
+      const auto published = rows[0]["events_published"].as<int64_t>();
+      if (status == "failed" || status == "cancelled") {
+        std::cout << run_json(rows[0], applied).dump() << "\n";
+        return kFailed;
+      }
+      if (status == "completed" && applied.total() >= published) {
+        std::cout << run_json(rows[0], applied).dump() << "\n";
+        return kOk;
+      }
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::cerr << "leadsyncctl wait: the latest run of " << source << " is not fully applied after " << timeout_s
+                << " s\n";
+      return kFailed;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+int cmd_verify(const Config& config, const std::string& source) {
+  bool drift = false;
+  int shown = 0;
+  for (const auto& s : config.sources) {
+    if (!source.empty() && s.name != source) continue;
+    ++shown;
+    const auto report = leadsync::ctl::verify_source(config, s);
+    std::cout << leadsync::ctl::format_report(report);
+    drift = drift || report.drift();
+  }
+  if (!source.empty() && shown == 0) throw leadsync::common::ConfigError("no source named '" + source + "'");
+  return drift ? kFailed : kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"leadsyncctl: operate leadsync (schema, topics, runs, verification)"};
+  app.require_subcommand(1);
+  std::string config_path, log_format = "text", log_level = "warn", metrics_address;
+  app.add_option("--config", config_path, "configuration file (YAML)")->required();
+  app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error");
+  app.add_option("--metrics-address", metrics_address, "accepted for symmetry; leadsyncctl is short-lived");
+  app.set_version_flag("--version", std::string("leadsyncctl ") + LEADSYNC_VERSION);
+
+  auto* migrate = app.add_subcommand("migrate", "create or upgrade leadsync's schema and the entity tables");
+  auto* topics = app.add_subcommand("topics", "create the main, retry and dead-letter topics");
+  std::string source;
+  bool json = false;
+  auto* status = app.add_subcommand("status", "the latest run of each source (or of SOURCE)");
+  status->add_option("source", source, "source name");
+  status->add_flag("--json", json, "one JSON object per source");
+  auto* verify = app.add_subcommand("verify", "compare a source with PostgreSQL field by field; exit 1 on drift");
+  verify->add_option("source", source, "source name (default: every source)");
+  int timeout_s = 120;
+  auto* wait = app.add_subcommand("wait", "wait until the latest run of SOURCE is fully applied");
+  wait->add_option("source", source, "source name")->required();
+  wait->add_option("--timeout", timeout_s, "seconds (default 120)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kOk : kUsage;
+  }
+  try {
+    leadsync::common::setup_logging(log_format, log_level);
+    const auto config = leadsync::common::load_config(config_path);
+    if (*migrate) return cmd_migrate(config);
+    if (*topics) return cmd_topics(config);
+    if (*status) return cmd_status(config, source, json);
+    if (*verify) return cmd_verify(config, source);
+    if (*wait) return cmd_wait(config, source, timeout_s);
+  } catch (const leadsync::common::ConfigError& e) {
+    std::cerr << "leadsyncctl: " << e.what() << "\n";
+    return kUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "leadsyncctl: " << e.what() << "\n";
+    return kFailed;
+  }
+  return kUsage;
+}

@@ -1,0 +1,54 @@
+// Maps a source's raw records onto an entity (design.md §3 "map"): renames columns to fields,
+// coerces types, normalises, and rejects what cannot be coerced with an error that names the
+// source, the record's position, the column and the value (R2). Every mapped field is set on every
+// event, so no field is ever silently skipped (R6).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/mapping.h"
+#include "producers/source.h"
+
+namespace leadsync::producers {
+
+struct RowError {
+  std::size_t position = 0;
+  std::string key;     // empty when the key itself is missing
+  std::string column;  // source column, empty when the error is about the whole record
+  std::string value;
+  std::string message;
+};
+
+class Mapper {
+ public:
+  // Resolves the mapped columns against the snapshot's columns. Throws std::runtime_error naming
+  // every missing or ambiguous mapped column: syncing without one would null that field everywhere.
+  Mapper(const common::SourceConfig& source, const common::EntityConfig& entity, const SourceAdapter& snapshot);
+
+  // Source columns that no field maps (reported once per run).
+  const std::vector<std::string>& unmapped_columns() const { return unmapped_; }
+
+  // Fills `event` (fields, key, entity, op=UPSERT, checksum) from `record`. Returns false and fills
+  // `error` when the record cannot be mapped; the first failing column is reported.
+  bool map(const RawRecord& record, common::ChangeEvent& event, RowError& error) const;
+
+  // True when the record has no non-blank cell (a blank line in a sheet).
+  static bool is_blank(const RawRecord& record);
+
+ private:
+  struct Column {
+    std::size_t index;
+    std::string name;
+    const common::FieldConfig* field;  // null for the key column
+  };
+  const common::SourceConfig& source_;
+  const common::EntityConfig& entity_;
+  std::vector<Column> columns_;
+  std::size_t key_index_ = 0;
+  std::vector<std::string> unmapped_;
+};
+
+}  // namespace leadsync::producers

@@ -1,0 +1,60 @@
+// One run of one source (design.md §3, §6): read the snapshot, map, diff against the checksums
+// stored from the last run (R9), publish only new and changed records and a DELETE per vanished
+// key, and advance the stored state only after Kafka acknowledged every event of the run (R13).
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "common/kafka.h"
+#include "producers/source.h"
+
+namespace leadsync::producers {
+
+struct RunReport {
+  std::string run_id;
+  std::string source;
+  std::string status;  // completed | failed
+  std::string message;
+  bool snapshot_unchanged = false;  // short-circuited on the snapshot hash
+  uint64_t rows_read = 0;           // data records read (blank lines excluded)
+  uint64_t new_records = 0;
+  uint64_t changed_records = 0;
+  uint64_t unchanged_records = 0;
+  uint64_t deleted_records = 0;
+  uint64_t failed_records = 0;  // records that could not be mapped (see leadsync.run_errors)
+  uint64_t events_published = 0;
+  double seconds = 0;
+};
+
+struct ProducerMetrics {
+  explicit ProducerMetrics(prometheus::Registry& registry);
+  prometheus::Family<prometheus::Counter>& runs;
+  prometheus::Family<prometheus::Counter>& rows;
+  prometheus::Family<prometheus::Counter>& events;
+  prometheus::Family<prometheus::Histogram>& duration;
+  prometheus::Family<prometheus::Gauge>& last_success;
+};
+
+class SyncRunner {
+ public:
+  SyncRunner(const common::Config& config, common::KafkaProducer& producer, ProducerMetrics* metrics);
+  // Runs the source once. Never throws for a failed run: the failure is in the report and in
+  // leadsync.sync_runs. `adapter` may be passed by tests; by default it is built from the config.
+  RunReport run(const common::SourceConfig& source, std::unique_ptr<SourceAdapter> adapter = nullptr);
+
+ private:
+  const common::Config& config_;
+  common::KafkaProducer& producer_;
+  ProducerMetrics* metrics_;
+};
+
+std::unique_ptr<SourceAdapter> make_adapter(const common::SourceConfig& source, const std::string& work_dir);
+
+}  // namespace leadsync::producers

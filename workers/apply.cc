@@ -1,0 +1,209 @@
+#include "workers/apply.h"
+
+#include <cstdio>
+
+namespace leadsync::workers {
+namespace {
+
+using common::FieldType;
+using common::Value;
+
+// Builds a text[] literal, one element at a time; NULL elements stay NULL.
+class ArrayLiteral {
+ public:
+  explicit ArrayLiteral(std::size_t reserve) { text_.reserve(reserve); }
+  void add(const std::optional<std::string>& element) {
+    text_ += text_.empty() ? '{' : ',';
+    if (!element) {
+      text_ += "NULL";
+      return;
+    }
+    text_ += '"';
+    for (const char c : *element) {
+      if (c == '"' || c == '\\') text_ += '\\';
+      text_ += c;
+    }
+    text_ += '"';
+  }
+  std::string str() const { return text_.empty() ? "{}" : text_ + "}"; }
+
+ private:
+  std::string text_;
+};
+
+std::string list_literal(const leadsync::v1::StringList& list) {
+  ArrayLiteral a(16 * static_cast<std::size_t>(list.values_size()) + 2);
+  for (const auto& v : list.values()) a.add(v);
+  return a.str();
+}
+
+}  // namespace
+
+ApplyCounts& ApplyCounts::operator+=(const ApplyCounts& o) {
+  inserted += o.inserted;
+  updated += o.updated;
+  deleted += o.deleted;
+  unchanged += o.unchanged;
+  stale += o.stale;
+  failed += o.failed;
+  return *this;
+}
+
+std::optional<std::string> sql_text(const common::FieldConfig& field, const Value& v) {
+  char buf[40];
+  switch (v.kind_case()) {
+    case Value::kNullValue:
+    case Value::KIND_NOT_SET: return std::nullopt;
+    case Value::kBoolValue: return std::string(v.bool_value() ? "t" : "f");
+    case Value::kIntValue: return std::to_string(v.int_value());
+    case Value::kDoubleValue:
+      std::snprintf(buf, sizeof buf, "%.17g", v.double_value());
+      return std::string(buf);
+    case Value::kStringValue: return v.string_value();
+    case Value::kTimestampMicros:
+      return field.type == FieldType::kDate ? common::format_date(v.timestamp_micros())
+                                            : common::format_timestamp_micros(v.timestamp_micros());
+    case Value::kStringList: return list_literal(v.string_list());
+    case Value::kJsonValue: return v.json_value();
+  }
+  return std::nullopt;
+}
+
+std::string validate_event(const common::Config& config, const common::ChangeEvent& e) {
+  const auto it = config.entities.find(e.entity());
+  if (it == config.entities.end()) return "unknown entity '" + e.entity() + "'";
+  const auto& entity = it->second;
+  if (e.key().empty()) return "empty key";
+  if (e.op() != leadsync::v1::OP_UPSERT && e.op() != leadsync::v1::OP_DELETE) {
+    return "op must be UPSERT or DELETE, got " + std::to_string(static_cast<int>(e.op()));
+  }
+  if (e.source_version() <= 0) return "source_version must be positive";
+  if (e.op() == leadsync::v1::OP_DELETE) return "";
+  if (e.partial()) return "partial events are not accepted for entity '" + entity.name + "' (it keeps no per-field versions)";
+  for (const auto& [name, value] : e.fields()) {
+    const auto* f = entity.field(name);
+    if (!f) return "field '" + name + "' is not a field of entity '" + entity.name + "'";
+    if (auto problem = common::check_value(*f, value); !problem.empty()) return problem;
+  }
+  // A full image names every field: a missing one would be silently nulled (R6).
+  for (const auto& f : entity.fields) {
+    if (!e.fields().count(f.name)) return "full event lacks field '" + f.name + "'";
+  }
+  return "";
+}
+
+EntityApplier::EntityApplier(const common::Config& config, const common::EntityConfig& entity,
+                             pqxx::connection_base& conn)
+    : entity_(entity) {
+  auto q = [&](const std::string& name) { return conn.quote_name(name); };
+  const auto table = q(config.postgres.schema) + "." + q(entity.table);
+  const auto key = q(entity.key);
+  const std::size_t n = entity.fields.size();
+  // Parameters: $1 keys, $2..$(n+1) fields, then version, deleted, source, origin, event id, run id, entity.
+  auto param = [](std::size_t i) { return "$" + std::to_string(i); };
+  std::string unnest_args = param(1) + "::text[]";
+  std::string unnest_cols = "k";
+  std::string stage_cols = "s.k AS " + key;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& f = entity.fields[i];
+    unnest_args += ", " + param(i + 2) + "::text[]";
+    unnest_cols += ", f" + std::to_string(i);
+    stage_cols += ", s.f" + std::to_string(i) + "::" + common::field_sql_type(f.type) + " AS " + q(f.name);
+  }
+  for (std::size_t i = 0; i < 6; ++i) unnest_args += ", " + param(n + 2 + i) + "::text[]";
+  unnest_cols += ", v, d, src, org, eid, rid";
+  stage_cols +=
+      ", s.v::bigint AS _version, s.d::boolean AS _deleted, s.src AS _source, s.org AS _origin, s.eid AS _event_id, "
+      "s.rid AS _run_id";
+  const auto entity_param = param(n + 8);
+
+  std::string field_list, old_list, up_list, excluded_set, old_row, up_row, audit_values;
+  // old_row / up_row: the compared content of a record before and after, inside `cls`.
+  for (const auto& f : entity.fields) {
+    const auto c = q(f.name);
+    field_list += ", " + c;
+    old_list += ", t." + c;
+    up_list += ", t." + c;
+    // A tombstone keeps the record's last values; only an upsert changes them.
+    excluded_set += c + " = CASE WHEN EXCLUDED._deleted THEN t." + c + " ELSE EXCLUDED." + c + " END, ";
+    old_row += "o." + c + ", ";
+    up_row += "up." + c + ", ";
+    audit_values += "('" + f.name + "', o." + c + "::text, c." + c + "::text), ";
+  }
+
+  sql_ = "WITH stage AS MATERIALIZED (SELECT " + stage_cols + " FROM unnest(" + unnest_args + ") AS s(" +
+         unnest_cols + ")), ";
+  sql_ += "old AS MATERIALIZED (SELECT t." + key + old_list + ", t._deleted FROM " + table + " t WHERE t." + key +
+          " IN (SELECT " + key + " FROM stage)), ";
+  sql_ += "up AS (INSERT INTO " + table + " AS t (" + key + field_list +
+          ", _version, _deleted, _source, _origin, _synced_at) SELECT " + key + field_list +
+          ", _version, _deleted, _source, _origin, now() FROM stage ON CONFLICT (" + key + ") DO UPDATE SET " +
+          excluded_set +
+          "_version = EXCLUDED._version, _deleted = EXCLUDED._deleted, _source = EXCLUDED._source, "
+          "_origin = EXCLUDED._origin, _synced_at = EXCLUDED._synced_at WHERE t._version < EXCLUDED._version "
+          "RETURNING t." + key + up_list + ", t._deleted), ";
+  sql_ += "cls AS (SELECT up.*, o." + key + " IS NULL AS is_insert, (o." + key + " IS NOT NULL AND ROW(" + old_row +
+          "o._deleted) IS DISTINCT FROM ROW(" + up_row + "up._deleted)) AS is_changed FROM up LEFT JOIN old o ON o." +
+          key + " = up." + key + ")";
+  if (entity.audit) {
+    sql_ += ", audit AS (INSERT INTO leadsync.field_changes (entity, key, field, old_value, new_value, source, "
+            "event_id) SELECT " + entity_param + ", c." + key + ", f.field, f.o, f.n, s._source, s._event_id FROM cls c "
+            "JOIN stage s ON s." + key + " = c." + key + " JOIN old o ON o." + key + " = c." + key +
+            " CROSS JOIN LATERAL (VALUES " + audit_values + "('_deleted', o._deleted::text, c._deleted::text)) "
+            "AS f(field, o, n) WHERE c.is_changed AND f.o IS DISTINCT FROM f.n "
+            "UNION ALL SELECT " + entity_param + ", c." + key +
+            ", '*', NULL, CASE WHEN c._deleted THEN 'created as deleted' ELSE 'created' END, s._source, s._event_id "
+            "FROM cls c JOIN stage s ON s." + key + " = c." + key + " WHERE c.is_insert)";
+  }
+  sql_ +=
+      " SELECT s._run_id,"
+      " count(*) FILTER (WHERE c.is_insert AND NOT c._deleted),"
+      " count(*) FILTER (WHERE c.is_changed AND NOT c._deleted),"
+      " count(*) FILTER (WHERE c._deleted AND (c.is_insert OR c.is_changed)),"
+      " count(*) FILTER (WHERE c." + key + " IS NOT NULL AND NOT c.is_insert AND NOT c.is_changed),"
+      " count(*) FILTER (WHERE c." + key + " IS NULL)"
+      " FROM stage s LEFT JOIN cls c ON c." + key + " = s." + key + " GROUP BY s._run_id";
+}
+
+std::map<std::string, ApplyCounts> EntityApplier::apply(pqxx::transaction_base& tx,
+                                                        const std::vector<const common::ChangeEvent*>& events) const {
+  std::map<std::string, ApplyCounts> out;
+  if (events.empty()) return out;
+  const std::size_t n = entity_.fields.size();
+  std::vector<ArrayLiteral> columns(n + 7, ArrayLiteral(events.size() * 16));
+  for (const auto* e : events) {
+    columns[0].add(e->key());
+    const bool is_delete = e->op() == leadsync::v1::OP_DELETE;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& f = entity_.fields[i];
+      if (is_delete) {
+        columns[i + 1].add(std::nullopt);
+        continue;
+      }
+      const auto it = e->fields().find(f.name);
+      columns[i + 1].add(it == e->fields().end() ? std::nullopt : sql_text(f, it->second));
+    }
+    columns[n + 1].add(std::to_string(e->source_version()));
+    columns[n + 2].add(std::string(is_delete ? "t" : "f"));
+    columns[n + 3].add(e->source());
+    columns[n + 4].add(e->origin().empty() ? e->source() : e->origin());
+    columns[n + 5].add(e->event_id());
+    columns[n + 6].add(e->run_id());
+  }
+  std::vector<std::string> params;
+  params.reserve(n + 8);
+  for (const auto& c : columns) params.push_back(c.str());
+  if (entity_.audit) params.push_back(entity_.name);  // the statement names it only for audit rows
+  const auto rows = tx.exec_params(sql_, pqxx::prepare::make_dynamic_params(params));
+  for (const auto& r : rows) {
+    auto& c = out[r[0].is_null() ? std::string() : r[0].as<std::string>()];
+    c.inserted += r[1].as<int64_t>();
+    c.updated += r[2].as<int64_t>();
+    c.deleted += r[3].as<int64_t>();
+    c.unchanged += r[4].as<int64_t>();
+    c.stale += r[5].as<int64_t>();
+  }
+  return out;
+}
+
+}  // namespace leadsync::workers

@@ -1,0 +1,45 @@
+#include "workers/metrics.h"
+
+namespace leadsync::workers {
+
+WorkerMetrics::WorkerMetrics(prometheus::Registry& registry)
+    : consumed_(prometheus::BuildCounter()
+                    .Name("leadsync_events_consumed_total")
+                    .Help("Change events taken from Kafka, by topic")
+                    .Register(registry)),
+      applied_(prometheus::BuildCounter()
+                   .Name("leadsync_events_applied_total")
+                   .Help("Change events applied, by result: inserted, updated, deleted, unchanged, stale")
+                   .Register(registry)),
+      retried_(prometheus::BuildCounter()
+                   .Name("leadsync_events_retried_total")
+                   .Help("Change events sent to a retry tier, by tier")
+                   .Register(registry)),
+      dead_lettered_(prometheus::BuildCounter()
+                         .Name("leadsync_events_dead_lettered_total")
+                         .Help("Change events sent to the dead-letter topic, by error class")
+                         .Register(registry)),
+      batch_seconds(prometheus::BuildHistogram()
+                        .Name("leadsync_batch_apply_seconds")
+                        .Help("Time to apply one batch to PostgreSQL, forwarding failures included")
+                        .Register(registry)
+                        .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                         0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
+      latency(prometheus::BuildHistogram()
+                  .Name("leadsync_end_to_end_latency_seconds")
+                  .Help("From the adapter observing a change (observed_at) to its commit in PostgreSQL")
+                  .Register(registry)
+                  .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
+                                                                   1, 2.5, 5, 10, 30, 60})),
+      database_up(prometheus::BuildGauge()
+                      .Name("leadsync_database_up")
+                      .Help("1 while the worker holds a working PostgreSQL connection")
+                      .Register(registry)
+                      .Add({})),
+      assigned(prometheus::BuildGauge()
+                   .Name("leadsync_assigned_partitions")
+                   .Help("Kafka partitions assigned to this worker, retry tiers included")
+                   .Register(registry)
+                   .Add({})) {}
+
+}  // namespace leadsync::workers
