@@ -29,6 +29,13 @@ struct ApplyCounts {
   int64_t total() const { return inserted + updated + deleted + unchanged + stale + failed; }
 };
 
+// Collapses a batch to the newest event per (entity, key), as the worker does before applying:
+// PostgreSQL cannot touch one row twice in one statement, and the older events would lose to the
+// version guard anyway. On equal versions the later event in the batch wins. Returns, per entity,
+// the indexes into `events` to apply; every other index is counted as stale in `stale_per_run`.
+std::map<std::string, std::vector<std::size_t>> newest_per_key(
+    const std::vector<const common::ChangeEvent*>& events, std::map<std::string, ApplyCounts>& stale_per_run);
+
 // Checks an event against its entity before it is applied: a violation is permanent (DLQ).
 // Returns an empty string when the event fits; otherwise what is wrong, naming the field.
 std::string validate_event(const common::Config& config, const common::ChangeEvent& event);

@@ -204,27 +204,21 @@ class Worker::Impl {
   // Applies every good record of the batch in one transaction; records that fail are isolated by
   // splitting and marked. Returns the counts per run (failures are counted after forwarding).
   std::map<std::string, ApplyCounts> apply_batch() {
-    // Newest event per (entity, key): PostgreSQL cannot touch one row twice in one statement, and
-    // the older ones would lose to the version guard anyway.
-    std::map<std::string, std::unordered_map<std::string, Record*>> newest;
-    std::map<std::string, ApplyCounts> per_run;
+    std::vector<Record*> good;
+    std::vector<const common::ChangeEvent*> events;
     for (auto& r : batch_) {
       if (r.failure) continue;
-      auto& slot = newest[r.event.entity()][r.event.key()];
-      if (slot && slot->event.source_version() > r.event.source_version()) {
-        per_run[r.event.run_id()].stale++;
-        continue;
-      }
-      if (slot) per_run[slot->event.run_id()].stale++;
-      slot = &r;
+      good.push_back(&r);
+      events.push_back(&r.event);
     }
+    std::map<std::string, ApplyCounts> per_run;
+    const auto newest = newest_per_key(events, per_run);
     try {
       pqxx::work tx(*conn_);
-      tx.exec("SET LOCAL synchronous_commit = on");
-      for (auto& [entity, by_key] : newest) {
+      for (const auto& [entity, indexes] : newest) {
         std::vector<Record*> records;
-        records.reserve(by_key.size());
-        for (auto& [key, r] : by_key) records.push_back(r);
+        records.reserve(indexes.size());
+        for (const auto i : indexes) records.push_back(good[i]);
         apply_isolating(tx, appliers_.at(entity), records, per_run);
       }
       write_run_stats(tx, per_run);
