@@ -179,8 +179,10 @@ EntityConfig parse_entity(const std::string& name, const Node& n) {
   });
   e.match_on = n.child("match_on").str_list();
   for (std::size_t i = 0; i < e.match_on.size(); ++i) {
-    if (!e.field(e.match_on[i])) {
-      n.child("match_on").fail("'" + e.match_on[i] + "' is not a field of entity '" + name + "'");
+    const auto* f = e.field(e.match_on[i]);
+    if (!f) n.child("match_on").fail("'" + e.match_on[i] + "' is not a field of entity '" + name + "'");
+    if (f->type != FieldType::kText) {
+      n.child("match_on").fail("'" + e.match_on[i] + "' must be a text field to serve as an alternate key");
     }
   }
   return e;

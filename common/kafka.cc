@@ -274,6 +274,24 @@ size_t KafkaConsumer::assignment_size() {
   return n;
 }
 
+int64_t KafkaConsumer::lag() {
+  PartitionList list;
+  if (handle_->assignment(list) != RdKafka::ERR_NO_ERROR) return 0;
+  int64_t total = 0;
+  if (handle_->position(list) == RdKafka::ERR_NO_ERROR) {
+    for (const auto* tp : list) {
+      int64_t low = 0, high = 0;
+      if (tp->offset() < 0) continue;  // nothing consumed yet: unknown, not zero
+      if (handle_->get_watermark_offsets(tp->topic(), tp->partition(), &low, &high) == RdKafka::ERR_NO_ERROR &&
+          high > tp->offset()) {
+        total += high - tp->offset();
+      }
+    }
+  }
+  RdKafka::TopicPartition::destroy(list);
+  return total;
+}
+
 void KafkaConsumer::close() {
   if (closed_ || !handle_) return;
   closed_ = true;

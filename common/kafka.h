@@ -88,6 +88,9 @@ class KafkaConsumer {
   // Rewinds the partition so that the next consume() returns `offset` again.
   void seek(const std::string& topic, int32_t partition, int64_t offset);
   size_t assignment_size();
+  // Messages between the consumer's position and the high watermark, summed over the assignment,
+  // from librdkafka's cached watermarks (no broker round trip).
+  int64_t lag();
   void close();
 
  private:

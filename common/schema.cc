@@ -177,6 +177,14 @@ std::vector<std::string> ensure_entity_table(pqxx::connection& conn, const Confi
                         " exists but lacks the key column '" + e.key + "' or leadsync's _version column");
     }
   }
+  // Alternate keys are looked up on every apply that meets an unknown key (R1): index them.
+  for (const auto& field : e.match_on) {
+    const auto index = e.table + "_" + field + "_match";
+    if (index.size() <= 63) {
+      tx.exec("CREATE INDEX IF NOT EXISTS " + conn.quote_name(index) + " ON " + table + " (" + conn.quote_name(field) +
+              ")");
+    }
+  }
   tx.commit();
   return report;
 }

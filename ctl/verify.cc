@@ -32,6 +32,7 @@ VerifyReport verify_source(const common::Config& config, const common::SourceCon
     bool seen = false;
   };
   std::unordered_map<std::string, DbRow> rows;
+  std::unordered_map<std::string, std::string> linked;
   auto conn = common::pg_connect(config.postgres.url, "leadsyncctl");
   {
     pqxx::work tx(*conn);
@@ -64,6 +65,10 @@ VerifyReport verify_source(const common::Config& config, const common::SourceCon
         rows.emplace(r[0].as<std::string>(), std::move(row));
       }
     }
+    // Keys linked to another record by an alternate key (R1) are found under that record.
+    const auto links = tx.exec_params(
+        "SELECT value, key FROM leadsync.identities WHERE entity = $1 AND field = '_key'", entity.name);
+    for (const auto& l : links) linked.emplace(l[0].as<std::string>(), l[1].as<std::string>());
     tx.commit();
   }
 
@@ -83,6 +88,9 @@ VerifyReport verify_source(const common::Config& config, const common::SourceCon
     }
     ++report.source_records;
     auto it = rows.find(event.key());
+    if (it == rows.end()) {
+      if (const auto link = linked.find(event.key()); link != linked.end()) it = rows.find(link->second);
+    }
     if (it == rows.end() || it->second.deleted) {
       ++report.missing_in_database;
       sample(report.missing_samples, event.key());

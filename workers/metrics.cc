@@ -40,6 +40,17 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& registry)
                    .Name("leadsync_assigned_partitions")
                    .Help("Kafka partitions assigned to this worker, retry tiers included")
                    .Register(registry)
-                   .Add({})) {}
+                   .Add({})),
+      identity_links(prometheus::BuildCounter()
+                         .Name("leadsync_identity_links_total")
+                         .Help("Records linked to an existing record by an alternate key (match_on) instead of "
+                               "being inserted as duplicates")
+                         .Register(registry)
+                         .Add({})),
+      lag(prometheus::BuildGauge()
+              .Name("leadsync_consumer_lag_messages")
+              .Help("Messages behind the high watermark, summed over this worker's assigned partitions")
+              .Register(registry)
+              .Add({})) {}
 
 }  // namespace leadsync::workers

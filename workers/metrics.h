@@ -31,6 +31,8 @@ struct WorkerMetrics {
   prometheus::Histogram& latency;
   prometheus::Gauge& database_up;
   prometheus::Gauge& assigned;
+  prometheus::Counter& identity_links;
+  prometheus::Gauge& lag;
 };
 
 }  // namespace leadsync::workers

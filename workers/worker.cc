@@ -18,6 +18,7 @@
 #include "common/mapping.h"
 #include "common/pg.h"
 #include "workers/apply.h"
+#include "workers/identity.h"
 #include "workers/metrics.h"
 #include "workers/retry.h"
 
@@ -72,6 +73,10 @@ class Worker::Impl {
     while (!stop.load()) {
       telemetry_.heartbeat();
       resume_due_partitions();
+      if (Clock::now() >= next_lag_sample_) {
+        metrics_.lag.Set(static_cast<double>(consumer_.lag()));
+        next_lag_sample_ = Clock::now() + std::chrono::seconds(5);
+      }
       poll_batch(stop);
       if (!batch_.empty()) process_batch(stop);
     }
@@ -212,9 +217,10 @@ class Worker::Impl {
       events.push_back(&r.event);
     }
     std::map<std::string, ApplyCounts> per_run;
-    const auto newest = newest_per_key(events, per_run);
     try {
       pqxx::work tx(*conn_);
+      resolve_identities(tx, good);
+      const auto newest = newest_per_key(events, per_run);
       for (const auto& [entity, indexes] : newest) {
         std::vector<Record*> records;
         records.reserve(indexes.size());
@@ -230,6 +236,24 @@ class Worker::Impl {
       throw;
     }
     return per_run;
+  }
+
+  // Re-keys events that belong to a record known under another key (R1), before the batch is
+  // collapsed per key, so that both spellings of one record meet in one row.
+  void resolve_identities(pqxx::transaction_base& tx, const std::vector<Record*>& records) {
+    for (const auto& [name, resolver] : resolvers_) {
+      if (!resolver.enabled()) continue;
+      std::vector<common::ChangeEvent*> events;
+      for (auto* r : records) {
+        if (r->event.entity() == name) events.push_back(&r->event);
+      }
+      for (const auto& link : resolver.resolve(tx, events)) {
+        if (link.field.empty()) continue;
+        metrics_.identity_links.Increment();
+        spdlog::info("worker: {} key '{}' linked to existing record '{}' by {} = '{}'", name, link.from_key,
+                     link.to_key, link.field, link.value);
+      }
+    }
   }
 
   void apply_isolating(pqxx::dbtransaction& tx, const EntityApplier& applier, std::vector<Record*>& records,
@@ -345,7 +369,10 @@ class Worker::Impl {
     try {
       conn_ = common::pg_connect(config_.postgres.url, "leadsync-worker");
       if (appliers_.empty()) {
-        for (const auto& [name, entity] : config_.entities) appliers_.emplace(name, EntityApplier(config_, entity, *conn_));
+        for (const auto& [name, entity] : config_.entities) {
+          appliers_.emplace(name, EntityApplier(config_, entity, *conn_));
+          resolvers_.emplace(name, IdentityResolver(config_, entity, *conn_));
+        }
       }
       db_up_ = true;
       metrics_.database_up.Set(1);
@@ -403,9 +430,11 @@ class Worker::Impl {
   common::KafkaConsumer consumer_;
   std::unique_ptr<pqxx::connection> conn_;
   std::map<std::string, EntityApplier> appliers_;
+  std::map<std::string, IdentityResolver> resolvers_;
   std::vector<Record> batch_;
   std::map<TopicPartition, Clock::time_point> held_;  // partitions paused until a time
   bool db_up_ = false;
+  Clock::time_point next_lag_sample_ = Clock::now();
 };
 
 Worker::Worker(const common::Config& config, common::Telemetry& telemetry)

@@ -1,0 +1,90 @@
+#include "workers/identity.h"
+
+#include "workers/apply.h"
+
+namespace leadsync::workers {
+
+IdentityResolver::IdentityResolver(const common::Config& config, const common::EntityConfig& entity,
+                                   pqxx::connection_base& conn)
+    : entity_(entity) {
+  if (entity.match_on.empty()) return;
+  auto q = [&](const std::string& name) { return conn.quote_name(name); };
+  const auto table = q(config.postgres.schema) + "." + q(entity.table);
+  const auto key = q(entity.key);
+  // $1 keys, $2.. one array per match_on field, last: the entity name.
+  std::string cols = "k", args = "$1::text[]";
+  for (std::size_t i = 0; i < entity.match_on.size(); ++i) {
+    cols += ", m" + std::to_string(i);
+    args += ", $" + std::to_string(i + 2) + "::text[]";
+  }
+  const auto entity_param = "$" + std::to_string(entity.match_on.size() + 2);
+  std::string candidates;
+  for (std::size_t i = 0; i < entity.match_on.size(); ++i) {
+    const auto m = "s.m" + std::to_string(i);
+    if (i) candidates += " UNION ALL ";
+    candidates += "SELECT t." + key + " AS key, " + std::to_string(i) + " AS prio, '" + entity.match_on[i] +
+                  "' AS field, " + m + " AS value FROM " + table + " t WHERE " + m + " IS NOT NULL AND t." +
+                  q(entity.match_on[i]) + " = " + m + " AND t." + key + " <> s.k AND NOT t._deleted";
+  }
+  sql_ = "SELECT s.i, coalesce(link.key, m.key), CASE WHEN link.key IS NULL THEN m.field ELSE '' END, "
+         "CASE WHEN link.key IS NULL THEN m.value ELSE '' END "
+         "FROM unnest(" + args + ") WITH ORDINALITY AS s(" + cols + ", i) "
+         "LEFT JOIN leadsync.identities link ON link.entity = " + entity_param +
+         " AND link.field = '_key' AND link.value = s.k "
+         "LEFT JOIN LATERAL (SELECT x.key, x.field, x.value FROM (" + candidates +
+         ") x ORDER BY x.prio, x.key LIMIT 1) m ON link.key IS NULL AND NOT EXISTS "
+         "(SELECT 1 FROM " + table + " t WHERE t." + key + " = s.k) "
+         "WHERE coalesce(link.key, m.key) IS NOT NULL";
+}
+
+std::vector<IdentityLink> IdentityResolver::resolve(pqxx::transaction_base& tx,
+                                                    const std::vector<common::ChangeEvent*>& events) const {
+  std::vector<IdentityLink> links;
+  if (!enabled() || events.empty()) return links;
+  std::vector<std::string> params;
+  std::string key_array = "{";
+  std::vector<std::string> match_arrays(entity_.match_on.size(), "{");
+  auto append = [](std::string& array, const std::optional<std::string>& v) {
+    if (array.size() > 1) array += ',';
+    if (!v) {
+      array += "NULL";
+      return;
+    }
+    array += '"';
+    for (const char c : *v) {
+      if (c == '"' || c == '\\') array += '\\';
+      array += c;
+    }
+    array += '"';
+  };
+  for (const auto* e : events) {
+    append(key_array, e->key());
+    for (std::size_t i = 0; i < entity_.match_on.size(); ++i) {
+      const auto it = e->fields().find(entity_.match_on[i]);
+      const bool usable = e->op() == leadsync::v1::OP_UPSERT && it != e->fields().end() &&
+                          it->second.kind_case() == common::Value::kStringValue && !it->second.string_value().empty();
+      append(match_arrays[i], usable ? std::optional<std::string>(it->second.string_value()) : std::nullopt);
+    }
+  }
+  params.push_back(key_array + "}");
+  for (auto& a : match_arrays) params.push_back(a + "}");
+  params.push_back(entity_.name);
+  const auto rows = tx.exec_params(sql_, pqxx::prepare::make_dynamic_params(params));
+  for (const auto& r : rows) {
+    auto* e = events.at(r[0].as<std::size_t>() - 1);
+    IdentityLink link{e->key(), r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<std::string>()};
+    if (!link.field.empty()) {
+      // A new link: remember it, so that later events with this key follow it even when the
+      // alternate key changes, and so that verify and explain can show it.
+      tx.exec_params(
+          "INSERT INTO leadsync.identities (entity, field, value, key) VALUES ($1, '_key', $2, $3), ($1, $4, $5, $3) "
+          "ON CONFLICT (entity, field, value) DO UPDATE SET key = EXCLUDED.key, linked_at = now()",
+          entity_.name, link.from_key, link.to_key, link.field, link.value);
+    }
+    e->set_key(link.to_key);
+    links.push_back(std::move(link));
+  }
+  return links;
+}
+
+}  // namespace leadsync::workers

@@ -1,0 +1,39 @@
+// Alternate keys (R1): a record is found even when its ids disagree between systems (a Firebase
+// UID in Firestore that differs from the key stored in PostgreSQL). An event whose key is not in
+// the table but whose alternate key (an entity's match_on field, e.g. a normalised e-mail) matches
+// a live record is applied to that record instead of creating a duplicate; the link is stored in
+// leadsync.identities and reported. Later events with the foreign key follow the stored link.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/mapping.h"
+
+namespace leadsync::workers {
+
+struct IdentityLink {
+  std::string from_key;  // the key the event carried
+  std::string to_key;    // the record it was applied to
+  std::string field;     // the alternate key that matched ("" when an earlier link was followed)
+  std::string value;
+};
+
+class IdentityResolver {
+ public:
+  IdentityResolver(const common::Config& config, const common::EntityConfig& entity, pqxx::connection_base& conn);
+
+  bool enabled() const { return !entity_.match_on.empty(); }
+  // Rewrites the keys of `events` (all of this entity) that resolve to another record, stores new
+  // links, and returns every rewrite made.
+  std::vector<IdentityLink> resolve(pqxx::transaction_base& tx, const std::vector<common::ChangeEvent*>& events) const;
+
+ private:
+  const common::EntityConfig& entity_;
+  std::string sql_;
+};
+
+}  // namespace leadsync::workers
