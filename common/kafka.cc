@@ -298,6 +298,79 @@ void KafkaConsumer::close() {
   handle_->close();
 }
 
+// ---------------------------------------------------------------- reader
+
+TopicReader::TopicReader(const KafkaConfig& config, const std::string& topic, std::chrono::milliseconds timeout)
+    : topic_(topic), timeout_(timeout) {
+  auto conf = make_conf(config,
+                        {{"group.id", "leadsync-reader"},  // required by the API; never joined or committed
+                         {"enable.auto.commit", "false"},
+                         {"enable.partition.eof", "false"}},
+                        {});
+  std::string err;
+  handle_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!handle_) throw std::runtime_error("kafka reader: " + err);
+  RdKafka::Metadata* raw = nullptr;
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(handle_.get(), topic, nullptr, err));
+  const auto rc = handle_->metadata(false, t.get(), &raw, static_cast<int>(timeout.count()));
+  std::unique_ptr<RdKafka::Metadata> metadata(raw);
+  if (rc != RdKafka::ERR_NO_ERROR) throw std::runtime_error("metadata of " + topic + ": " + RdKafka::err2str(rc));
+  for (const auto* tm : *metadata->topics()) {
+    if (tm->topic() != topic) continue;
+    if (tm->err() != RdKafka::ERR_NO_ERROR) throw std::runtime_error("topic " + topic + ": " + RdKafka::err2str(tm->err()));
+    partitions_ = static_cast<int>(tm->partitions()->size());
+  }
+  if (partitions_ == 0) throw std::runtime_error("topic " + topic + " does not exist");
+}
+
+TopicReader::~TopicReader() {
+  if (handle_) handle_->close();
+}
+
+std::vector<int64_t> TopicReader::high_watermarks() {
+  std::vector<int64_t> out(static_cast<std::size_t>(partitions_));
+  for (int p = 0; p < partitions_; ++p) {
+    int64_t low = 0, high = 0;
+    const auto rc = handle_->query_watermark_offsets(topic_, p, &low, &high, static_cast<int>(timeout_.count()));
+    if (rc != RdKafka::ERR_NO_ERROR) {
+      throw std::runtime_error("watermarks of " + topic_ + "[" + std::to_string(p) + "]: " + RdKafka::err2str(rc));
+    }
+    out[static_cast<std::size_t>(p)] = high;
+  }
+  return out;
+}
+
+void TopicReader::read(const std::vector<int64_t>& from, const std::function<bool(const RdKafka::Message&)>& visit) {
+  const auto end = high_watermarks();
+  for (int p = 0; p < partitions_; ++p) {
+    const auto start = p < static_cast<int>(from.size()) ? from[static_cast<std::size_t>(p)] : 0;
+    const auto stop = end[static_cast<std::size_t>(p)];
+    if (start >= stop) continue;
+    std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(topic_, p, start));
+    std::vector<RdKafka::TopicPartition*> list{tp.get()};
+    handle_->assign(list);
+    int64_t next = start;
+    auto deadline = std::chrono::steady_clock::now() + timeout_;
+    while (next < stop) {
+      std::unique_ptr<RdKafka::Message> msg(handle_->consume(100));
+      if (msg->err() == RdKafka::ERR_NO_ERROR) {
+        next = msg->offset() + 1;
+        deadline = std::chrono::steady_clock::now() + timeout_;
+        if (!visit(*msg)) {
+          handle_->unassign();
+          return;
+        }
+      } else if (msg->err() != RdKafka::ERR__TIMED_OUT) {
+        throw std::runtime_error("reading " + topic_ + "[" + std::to_string(p) + "]: " + msg->errstr());
+      } else if (std::chrono::steady_clock::now() > deadline) {
+        throw std::runtime_error("reading " + topic_ + "[" + std::to_string(p) + "]: no message at offset " +
+                                 std::to_string(next) + " in time");
+      }
+    }
+    handle_->unassign();
+  }
+}
+
 // ---------------------------------------------------------------- admin
 
 std::vector<TopicSpec> leadsync_topics(const KafkaConfig& config) {

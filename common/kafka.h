@@ -104,6 +104,29 @@ class KafkaConsumer {
   bool closed_ = false;
 };
 
+// Reads a topic without a consumer group (nothing is committed): the partitions, their high
+// watermarks, and every message in a range of offsets. For operator commands and tests.
+class TopicReader {
+ public:
+  TopicReader(const KafkaConfig& config, const std::string& topic,
+              std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  ~TopicReader();
+  TopicReader(const TopicReader&) = delete;
+  TopicReader& operator=(const TopicReader&) = delete;
+
+  int partitions() const { return partitions_; }
+  std::vector<int64_t> high_watermarks();  // indexed by partition
+  // Calls `visit` for each message in [from[p], high watermark now) of every partition, in
+  // partition order, then offset order. `visit` returns false to stop early.
+  void read(const std::vector<int64_t>& from, const std::function<bool(const RdKafka::Message&)>& visit);
+
+ private:
+  std::string topic_;
+  std::chrono::milliseconds timeout_;
+  int partitions_ = 0;
+  std::unique_ptr<RdKafka::KafkaConsumer> handle_;
+};
+
 struct TopicSpec {
   std::string name;
   int partitions = 1;

@@ -113,6 +113,18 @@ CREATE TABLE leadsync.backups (
 );
 CREATE INDEX backups_backup ON leadsync.backups (backup_id);
 )sql"},
+    {2, "dead-letter replay cursor",
+     R"sql(
+-- How far `leadsyncctl dlq replay` has replayed each dead-letter partition, so that a dead letter
+-- is replayed once.
+CREATE TABLE leadsync.dlq_replay_cursor (
+  topic       text NOT NULL,
+  partition   int NOT NULL,
+  next_offset bigint NOT NULL,
+  replayed_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (topic, partition)
+);
+)sql"},
 };
 
 std::string column_definition(pqxx::connection& c, const FieldConfig& f) {

@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "common/pg.h"
 #include "common/schema.h"
+#include "ctl/dlq.h"
 #include "ctl/verify.h"
 
 namespace {
@@ -194,6 +195,22 @@ int main(int argc, char** argv) {
   wait->add_option("source", source, "source name")->required();
   wait->add_option("--timeout", timeout_s, "seconds (default 120)");
 
+  auto* dlq = app.add_subcommand("dlq", "dead letters: list them, replay them to the main topic");
+  dlq->require_subcommand(1);
+  leadsync::ctl::DlqFilter filter;
+  int limit = 100;
+  bool dry_run = false;
+  auto* dlq_list = dlq->add_subcommand("list", "show dead letters with their error context, oldest first");
+  dlq_list->add_option("--limit", limit, "show at most this many (default 100)");
+  dlq_list->add_flag("--json", json, "one JSON object per dead letter");
+  auto* dlq_replay = dlq->add_subcommand("replay", "send dead letters back through the main topic");
+  dlq_replay->add_flag("--dry-run", dry_run, "only list what would be replayed");
+  for (auto* sub : {dlq_list, dlq_replay}) {
+    sub->add_option("--key", filter.key, "only this record (ENTITY/KEY)");
+    sub->add_option("--error-class", filter.error_class, "only permanent or retryable")
+        ->check(CLI::IsMember({"permanent", "retryable"}));
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -207,6 +224,14 @@ int main(int argc, char** argv) {
     if (*status) return cmd_status(config, source, json);
     if (*verify) return cmd_verify(config, source);
     if (*wait) return cmd_wait(config, source, timeout_s);
+    if (*dlq_list) {
+      leadsync::ctl::dlq_list(config, filter, limit, json);
+      return kOk;
+    }
+    if (*dlq_replay) {
+      leadsync::ctl::dlq_replay(config, filter, dry_run);
+      return kOk;
+    }
   } catch (const leadsync::common::ConfigError& e) {
     std::cerr << "leadsyncctl: " << e.what() << "\n";
     return kUsage;

@@ -311,7 +311,8 @@ class Worker::Impl {
       if (route.dead_letter) {
         metrics_.dead_lettered(r.failure->error_class).Increment();
         dead[r.event.run_id()].failed++;
-        spdlog::warn("worker: {}/{} dead-lettered ({}: {}) from {}[{}]@{}", r.event.entity(), r.event.key(),
+        spdlog::warn("worker: {} dead-lettered ({}: {}) from {}[{}]@{}",
+                     r.message->key() ? *r.message->key() : std::string("(no key)"),
                      common::error_class_name(r.failure->error_class), r.failure->message, r.message->topic_name(),
                      r.message->partition(), r.message->offset());
       } else {
