@@ -162,7 +162,7 @@ FieldConfig parse_field(const std::string& name, const Node& n) {
 
 EntityConfig parse_entity(const std::string& name, const Node& n) {
   check_identifier(n, name);
-  n.expect_map({"table", "key", "match_on", "audit", "deletes", "fields"});
+  n.expect_map({"table", "key", "match_on", "audit", "deletes", "partial_events", "fields"});
   EntityConfig e;
   e.name = name;
   e.table = n.child("table").str_or(name);
@@ -170,6 +170,7 @@ EntityConfig parse_entity(const std::string& name, const Node& n) {
   e.key = n.child("key").required_str();
   check_identifier(n.child("key"), e.key);
   e.audit = n.child("audit").boolean(false);
+  e.partial_events = n.child("partial_events").boolean(false);
   e.deletes = n.child("deletes").choice<DeleteMode>(DeleteMode::kSoft, {{"soft", DeleteMode::kSoft}});
   const auto fields = n.child("fields");
   if (!fields.defined()) fields.fail("is required: an entity needs at least one field");

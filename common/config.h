@@ -38,6 +38,9 @@ struct EntityConfig {
   std::vector<std::string> match_on;
   bool audit = false;
   DeleteMode deletes = DeleteMode::kSoft;
+  // Accepts partial events (only some fields). Such an entity keeps a version per field
+  // (_field_versions) and guards each field on its own (design.md §4).
+  bool partial_events = false;
   std::vector<FieldConfig> fields;  // in declaration order
 
   const FieldConfig* field(std::string_view name) const;

@@ -169,7 +169,9 @@ std::vector<std::string> ensure_entity_table(pqxx::connection& conn, const Confi
     for (const auto& f : e.fields) ddl += ", " + column_definition(conn, f);
     ddl +=
         ", _version bigint NOT NULL, _deleted boolean NOT NULL DEFAULT false, _source text, _origin text, "
-        "_synced_at timestamptz)";
+        "_synced_at timestamptz";
+    if (e.partial_events) ddl += ", _field_versions jsonb NOT NULL DEFAULT '{}'";
+    ddl += ")";
     tx.exec(ddl);
     report.push_back("created table " + config.postgres.schema + "." + e.table);
   } else {
@@ -183,6 +185,10 @@ std::vector<std::string> ensure_entity_table(pqxx::connection& conn, const Confi
                           e.table + "." + f.name + " exists with type " + it->second + ", config says " +
                           field_type_name(f.type) + " (" + printed_type(f.type) + "); migrate the column by hand");
       }
+    }
+    if (e.partial_events && !existing.count("_field_versions")) {
+      tx.exec("ALTER TABLE " + table + " ADD COLUMN _field_versions jsonb NOT NULL DEFAULT '{}'");
+      report.push_back("added per-field versions to " + e.table);
     }
     if (!existing.count(e.key) || !existing.count("_version")) {
       throw ConfigError("entities." + e.name + ": table " + config.postgres.schema + "." + e.table +

@@ -106,12 +106,16 @@ std::string validate_event(const common::Config& config, const common::ChangeEve
   }
   if (e.source_version() <= 0) return "source_version must be positive";
   if (e.op() == leadsync::v1::OP_DELETE) return "";
-  if (e.partial()) return "partial events are not accepted for entity '" + entity.name + "' (it keeps no per-field versions)";
+  if (e.partial() && !entity.partial_events) {
+    return "partial events are not accepted for entity '" + entity.name + "' (set partial_events: true)";
+  }
+  if (e.partial() && e.fields().empty()) return "partial event names no field";
   for (const auto& [name, value] : e.fields()) {
     const auto* f = entity.field(name);
     if (!f) return "field '" + name + "' is not a field of entity '" + entity.name + "'";
     if (auto problem = common::check_value(*f, value); !problem.empty()) return problem;
   }
+  if (e.partial()) return "";
   // A full image names every field: a missing one would be silently nulled (R6).
   for (const auto& f : entity.fields) {
     if (!e.fields().count(f.name)) return "full event lacks field '" + f.name + "'";
@@ -142,7 +146,18 @@ EntityApplier::EntityApplier(const common::Config& config, const common::EntityC
   stage_cols +=
       ", s.v::bigint AS _version, s.d::boolean AS _deleted, s.src AS _source, s.org AS _origin, s.eid AS _event_id, "
       "s.rid AS _run_id";
-  const auto entity_param = param(n + 8);
+  const bool partial = entity.partial_events;
+  if (partial) {
+    // Which fields each event carries, as a mask ('1' = present): the staged row's _field_versions
+    // holds the event's version for exactly those fields.
+    unnest_args += ", " + param(n + 8) + "::text[]";
+    unnest_cols += ", pm";
+    std::string names;
+    for (const auto& f : entity.fields) names += (names.empty() ? "'" : ", '") + f.name + "'";
+    stage_cols += ", coalesce((SELECT jsonb_object_agg(a.name, s.v::bigint) FROM unnest(ARRAY[" + names +
+                  "]) WITH ORDINALITY AS a(name, i) WHERE substr(s.pm, a.i::int, 1) = '1'), '{}') AS _field_versions";
+  }
+  const auto entity_param = param(n + (partial ? 9 : 8));
 
   std::string field_list, old_list, up_list, excluded_set, old_row, up_row, audit_values;
   // old_row / up_row: the compared content of a record before and after, inside `cls`.
@@ -151,8 +166,17 @@ EntityApplier::EntityApplier(const common::Config& config, const common::EntityC
     field_list += ", " + c;
     old_list += ", t." + c;
     up_list += ", t." + c;
-    // A tombstone keeps the record's last values; only an upsert changes them.
-    excluded_set += c + " = CASE WHEN EXCLUDED._deleted THEN t." + c + " ELSE EXCLUDED." + c + " END, ";
+    if (partial) {
+      // Per-field guard: the event carries the field and is newer than the field's last write,
+      // and the record is not a newer tombstone.
+      excluded_set += c + " = CASE WHEN EXCLUDED._field_versions ? '" + f.name +
+                      "' AND coalesce((t._field_versions->>'" + f.name +
+                      "')::bigint, 0) < EXCLUDED._version AND NOT (t._deleted AND t._version >= EXCLUDED._version) "
+                      "THEN EXCLUDED." + c + " ELSE t." + c + " END, ";
+    } else {
+      // A tombstone keeps the record's last values; only an upsert changes them.
+      excluded_set += c + " = CASE WHEN EXCLUDED._deleted THEN t." + c + " ELSE EXCLUDED." + c + " END, ";
+    }
     old_row += "o." + c + ", ";
     up_row += "up." + c + ", ";
     audit_values += "('" + f.name + "', o." + c + "::text, c." + c + "::text), ";
@@ -162,13 +186,30 @@ EntityApplier::EntityApplier(const common::Config& config, const common::EntityC
          unnest_cols + ")), ";
   sql_ += "old AS MATERIALIZED (SELECT t." + key + old_list + ", t._deleted FROM " + table + " t WHERE t." + key +
           " IN (SELECT " + key + " FROM stage)), ";
+  const std::string extra_cols = partial ? ", _field_versions" : "";
+  std::string guard = "t._version < EXCLUDED._version";
+  std::string record_set =
+      "_version = EXCLUDED._version, _deleted = EXCLUDED._deleted, _source = EXCLUDED._source, "
+      "_origin = EXCLUDED._origin, _synced_at = EXCLUDED._synced_at";
+  if (partial) {
+    // The record moves when any field wins or a newer tombstone arrives; its _version is the
+    // newest version any part of it has seen.
+    guard += " OR EXISTS (SELECT 1 FROM jsonb_each_text(EXCLUDED._field_versions) e WHERE coalesce((t._field_versions->>"
+             "e.key)::bigint, 0) < e.value::bigint AND NOT (t._deleted AND t._version >= EXCLUDED._version))";
+    record_set =
+        "_field_versions = CASE WHEN t._deleted AND t._version >= EXCLUDED._version THEN t._field_versions ELSE "
+        "t._field_versions || coalesce((SELECT jsonb_object_agg(e.key, e.value::bigint) FROM "
+        "jsonb_each_text(EXCLUDED._field_versions) e WHERE coalesce((t._field_versions->>e.key)::bigint, 0) < "
+        "e.value::bigint), '{}') END, "
+        "_deleted = CASE WHEN t._version < EXCLUDED._version THEN EXCLUDED._deleted ELSE t._deleted END, "
+        "_version = GREATEST(t._version, EXCLUDED._version), _source = EXCLUDED._source, _origin = EXCLUDED._origin, "
+        "_synced_at = EXCLUDED._synced_at";
+  }
   sql_ += "up AS (INSERT INTO " + table + " AS t (" + key + field_list +
-          ", _version, _deleted, _source, _origin, _synced_at) SELECT " + key + field_list +
-          ", _version, _deleted, _source, _origin, now() FROM stage ON CONFLICT (" + key + ") DO UPDATE SET " +
-          excluded_set +
-          "_version = EXCLUDED._version, _deleted = EXCLUDED._deleted, _source = EXCLUDED._source, "
-          "_origin = EXCLUDED._origin, _synced_at = EXCLUDED._synced_at WHERE t._version < EXCLUDED._version "
-          "RETURNING t." + key + up_list + ", t._deleted), ";
+          ", _version, _deleted, _source, _origin, _synced_at" + extra_cols + ") SELECT " + key + field_list +
+          ", _version, _deleted, _source, _origin, now()" + extra_cols + " FROM stage ON CONFLICT (" + key +
+          ") DO UPDATE SET " + excluded_set + record_set + " WHERE " + guard + " RETURNING t." + key + up_list +
+          ", t._deleted), ";
   sql_ += "cls AS (SELECT up.*, o." + key + " IS NULL AS is_insert, (o." + key + " IS NOT NULL AND ROW(" + old_row +
           "o._deleted) IS DISTINCT FROM ROW(" + up_row + "up._deleted)) AS is_changed FROM up LEFT JOIN old o ON o." +
           key + " = up." + key + ")";
@@ -197,7 +238,7 @@ std::map<std::string, ApplyCounts> EntityApplier::apply(pqxx::transaction_base& 
   std::map<std::string, ApplyCounts> out;
   if (events.empty()) return out;
   const std::size_t n = entity_.fields.size();
-  std::vector<ArrayLiteral> columns(n + 7, ArrayLiteral(events.size() * 16));
+  std::vector<ArrayLiteral> columns(n + (entity_.partial_events ? 8 : 7), ArrayLiteral(events.size() * 16));
   for (const auto* e : events) {
     columns[0].add(e->key());
     const bool is_delete = e->op() == leadsync::v1::OP_DELETE;
@@ -216,6 +257,13 @@ std::map<std::string, ApplyCounts> EntityApplier::apply(pqxx::transaction_base& 
     columns[n + 4].add(e->origin().empty() ? e->source() : e->origin());
     columns[n + 5].add(e->event_id());
     columns[n + 6].add(e->run_id());
+    if (entity_.partial_events) {
+      std::string mask(n, '0');
+      for (std::size_t i = 0; i < n && !is_delete; ++i) {
+        if (e->fields().count(entity_.fields[i].name)) mask[i] = '1';
+      }
+      columns[n + 7].add(mask);
+    }
   }
   std::vector<std::string> params;
   params.reserve(n + 8);

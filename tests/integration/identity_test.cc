@@ -40,7 +40,13 @@ void publish(common::KafkaProducer& producer, const common::Config& config, cons
 }
 
 TEST(Identity, R1_AnEventWithAForeignKeyButAKnownEmailUpdatesTheRecordInsteadOfDuplicatingIt) {
-  auto config = isolated_example_config(unique_tag("identity"));
+  const auto tag = unique_tag("identity");
+  auto config = isolated_example_config(tag);
+  // Run ids are global in leadsync.run_apply_stats: make them this test's own.
+  const auto run = [&](int n) { return tag + "-r" + std::to_string(n); };
+  // So are leadsync.identities (per entity name): the foreign ids are this test's own too.
+  const auto uid = "uid-Xk29-" + tag;
+  const auto other_uid = "uid-Q7-" + tag;
   config.entities.at("lead").match_on = {"email"};
   IsolatedEnvironment env(config);
   WorkerThread worker(config);
@@ -53,29 +59,34 @@ TEST(Identity, R1_AnEventWithAForeignKeyButAKnownEmailUpdatesTheRecordInsteadOfD
   };
 
   // PostgreSQL knows the agent as L-1; the admin UI (Firestore) knows the same person by a UID.
-  publish(producer, config, lead_event(config, "L-1", "agentedos@creditplan.it", "new", 100, "r1"));
-  ASSERT_TRUE(eventually([&] { return accounted_events(*conn, "r1") >= 1; }, 30s));
-  publish(producer, config, lead_event(config, "uid-Xk29", "agentedos@creditplan.it", "qualified", 200, "r2"));
-  ASSERT_TRUE(eventually([&] { return accounted_events(*conn, "r2") >= 1; }, 30s));
+  publish(producer, config, lead_event(config, "L-1", "agentedos@creditplan.it", "new", 100, run(1)));
+  ASSERT_TRUE(eventually([&] { return accounted_events(*conn, run(1)) >= 1; }, 30s));
+  publish(producer, config, lead_event(config, uid, "agentedos@creditplan.it", "qualified", 200, run(2)));
+  ASSERT_TRUE(eventually([&] { return accounted_events(*conn, run(2)) >= 1; }, 30s));
 
   auto rows = query("SELECT lead_id, status, _version FROM " + table + " ORDER BY lead_id");
   ASSERT_EQ(rows.size(), 1u) << "the foreign key created a duplicate";
   EXPECT_EQ(rows[0][0].as<std::string>(), "L-1");
   EXPECT_EQ(rows[0][1].as<std::string>(), "qualified");
   EXPECT_EQ(rows[0][2].as<int64_t>(), 200);
-  auto links = query("SELECT field, value, key FROM leadsync.identities WHERE entity = 'lead' AND key = 'L-1' "
-                     "ORDER BY field");
+  pqxx::result links;
+  {
+    pqxx::work tx(*conn);
+    links = tx.exec_params("SELECT field, value, key FROM leadsync.identities WHERE entity = 'lead' AND key = 'L-1' "
+                           "AND (value = $1 OR field = 'email') ORDER BY field, linked_at DESC LIMIT 2",
+                           uid);
+  }
   ASSERT_EQ(links.size(), 2u);
   EXPECT_EQ(links[0][0].as<std::string>(), "_key");
-  EXPECT_EQ(links[0][1].as<std::string>(), "uid-Xk29");
+  EXPECT_EQ(links[0][1].as<std::string>(), uid);
   EXPECT_EQ(links[1][0].as<std::string>(), "email");
   EXPECT_EQ(links[1][1].as<std::string>(), "agentedos@creditplan.it");
   const auto text = worker.telemetry().render_metrics();
   EXPECT_NE(text.find("leadsync_identity_links_total 1"), std::string::npos) << text;
 
   // The e-mail changes in the admin UI: the stored link still finds the record.
-  publish(producer, config, lead_event(config, "uid-Xk29", "dos.agente@creditplan.it", "won", 300, "r3"));
-  ASSERT_TRUE(eventually([&] { return accounted_events(*conn, "r3") >= 1; }, 30s));
+  publish(producer, config, lead_event(config, uid, "dos.agente@creditplan.it", "won", 300, run(3)));
+  ASSERT_TRUE(eventually([&] { return accounted_events(*conn, run(3)) >= 1; }, 30s));
   rows = query("SELECT lead_id, email, status, _version FROM " + table);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0][1].as<std::string>(), "dos.agente@creditplan.it");
@@ -83,8 +94,8 @@ TEST(Identity, R1_AnEventWithAForeignKeyButAKnownEmailUpdatesTheRecordInsteadOfD
   EXPECT_EQ(rows[0][3].as<int64_t>(), 300);
 
   // A genuinely new person is still inserted under its own key.
-  publish(producer, config, lead_event(config, "uid-Q7", "someone.else@example.com", "new", 400, "r4"));
-  ASSERT_TRUE(eventually([&] { return accounted_events(*conn, "r4") >= 1; }, 30s));
+  publish(producer, config, lead_event(config, other_uid, "someone.else@example.com", "new", 400, run(4)));
+  ASSERT_TRUE(eventually([&] { return accounted_events(*conn, run(4)) >= 1; }, 30s));
   EXPECT_EQ(query("SELECT count(*) FROM " + table)[0][0].as<int>(), 2);
 }
 
