@@ -125,6 +125,12 @@ CREATE TABLE leadsync.dlq_replay_cursor (
   PRIMARY KEY (topic, partition)
 );
 )sql"},
+    {3, "run versions",
+     R"sql(
+-- The source_version a run stamped on its events: the next run of the source stamps a higher one
+-- even if the clock went back, so its changes are never mistaken for stale ones.
+ALTER TABLE leadsync.sync_runs ADD COLUMN source_version bigint;
+)sql"},
 };
 
 std::string column_definition(pqxx::connection& c, const FieldConfig& f) {

@@ -159,6 +159,18 @@ class Run {
     throw std::runtime_error("source " + source_.name + " is already running: " + who);
   }
 
+  // Wall-clock time of the run, but always above every version this source stamped before: a clock
+  // that steps back must not make a newer run's changes look older than what the table has.
+  int64_t next_version() {
+    pqxx::work tx(*conn_);
+    const auto last = tx.exec_params1(
+        "SELECT coalesce(max(source_version), 0) FROM leadsync.sync_runs WHERE source = $1", source_.name)[0];
+    const auto v = std::max(now_micros(), last.as<int64_t>() + 1);
+    tx.exec_params("UPDATE leadsync.sync_runs SET source_version = $2 WHERE run_id = $1", report_.run_id, v);
+    tx.commit();
+    return v;
+  }
+
   std::string last_snapshot_hash() {
     pqxx::work tx(*conn_);
     const auto r = tx.exec_params(
@@ -221,7 +233,7 @@ class Run {
   }
 
   void process(SourceAdapter& adapter) {
-    version_ = now_micros();
+    version_ = next_version();
     const auto fingerprint = adapter.open() + ":" + mapping_fingerprint(source_, entity_);
     snapshot_hash_ = fingerprint;
     if (fingerprint == last_snapshot_hash()) {
