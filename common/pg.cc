@@ -44,6 +44,10 @@ ErrorClass classify_pg_error(const std::exception& e) {
     return state == "57014" ? ErrorClass::kRetryable : ErrorClass::kInfrastructure;  // 57014: query_canceled
   }
   if (cls == "40" || cls == "55") return ErrorClass::kRetryable;  // rollback, lock not available
+  // Undefined table or column, insufficient privilege, missing schema: the statement is wrong for
+  // every record, not for this one. Dead-lettering the whole stream would hide a deployment
+  // problem; waiting (and alerting) until it is fixed loses nothing.
+  if (cls == "42" || cls == "3F") return ErrorClass::kInfrastructure;
   return ErrorClass::kPermanent;
 }
 

@@ -18,7 +18,8 @@ std::unique_ptr<pqxx::connection> pg_connect(const std::string& url, const std::
 // "schema"."name", each part quoted.
 std::string qualified(const pqxx::connection_base& c, const std::string& schema, const std::string& name);
 
-// Infrastructure: the connection broke or the server is going away / out of resources.
+// Infrastructure: the connection broke, the server is going away / out of resources, or the
+// schema does not fit the statement (SQLSTATE classes 42, 3F: a deployment problem, not a record's).
 // Retryable: serialization failure, deadlock, lock timeout, statement timeout, and any error raised
 // with SQLSTATE class 40 or 55. Everything else (data, constraint, syntax): permanent.
 ErrorClass classify_pg_error(const std::exception& e);
