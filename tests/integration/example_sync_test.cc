@@ -151,6 +151,7 @@ TEST(ExampleSync, R6_R9_SyncsEveryRowAndFieldExactlyAndASecondRunChangesNothing)
   const auto second = runner.run(source);
   ASSERT_EQ(second.status, "completed") << second.message;
   EXPECT_TRUE(second.snapshot_unchanged);
+  EXPECT_EQ(second.unchanged_records, 10'000u);
   EXPECT_EQ(second.events_published, 0u);
   // Third run with the snapshot hash forgotten: the per-record checksums find nothing changed.
   {
