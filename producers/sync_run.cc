@@ -7,13 +7,13 @@
 #include <chrono>
 #include <filesystem>
 #include <random>
-#include <unordered_map>
 
 #include "common/errors.h"
 #include "common/mapping.h"
 #include "common/pg.h"
 #include "producers/csv/csv_source.h"
 #include "producers/mapper.h"
+#include "producers/source_state.h"
 
 namespace leadsync::producers {
 namespace {
@@ -23,7 +23,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kStoredErrorsPerRun = 1000;  // all are counted, the first ones are kept
 constexpr auto kHeartbeatEvery = std::chrono::seconds(2);
 constexpr int kStaleHeartbeatSeconds = 60;
-constexpr std::size_t kStateWriteBatch = 20'000;
 
 int64_t now_micros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -53,37 +52,6 @@ std::string mapping_fingerprint(const common::SourceConfig& s, const common::Ent
   std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(XXH3_64bits(text.data(), text.size())));
   return out;
 }
-
-// Array literal for a text[] parameter, bound (never spliced into SQL).
-class TextArray {
- public:
-  void add(std::string_view s) {
-    text_ += text_.empty() ? "{\"" : ",\"";
-    for (const char c : s) {
-      if (c == '"' || c == '\\') text_ += '\\';
-      text_ += c;
-    }
-    text_ += '"';
-    ++size_;
-  }
-  std::string str() const { return text_.empty() ? "{}" : text_ + "}"; }
-  std::size_t size() const { return size_; }
-  void clear() {
-    text_.clear();
-    size_ = 0;
-  }
-
- private:
-  std::string text_;
-  std::size_t size_ = 0;
-};
-
-struct KeyState {
-  uint64_t checksum = 0;
-  uint32_t first_line = 0;
-  bool known = false;  // stored by a previous run
-  bool seen = false;   // present in this snapshot
-};
 
 class Run {
  public:
@@ -180,24 +148,6 @@ class Run {
     return r.empty() || r[0][0].is_null() ? std::string() : r[0][0].as<std::string>();
   }
 
-  void load_state() {
-    pqxx::work tx(*conn_);
-    tx.exec_params("DECLARE state_cursor NO SCROLL CURSOR FOR SELECT key, checksum FROM leadsync.source_state "
-                   "WHERE source = $1",
-                   source_.name);
-    for (;;) {
-      const auto rows = tx.exec("FETCH 50000 FROM state_cursor");
-      if (rows.empty()) break;
-      for (const auto& r : rows) {
-        auto& st = state_[r[0].as<std::string>()];
-        st.checksum = static_cast<uint64_t>(r[1].as<int64_t>());
-        st.known = true;
-      }
-    }
-    tx.commit();
-    stored_records_ = state_.size();
-  }
-
   void heartbeat(SourceAdapter& adapter, bool force = false) {
     const auto now = Clock::now();
     if (!force && now - last_beat_ < kHeartbeatEvery) return;
@@ -256,7 +206,7 @@ class Run {
       warnings_.push_back("columns not mapped to any field: " + list);
     }
     for (const auto& w : warnings_) spdlog::warn("source {}: {}", source_.name, w);
-    load_state();
+    state_.load(*conn_, source_.name);
 
     RawRecord record;
     std::optional<std::string> parse_error;
@@ -268,32 +218,32 @@ class Run {
       heartbeat(adapter);
       if (parse_error) {
         reject({record.position, "", "", "", *parse_error});
-        // Keep the record's key alive: a malformed line must not read as a deletion.
-        if (!record.cells.empty()) mark_seen_after_error(record);
+        // A malformed line must not read as a deletion of the record it holds.
+        state_.keep_any_of(record.cells);
         continue;
       }
       if (!mapper.map(record, event, row_error)) {
         reject(row_error);
-        if (!row_error.key.empty()) state_[row_error.key].seen = true;
+        state_.keep(row_error.key);
         continue;
       }
-      auto [it, inserted] = state_.try_emplace(event.key());
-      KeyState& st = it->second;
-      if (st.seen) {
-        reject({record.position, event.key(), source_.key_column, event.key(),
-                "duplicate key '" + event.key() + "' (first seen at line " + std::to_string(st.first_line) +
-                    "); this row is skipped"});
-        continue;
+      std::size_t first_line = 0;
+      switch (state_.observe(event.key(), event.checksum(), record.position, first_line)) {
+        case SourceState::Seen::kDuplicate:
+          reject({record.position, event.key(), source_.key_column, event.key(),
+                  "duplicate key '" + event.key() + "' (first seen at line " + std::to_string(first_line) +
+                      "); this row is skipped"});
+          continue;
+        case SourceState::Seen::kUnchanged:
+          ++report_.unchanged_records;
+          continue;
+        case SourceState::Seen::kChanged:
+          ++report_.changed_records;
+          break;
+        case SourceState::Seen::kNew:
+          ++report_.new_records;
+          break;
       }
-      st.seen = true;
-      st.first_line = static_cast<uint32_t>(record.position);
-      if (st.known && st.checksum == event.checksum()) {
-        ++report_.unchanged_records;
-        continue;
-      }
-      (st.known ? report_.changed_records : report_.new_records)++;
-      st.checksum = event.checksum();
-      changed_.push_back(&*it);
       publish(event);
     }
     publish_deletes();
@@ -301,20 +251,8 @@ class Run {
     report_.status = "completed";
   }
 
-  void mark_seen_after_error(const RawRecord& record) {
-    // Without a successful mapping we do not know the key column's index here; find the key by
-    // value among the stored keys so that a known record is not deleted for a malformed line.
-    for (const auto& cell : record.cells) {
-      auto it = state_.find(cell);
-      if (it != state_.end()) it->second.seen = true;
-    }
-  }
-
   void publish_deletes() {
-    std::vector<std::string> gone;
-    for (const auto& [key, st] : state_) {
-      if (st.known && !st.seen) gone.push_back(key);
-    }
+    auto gone = state_.vanished();
     if (gone.empty()) return;
     if (report_.rows_read == 0 && !source_.allow_empty) {
       throw std::runtime_error("the source has no records; refusing to delete the " + std::to_string(gone.size()) +
@@ -322,7 +260,7 @@ class Run {
     }
     if (source_.on_missing == common::OnMissing::kIgnore) return;
     common::ChangeEvent event;
-    for (auto& key : gone) {
+    for (const auto& key : gone) {
       event.Clear();
       event.set_source(source_.name);
       event.set_entity(entity_.name);
@@ -332,8 +270,8 @@ class Run {
       event.set_checksum(0);
       publish(event);
       ++report_.deleted_records;
-      deleted_.push_back(std::move(key));
     }
+    state_.forget(std::move(gone));
   }
 
   void wait_for_acks() {
@@ -344,35 +282,6 @@ class Run {
     if (producer_.failed() != before_failed) {
       throw std::runtime_error("Kafka did not acknowledge every event (" + producer_.first_error() +
                                "); the stored state was not advanced, the next run re-sends them");
-    }
-  }
-
-  void write_state(pqxx::work& tx) {
-    TextArray keys;
-    std::string checksums = "{";
-    auto flush_batch = [&] {
-      if (keys.size() == 0) return;
-      tx.exec_params(
-          "INSERT INTO leadsync.source_state (source, key, checksum, version, run_id) "
-          "SELECT $1, k, c, $4, $5 FROM unnest($2::text[], $3::bigint[]) AS u(k, c) "
-          "ON CONFLICT (source, key) DO UPDATE SET checksum = EXCLUDED.checksum, version = EXCLUDED.version, "
-          "run_id = EXCLUDED.run_id",
-          source_.name, keys.str(), checksums + "}", version_, report_.run_id);
-      keys.clear();
-      checksums = "{";
-    };
-    for (const auto& it : changed_) {
-      keys.add(it->first);
-      if (checksums.size() > 1) checksums += ',';
-      checksums += std::to_string(static_cast<int64_t>(it->second.checksum));
-      if (keys.size() >= kStateWriteBatch) flush_batch();
-    }
-    flush_batch();
-    for (std::size_t i = 0; i < deleted_.size(); i += kStateWriteBatch) {
-      TextArray gone;
-      for (std::size_t j = i; j < std::min(deleted_.size(), i + kStateWriteBatch); ++j) gone.add(deleted_[j]);
-      tx.exec_params("DELETE FROM leadsync.source_state WHERE source = $1 AND key = ANY($2::text[])", source_.name,
-                     gone.str());
     }
   }
 
@@ -395,7 +304,7 @@ class Run {
     report_.message = message;
     pqxx::work tx(*conn_);
     // The state moves with the run's completion in one transaction: both or neither.
-    if (report_.status == "completed") write_state(tx);
+    if (report_.status == "completed") state_.write(tx, source_.name, version_, report_.run_id);
     write_errors(tx);
     tx.exec_params(
         "UPDATE leadsync.sync_runs SET status = $2, finished_at = now(), heartbeat_at = now(), rows_read = $3, "
@@ -443,11 +352,7 @@ class Run {
   std::string buffer_;
   std::vector<std::string> warnings_;
   std::vector<RowError> errors_;
-  std::size_t stored_records_ = 0;
-  std::unordered_map<std::string, KeyState> state_;
-  // Pointers to elements stay valid when the map rehashes (iterators would not).
-  std::vector<std::pair<const std::string, KeyState>*> changed_;
-  std::vector<std::string> deleted_;
+  SourceState state_;
   Clock::time_point last_beat_ = Clock::now();
 };
 

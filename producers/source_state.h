@@ -1,0 +1,52 @@
+// The per-key checksums a source's completed runs left in leadsync.source_state (R9), and what the
+// current run makes of them: which records are new, changed, unchanged or gone. Written back only
+// when the run completes, in the transaction that completes it.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace leadsync::producers {
+
+class SourceState {
+ public:
+  enum class Seen { kNew, kChanged, kUnchanged, kDuplicate };
+
+  // Reads the stored checksums of `source` (streamed through a cursor).
+  void load(pqxx::connection& conn, const std::string& source);
+
+  // Records that the snapshot holds `key` with `checksum` at `line`. For a duplicate key,
+  // `first_line` is where the key was seen first and nothing changes.
+  Seen observe(const std::string& key, uint64_t checksum, std::size_t line, std::size_t& first_line);
+  // A record is present but could not be mapped: it is not a deletion, and its state stays as it was.
+  void keep(const std::string& key);
+  // A malformed line whose key column is unknown: keeps alive any stored key among its cells.
+  void keep_any_of(const std::vector<std::string>& cells);
+
+  // Stored keys the snapshot no longer holds.
+  std::vector<std::string> vanished() const;
+  // The run published DELETEs for these keys: their state goes when the run completes.
+  void forget(std::vector<std::string> keys) { forgotten_ = std::move(keys); }
+
+  // Upserts the new and changed checksums and removes the forgotten keys, in batches.
+  void write(pqxx::transaction_base& tx, const std::string& source, int64_t version, const std::string& run_id) const;
+
+ private:
+  struct Entry {
+    uint64_t checksum = 0;
+    uint32_t first_line = 0;
+    bool known = false;  // stored by a previous run
+    bool seen = false;   // present in this snapshot
+  };
+  std::unordered_map<std::string, Entry> entries_;
+  // Pointers to elements stay valid when the map rehashes (iterators would not).
+  std::vector<std::pair<const std::string, Entry>*> changed_;
+  std::vector<std::string> forgotten_;
+};
+
+}  // namespace leadsync::producers
