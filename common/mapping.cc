@@ -275,6 +275,11 @@ std::string check_value(const FieldConfig& f, const Value& v) {
     case FieldType::kJson: ok = v.kind_case() == Value::kJsonValue; break;
   }
   if (!ok) return "field '" + f.name + "' is typed " + field_type_name(f.type) + " but got " + describe_value(v);
+  // Required means the same as for a spreadsheet cell: an empty text or list does not count.
+  if (f.required && ((v.kind_case() == Value::kStringValue && v.string_value().empty()) ||
+                     (v.kind_case() == Value::kStringList && v.string_list().values_size() == 0))) {
+    return "field '" + f.name + "' is required but is empty";
+  }
   if (v.kind_case() == Value::kDoubleValue && !std::isfinite(v.double_value())) {
     return "field '" + f.name + "' got a non-finite number";
   }

@@ -126,6 +126,10 @@ TEST(Mapping, ChecksValuesFromForeignProducers) {
   EXPECT_NE(check_value(f, v).find("required"), std::string::npos);
   v.set_int_value(3);
   EXPECT_EQ(check_value(f, v), "");
+  auto text = field(FieldType::kText, true);
+  Value empty;
+  empty.set_string_value("");
+  EXPECT_NE(check_value(text, empty).find("required but is empty"), std::string::npos);
   auto g = field(FieldType::kFloat);
   EXPECT_EQ(check_value(g, v), "");  // an int is a valid float
 }
