@@ -17,7 +17,11 @@ std::unique_ptr<pqxx::connection> pg_connect(const std::string& url, const std::
   };
   add("connect_timeout", "5");
   add("application_name", application_name);
-  return std::make_unique<pqxx::connection>(full);
+  auto conn = std::make_unique<pqxx::connection>(full);
+  // leadsync's statements are short and frequent: JIT compilation costs seconds per batch once
+  // the planner's estimate crosses jit_above_cost (a 5,000-row apply did), and never pays back.
+  conn->set_variable("jit", "off");
+  return conn;
 }
 
 std::string qualified(const pqxx::connection_base& c, const std::string& schema, const std::string& name) {

@@ -31,11 +31,9 @@ int64_t now_micros() {
 
 std::string new_run_id(const std::string& source) {
   std::random_device rd;
-  const uint64_t r = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s-%lld-%08llx", source.c_str(), static_cast<long long>(now_micros() / 1000),
-                static_cast<unsigned long long>(r & 0xffffffffULL));
-  return buf;
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, "-%lld-%08x", static_cast<long long>(now_micros() / 1000), rd());
+  return source + suffix;
 }
 
 // The mapping is part of the snapshot's identity: the same sheet under a new mapping is new work.
@@ -99,7 +97,9 @@ class Run {
             report_.run_id, source_.name);
         tx.commit();
         return;
-      } catch (const pqxx::unique_violation&) {
+      } catch (const pqxx::unique_violation& e) {
+        // Only the one-active-run index means "already running"; anything else is a real error.
+        if (std::string(e.what()).find("sync_runs_one_active") == std::string::npos) throw;
       }
       pqxx::work fix(*conn_);
       // A run whose process died keeps its row 'running'; once its heartbeat is stale it is

@@ -7,12 +7,18 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/config.h"
+#include "common/kafka.h"
+#include "common/mapping.h"
 #include "common/pg.h"
 #include "common/telemetry.h"
 
@@ -55,5 +61,124 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds tim
 // Sum of everything the workers accounted for a run (applied, stale, dead-lettered).
 int64_t accounted_events(pqxx::connection& conn, const std::string& run_id);
 std::string source_path(const std::string& relative);
+
+// ------------------------------------------------------------------ Kafka inspection
+
+// One message as read back from a topic.
+struct TopicMessage {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string key;
+  std::string value;
+};
+
+// The high watermark (the offset the next message will get) of each partition of `topic`, indexed
+// by partition. The topic has `kafka.partitions` partitions, as leadsync creates its topics.
+// Throws when the broker does not answer within `timeout`.
+std::vector<int64_t> high_watermarks(const common::KafkaConfig& kafka, const std::string& topic,
+                                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
+int64_t sum(const std::vector<int64_t>& offsets);
+// Every message of `topic` in [from[p], to[p]) of each partition p, in partition then offset order,
+// read without a consumer group. Throws, naming the partition, when they cannot all be read within
+// `timeout`.
+std::vector<TopicMessage> read_messages(const common::KafkaConfig& kafka, const std::string& topic,
+                                        const std::vector<int64_t>& from, const std::vector<int64_t>& to,
+                                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// ------------------------------------------------------------------ processes and files
+
+// `config` as a YAML document that load_config() reads back to the same configuration: lets a
+// test hand its isolated configuration to an executable (leadsync-worker --config FILE).
+std::string config_yaml(const common::Config& config);
+void write_text_file(const std::string& path, const std::string& text);
+
+// A fresh directory under the system temp directory, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A child process (fork + exec) with stdout and stderr appended to `log_path` and the test's
+// environment. It gets SIGKILL when the thread that started it dies, and on destruction it is
+// killed (SIGKILL) and reaped if still running, so no test leaves a process behind.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path);  // throws when it cannot start
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  int pid() const { return pid_; }
+  bool running();  // reaps the process if it has exited
+  void signal(int sig);  // no-op once the process has been reaped
+  // Waits up to `timeout` for the process to exit; its waitpid status, or nullopt if it still runs.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+  // "exited with status 0", "killed by signal 9", "running".
+  std::string describe();
+  // The last `max_bytes` of the process's log, for failure messages.
+  std::string log_tail(std::size_t max_bytes = 4000) const;
+
+ private:
+  int pid_ = -1;
+  std::optional<int> status_;
+  std::string log_path_;
+};
+
+// ------------------------------------------------------------------ events, headers and metrics
+
+// A change event as a source adapter emits it: checksum and deterministic event_id computed from
+// `fields` (leave them empty for a DELETE), observed now.
+common::ChangeEvent change_event(const std::string& source, const std::string& entity, const std::string& key,
+                                 leadsync::v1::Op op, int64_t source_version,
+                                 const std::map<std::string, common::Value>& fields, const std::string& run_id);
+// Produces `event` serialized to the main topic with the message key `entity/key`, as adapters do.
+void produce_event(common::KafkaProducer& producer, const common::KafkaConfig& kafka, const common::ChangeEvent& event);
+
+// A message read back together with its headers (retry tiers and dead letters carry their context
+// there).
+struct TopicRecord {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string key;
+  std::string value;
+  std::map<std::string, std::string> headers;  // the last value of each header name
+
+  std::string header(const std::string& name) const;  // "" when absent
+};
+
+// Follows every partition of a topic from its first message, outside any consumer group, so that
+// a test can watch what the workers write (retry tiers, dead letters) as it happens without
+// joining their group. The topic has `kafka.partitions` partitions, as leadsync creates its topics.
+class TopicTail {
+ public:
+  TopicTail(const common::KafkaConfig& kafka, const std::string& topic);
+  ~TopicTail();
+  TopicTail(const TopicTail&) = delete;
+  TopicTail& operator=(const TopicTail&) = delete;
+
+  // The next message, or nullopt when none arrives within `timeout`.
+  std::optional<TopicRecord> next(std::chrono::milliseconds timeout);
+
+ private:
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+};
+
+// Every message of `topic` up to its high watermarks at the time of the call, with headers, in
+// partition then offset order. Throws, naming the topic, when they cannot all be read in `timeout`.
+std::vector<TopicRecord> read_topic(const common::KafkaConfig& kafka, const std::string& topic,
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// The current value of a counter or gauge in `telemetry`'s registry whose labels include `labels`,
+// summed over the matching series; 0 when there is none.
+double metric_value(common::Telemetry& telemetry, const std::string& name,
+                    const std::map<std::string, std::string>& labels = {});
 
 }  // namespace leadsync::testing
