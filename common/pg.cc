@@ -55,6 +55,21 @@ ErrorClass classify_pg_error(const std::exception& e) {
   return ErrorClass::kPermanent;
 }
 
+void TextArrayLiteral::add(std::string_view element) {
+  text_ += text_.empty() ? "{\"" : ",\"";
+  for (const char c : element) {
+    if (c == '"' || c == '\\') text_ += '\\';
+    text_ += c;
+  }
+  text_ += '"';
+  ++size_;
+}
+
+void TextArrayLiteral::add_null() {
+  text_ += text_.empty() ? "{NULL" : ",NULL";
+  ++size_;
+}
+
 std::string redact_url(const std::string& url) {
   static const std::regex uri_password(R"(^(postgres(?:ql)?://[^:/@]+:)[^@]*@)");
   static const std::regex kv_password(R"(password\s*=\s*\S+)");

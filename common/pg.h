@@ -6,6 +6,8 @@
 
 #include <exception>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 
 #include "common/errors.h"
@@ -24,6 +26,23 @@ std::string qualified(const pqxx::connection_base& c, const std::string& schema,
 // with SQLSTATE class 40 or 55. Everything else (data, constraint, syntax): permanent.
 ErrorClass classify_pg_error(const std::exception& e);
 std::string pg_sqlstate(const std::exception& e);  // empty when not an SQL error
+
+// Builds a text[] array literal, one element at a time, for a bound parameter (never spliced into
+// SQL): {"a","b \"c\"",NULL}. Batches travel as one array per column and are unnested in SQL.
+class TextArrayLiteral {
+ public:
+  void reserve(std::size_t bytes) { text_.reserve(bytes); }
+  void add(std::string_view element);
+  void add(const std::string& element) { add(std::string_view(element)); }
+  void add_null();
+  void add(const std::optional<std::string>& element) { element ? add(std::string_view(*element)) : add_null(); }
+  std::string str() const { return text_.empty() ? "{}" : text_ + "}"; }
+  std::size_t size() const { return size_; }
+
+ private:
+  std::string text_;
+  std::size_t size_ = 0;
+};
 
 // A connection URL with any password removed, for logs.
 std::string redact_url(const std::string& url);

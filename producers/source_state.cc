@@ -2,30 +2,12 @@
 
 #include <algorithm>
 
+#include "common/pg.h"
+
 namespace leadsync::producers {
 namespace {
 
 constexpr std::size_t kWriteBatch = 20'000;
-
-// Array literal for a text[] parameter, bound (never spliced into SQL).
-class TextArray {
- public:
-  void add(std::string_view s) {
-    text_ += text_.empty() ? "{\"" : ",\"";
-    for (const char c : s) {
-      if (c == '"' || c == '\\') text_ += '\\';
-      text_ += c;
-    }
-    text_ += '"';
-    ++size_;
-  }
-  std::string str() const { return text_.empty() ? "{}" : text_ + "}"; }
-  std::size_t size() const { return size_; }
-
- private:
-  std::string text_;
-  std::size_t size_ = 0;
-};
 
 }  // namespace
 
@@ -82,7 +64,7 @@ std::vector<std::string> SourceState::vanished() const {
 void SourceState::write(pqxx::transaction_base& tx, const std::string& source, int64_t version,
                         const std::string& run_id) const {
   for (std::size_t i = 0; i < changed_.size(); i += kWriteBatch) {
-    TextArray keys;
+    common::TextArrayLiteral keys;
     std::string checksums = "{";
     for (std::size_t j = i; j < std::min(changed_.size(), i + kWriteBatch); ++j) {
       keys.add(changed_[j]->first);
@@ -97,7 +79,7 @@ void SourceState::write(pqxx::transaction_base& tx, const std::string& source, i
         source, keys.str(), checksums + "}", version, run_id);
   }
   for (std::size_t i = 0; i < forgotten_.size(); i += kWriteBatch) {
-    TextArray gone;
+    common::TextArrayLiteral gone;
     for (std::size_t j = i; j < std::min(forgotten_.size(), i + kWriteBatch); ++j) gone.add(forgotten_[j]);
     tx.exec_params("DELETE FROM leadsync.source_state WHERE source = $1 AND key = ANY($2::text[])", source,
                    gone.str());

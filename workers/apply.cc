@@ -1,5 +1,7 @@
 #include "workers/apply.h"
 
+#include "common/pg.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <unordered_map>
@@ -10,32 +12,9 @@ namespace {
 using common::FieldType;
 using common::Value;
 
-// Builds a text[] literal, one element at a time; NULL elements stay NULL.
-class ArrayLiteral {
- public:
-  explicit ArrayLiteral(std::size_t reserve) { text_.reserve(reserve); }
-  void add(const std::optional<std::string>& element) {
-    text_ += text_.empty() ? '{' : ',';
-    if (!element) {
-      text_ += "NULL";
-      return;
-    }
-    text_ += '"';
-    for (const char c : *element) {
-      if (c == '"' || c == '\\') text_ += '\\';
-      text_ += c;
-    }
-    text_ += '"';
-  }
-  std::string str() const { return text_.empty() ? "{}" : text_ + "}"; }
-
- private:
-  std::string text_;
-};
-
 std::string list_literal(const leadsync::v1::StringList& list) {
-  ArrayLiteral a(16 * static_cast<std::size_t>(list.values_size()) + 2);
-  for (const auto& v : list.values()) a.add(v);
+  common::TextArrayLiteral a;
+  for (const auto& v : list.values()) a.add(std::string_view(v));
   return a.str();
 }
 
@@ -238,7 +217,8 @@ std::map<std::string, ApplyCounts> EntityApplier::apply(pqxx::transaction_base& 
   std::map<std::string, ApplyCounts> out;
   if (events.empty()) return out;
   const std::size_t n = entity_.fields.size();
-  std::vector<ArrayLiteral> columns(n + (entity_.partial_events ? 8 : 7), ArrayLiteral(events.size() * 16));
+  std::vector<common::TextArrayLiteral> columns(n + (entity_.partial_events ? 8 : 7));
+  for (auto& c : columns) c.reserve(events.size() * 16);
   for (const auto* e : events) {
     columns[0].add(e->key());
     const bool is_delete = e->op() == leadsync::v1::OP_DELETE;

@@ -1,6 +1,6 @@
 #include "workers/identity.h"
 
-#include "workers/apply.h"
+#include "common/pg.h"
 
 namespace leadsync::workers {
 
@@ -41,33 +41,23 @@ std::vector<IdentityLink> IdentityResolver::resolve(pqxx::transaction_base& tx,
                                                     const std::vector<common::ChangeEvent*>& events) const {
   std::vector<IdentityLink> links;
   if (!enabled() || events.empty()) return links;
-  std::vector<std::string> params;
-  std::string key_array = "{";
-  std::vector<std::string> match_arrays(entity_.match_on.size(), "{");
-  auto append = [](std::string& array, const std::optional<std::string>& v) {
-    if (array.size() > 1) array += ',';
-    if (!v) {
-      array += "NULL";
-      return;
-    }
-    array += '"';
-    for (const char c : *v) {
-      if (c == '"' || c == '\\') array += '\\';
-      array += c;
-    }
-    array += '"';
-  };
+  common::TextArrayLiteral keys;
+  std::vector<common::TextArrayLiteral> matches(entity_.match_on.size());
   for (const auto* e : events) {
-    append(key_array, e->key());
+    keys.add(std::string_view(e->key()));
     for (std::size_t i = 0; i < entity_.match_on.size(); ++i) {
       const auto it = e->fields().find(entity_.match_on[i]);
       const bool usable = e->op() == leadsync::v1::OP_UPSERT && it != e->fields().end() &&
                           it->second.kind_case() == common::Value::kStringValue && !it->second.string_value().empty();
-      append(match_arrays[i], usable ? std::optional<std::string>(it->second.string_value()) : std::nullopt);
+      if (usable) {
+        matches[i].add(std::string_view(it->second.string_value()));
+      } else {
+        matches[i].add_null();
+      }
     }
   }
-  params.push_back(key_array + "}");
-  for (auto& a : match_arrays) params.push_back(a + "}");
+  std::vector<std::string> params{keys.str()};
+  for (const auto& m : matches) params.push_back(m.str());
   params.push_back(entity_.name);
   const auto rows = tx.exec_params(sql_, pqxx::prepare::make_dynamic_params(params));
   for (const auto& r : rows) {
