@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""bench/run: leadsync's end-to-end benchmark on the local cluster (see bench/README.md).
+
+Python 3 standard library only. Prints progress on stderr; on stdout one JSON line per scenario
+(and per repeat), then a table.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster import REPO, BenchError, Cluster, load_env, log  # noqa: E402
+from scenarios import Data, Runner  # noqa: E402
+
+ALL = ['S1', 'S2', 'S3', 'S4', 'S5']
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog='bench/run', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--scenarios', default=','.join(ALL), help='comma-separated subset of S1..S5 (default: all)')
+    p.add_argument('--rows', type=int, default=1_000_000, help='rows of the generated sheet (default 1,000,000)')
+    p.add_argument('--repeat', type=int, default=1, help='run everything R times; adds a median line per scenario')
+    p.add_argument('--smoke', action='store_true', help='10,000 rows, S1+S2+S3, once: checks the harness works')
+    p.add_argument('--json-out', help='also write the JSON lines to this file')
+    p.add_argument('--workers', type=int, default=1, help='workers for S1..S4 (default 1)')
+    p.add_argument('--s5-workers', default='1,2', help='worker counts S5 compares (default 1,2)')
+    p.add_argument('--seed', type=int, default=42, help='sheet seed (leadsync-gen --seed)')
+    p.add_argument('--change-fraction', type=float, default=0.01, help='S2: share of rows changed (default 0.01)')
+    p.add_argument('--stream-rate', type=float, default=1000, help='S4: events per second (default 1000)')
+    p.add_argument('--stream-seconds', type=float, default=60, help='S4: seconds (default 60)')
+    p.add_argument('--build-dir', default=os.path.join(REPO, 'build'))
+    p.add_argument('--work-dir', default=os.path.join(REPO, '.local', 'bench'),
+                   help='per-run configs and logs, and the data cache (data/)')
+    p.add_argument('--pg-options', default=None,
+                   help="PGOPTIONS for leadsync's own processes (producer, workers, leadsyncctl, stream tool), "
+                        "e.g. '-c jit=off'; the limit's psql keeps the server defaults")
+    p.add_argument('--keep', action='store_true', help='keep schemas, topics, state rows and logs (debugging)')
+    p.add_argument('--keep-topics', action='store_true', help='drop the schemas but leave the Kafka topics')
+    o = p.parse_args(argv)
+    if o.smoke:
+        o.rows, o.scenarios, o.repeat = 10_000, 'S1,S2,S3', 1
+    o.scenarios = [s.strip().upper() for s in o.scenarios.split(',') if s.strip()]
+    bad = [s for s in o.scenarios if s not in ALL]
+    if bad or not o.scenarios:
+        p.error(f'--scenarios: unknown {bad}; choose from {ALL}')
+    if o.rows < 100 or o.repeat < 1 or o.workers < 1:
+        p.error('--rows >= 100, --repeat >= 1 and --workers >= 1')
+    o.s5_workers = [int(x) for x in o.s5_workers.split(',') if x.strip()]
+    return o
+
+
+def machine():
+    up = subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD'], capture_output=True,
+                            text=True).stdout.strip()
+    dirty = subprocess.run(['git', '-C', REPO, 'status', '--porcelain', '--untracked-files=no'], capture_output=True,
+                           text=True).stdout.strip()
+    return {'uptime': up, 'cpus': os.cpu_count(), 'commit': commit + ('+dirty' if dirty else '')}
+
+
+def median_of(results):
+    """One line per scenario: the median of each number over the repeats (ratios too: each ratio
+    was measured within its own repeat, against that repeat's limit)."""
+    out = []
+    for name in dict.fromkeys(r['scenario'] for r in results):
+        group = [r for r in results if r['scenario'] == name]
+        m = {'scenario': name, 'repeat': 'median', 'repeats': len(group)}
+        for k, v in group[0].items():
+            if k in m or k == 'repeat':
+                continue
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                vals = [g[k] for g in group if isinstance(g.get(k), (int, float))]
+                med = statistics.median(vals) if vals else None
+                m[k] = None if med is None else int(med) if float(med).is_integer() else round(med, 4)
+            elif isinstance(v, dict) and all(isinstance(x, (int, float)) or x is None for x in v.values()):
+                m[k] = {kk: round(statistics.median([g[k][kk] for g in group if g[k].get(kk) is not None]), 3)
+                        if any(g[k].get(kk) is not None for g in group) else None for kk in v}
+        out.append(m)
+    return out
+
+
+def fmt(v, digits=2):
+    if v is None:
+        return '-'
+    if isinstance(v, float):
+        return f'{v:,.{digits}f}'
+    return f'{v:,}' if isinstance(v, int) else str(v)
+
+
+def table(lines, info):
+    head = ['scenario', 'rep', 'rows', 'K', 'wall s', 'rows/s', 'p50 s', 'p99 s', 'msgs', 'limit s', 'ratio',
+            'prod cpu s', 'prod MiB', 'wrk cpu s', 'wrk MiB', 'wrk-pg cpu s', 'pg-all cpu s', 'targets']
+    rows = []
+    for r in lines:
+        cpu, rss = r.get('cpu_s', {}), r.get('peak_rss_mib', {})
+        wcpu = sum(v for k, v in cpu.items() if k.startswith('worker') and v is not None)
+        wrss = max((v for k, v in rss.items() if k.startswith('worker') and v is not None), default=None)
+        t = r.get('targets')
+        targets = ('-' if t is None else 'n/a' if isinstance(t, str) else
+                   ', '.join(('ok ' if ok else 'MISS ') + name for name, ok in t.items()))
+        p99 = fmt(r.get('latency_p99_s'), 3) + ('+' if r.get('latency_p99_capped') else '')
+        rows.append([r['scenario'], str(r.get('repeat')), fmt(r.get('rows')), fmt(r.get('workers')),
+                     fmt(r.get('wall_s'), 2), fmt(r.get('rows_per_s'), 0), fmt(r.get('latency_p50_s'), 3), p99,
+                     fmt(r.get('kafka_messages')), fmt(r.get('limit_s'), 3), fmt(r.get('ratio_to_limit'), 1),
+                     fmt(cpu.get('producer', cpu.get('stream')), 2), fmt(rss.get('producer', rss.get('stream')), 0),
+                     fmt(wcpu, 2), fmt(wrss, 0), fmt(sum(v for v in (r.get('pg_backend_cpu_s') or {}).values() if v), 2),
+                     fmt((r.get('server_cpu_s') or {}).get('postgres'), 2), targets])
+    widths = [max(len(h), *(len(x[i]) for x in rows)) for i, h in enumerate(head)]
+    out = [f'# {info["uptime"]} | {info["cpus"]} CPUs | commit {info["commit"]}'
+           + (f' | PGOPTIONS for leadsync: {info["leadsync_pg_options"]}' if info.get('leadsync_pg_options') else ''),
+           '  '.join(h.ljust(w) for h, w in zip(head, widths))]
+    out += ['  '.join(c.ljust(w) for c, w in zip(x, widths)) for x in rows]
+    out.append('# latency: bucket-interpolated from leadsync_end_to_end_latency_seconds ("+": beyond the top '
+               'bucket, a lower bound); limit: see limit_kind in the JSON;\n# wrk-pg: the PostgreSQL backends '
+               'of the workers; pg-all: the whole server, other clients of the shared cluster included')
+    return '\n'.join(out)
+
+
+def main(argv):
+    o = parse_args(argv)
+    try:
+        cluster = Cluster(load_env(), o.build_dir, o.pg_options)
+    except BenchError as e:
+        print(f'bench/run: {e}', file=sys.stderr)
+        return 2
+    if o.smoke:
+        # The quantile arithmetic every latency figure rests on, checked before the cluster run.
+        import unittest
+        import test_prom
+        suite = unittest.defaultTestLoader.loadTestsFromModule(test_prom)
+        if not unittest.TextTestRunner(stream=sys.stderr, verbosity=0).run(suite).wasSuccessful():
+            return 1
+    info = machine()
+    info['leadsync_pg_options'] = o.pg_options
+    log(f'{info["uptime"]}; scenarios {",".join(o.scenarios)}, {o.rows} rows, repeat {o.repeat}')
+    os.makedirs(o.work_dir, exist_ok=True)
+    runner = Runner(cluster, Data(cluster, os.path.join(o.work_dir, 'data')), o, o.work_dir)
+    results, failed = [], None
+    started = time.time()
+    def emit(r):
+        r['uptime_at_start'] = info['uptime']
+        r['commit'] = info['commit']
+        r['pg_options'] = o.pg_options
+        results.append(r)
+        print(json.dumps(r), flush=True)
+
+    try:
+        for i in range(o.repeat):
+            runner.run_all(o.scenarios, i + 1, emit)
+    except (BenchError, subprocess.SubprocessError, OSError) as e:
+        failed = e
+        log(f'FAILED: {e}')
+    except KeyboardInterrupt:
+        failed = 'interrupted'
+    finally:
+        runner.cleanup()
+    lines = list(results)
+    if o.repeat > 1 and results:
+        for m in median_of(results):
+            print(json.dumps(m), flush=True)
+            lines.append(m)
+    if o.json_out:
+        with open(o.json_out, 'w') as f:
+            for r in lines:
+                f.write(json.dumps(r) + '\n')
+    if lines:
+        print(table(lines, info), flush=True)
+    log(f'done in {time.time() - started:.0f} s' + (f'; FAILED: {failed}' if failed else ''))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

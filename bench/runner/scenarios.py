@@ -1,0 +1,358 @@
+"""The scenarios (S1..S5): processes, timing, samples and checks; the limits are in limits.py.
+
+Every scenario returns one flat dict: the JSON line bench/run prints. What each number means and
+how it is measured is in bench/README.md; the code below is the reference.
+"""
+import json
+import os
+import subprocess
+import time
+
+import limits
+import prom
+import procs
+from measure import Snapshot, fingerprint, measured
+from cluster import BenchError, Context, log
+
+ONE_MILLION = 1_000_000
+
+
+def _round(x, digits=4):
+    return None if x is None else round(x, digits)
+
+
+def _last_json(text, what):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith('{'):
+            return json.loads(line)
+    raise BenchError(f'{what} printed no JSON report')
+
+
+class Data:
+    """Generated sheets, cached under .local/bench/data by rows and seed (and mutation)."""
+
+    def __init__(self, cluster, data_dir):
+        self.cluster = cluster
+        self.dir = data_dir
+        os.makedirs(data_dir, exist_ok=True)
+
+    def sheet(self, rows, seed):
+        path = os.path.join(self.dir, f'leads-{rows}-s{seed}.csv')
+        if not os.path.exists(path):
+            log(f'generating {rows} rows (seed {seed}) -> {path}')
+            tmp = path + '.tmp'
+            subprocess.run([self.cluster.bin['gen'], '--rows', str(rows), '--seed', str(seed), '--out', tmp],
+                           check=True, capture_output=True)
+            os.replace(tmp, path)
+        return path
+
+    def mutated(self, base, change, seed):
+        """The next version of `base` with `change` of its rows changed; returns (path, counts)."""
+        path = base[:-4] + f'-c{change}-m{seed}.csv'
+        stats_path = path + '.json'
+        if not (os.path.exists(path) and os.path.exists(stats_path)):
+            log(f'mutating {os.path.basename(base)}: change fraction {change} -> {path}')
+            tmp = path + '.tmp'
+            r = subprocess.run([self.cluster.bin['gen'], '--mutate', base, '--out', tmp, '--seed', str(seed),
+                                '--change-fraction', str(change), '--delete-fraction', '0', '--add-fraction', '0'],
+                               check=True, capture_output=True, text=True)
+            with open(stats_path, 'w') as f:
+                json.dump(_last_json(r.stdout, 'leadsync-gen --mutate'), f)
+            os.replace(tmp, path)
+        with open(stats_path) as f:
+            return path, json.load(f)
+
+
+class Workers:
+    """K leadsync-worker processes of one context, each serving /metrics on a port chosen here."""
+
+    def __init__(self, ctx, count, tag):
+        self.ctx = ctx
+        self.children = []
+        env = ctx.cluster.env
+        for i in range(count):
+            port = procs.free_port()
+            argv = [ctx.cluster.bin['worker'], '--config', ctx.config, '--metrics-address', f'127.0.0.1:{port}']
+            child = procs.Child(f'{tag}-worker{i + 1}', argv, ctx.dir, env)
+            child.port = port
+            self.children.append(child)
+
+    def wait_ready(self, timeout=120):
+        """Until every worker is connected to PostgreSQL and the group has assigned every partition."""
+        expected = Context.PARTITIONS * (1 + Context.RETRY_TIERS)  # main topic + retry tiers
+        deadline = time.monotonic() + timeout
+        while True:
+            for c in self.children:
+                if not c.alive():
+                    raise BenchError(f'{c.name} exited during start-up:\n{c.log_tail()}')
+            try:
+                scraped = [prom.scrape(c.port) for c in self.children]
+                assigned = [prom.value(s, 'leadsync_assigned_partitions') for s in scraped]
+                db_up = [prom.value(s, 'leadsync_database_up') for s in scraped]
+                if sum(assigned) == expected and all(a > 0 for a in assigned) and all(d == 1 for d in db_up):
+                    return
+            except OSError:
+                pass  # not listening yet
+            if time.monotonic() > deadline:
+                raise BenchError(f'workers not ready after {timeout} s (want {expected} partitions assigned)')
+            time.sleep(0.2)
+
+    def scrape(self):
+        return [prom.scrape(c.port) for c in self.children]
+
+    def cpu(self):
+        return [procs.cpu_seconds(c.pid) for c in self.children]
+
+    def stop(self):
+        bad = []
+        for c in self.children:
+            rc = c.stop()
+            if rc != 0:
+                bad.append(f'{c.name} exited {rc}:\n{c.log_tail()}')
+        if bad:
+            raise BenchError('worker did not stop cleanly: ' + '\n'.join(bad))
+
+
+class Runner:
+    def __init__(self, cluster, data, opts, work_root):
+        self.cluster = cluster
+        self.data = data
+        self.opts = opts
+        self.work_root = work_root
+        self.contexts = []
+
+    def new_context(self, label):
+        ctx = Context(self.cluster, label, self.work_root)
+        self.contexts.append(ctx)
+        log(f'context {ctx.id}: schema {ctx.schema}, topic {ctx.topic}, source {ctx.source}')
+        ctx.setup()
+        return ctx
+
+    def cleanup(self):
+        for ctx in self.contexts:
+            if self.opts.keep:
+                log(f'kept context {ctx.id} ({ctx.dir})')
+                continue
+            ctx.teardown(delete_topics=not self.opts.keep_topics)
+        self.contexts = []
+
+    def _timeout(self, rows):
+        return max(300, rows // 1000)
+
+    # ------------------------------------------------------------------ the sync path, timed
+
+    def sync(self, ctx, scenario, sheet, workers_count, expect):
+        """Workers up and ready, then: producer --once, leadsyncctl wait (timed), verify (not timed)."""
+        ctx.use_sheet(sheet)
+        rows = self.opts.rows
+        timeout = self._timeout(rows)
+        binaries = fingerprint(self.cluster, ('producer', 'worker'))
+        workers = Workers(ctx, workers_count, scenario.lower().replace('/', '-'))
+        try:
+            workers.wait_ready()
+            before = Snapshot(ctx, workers)
+            t0 = time.monotonic()
+            producer = procs.Child(f'{scenario.lower().replace("/", "-")}-producer',
+                                   [self.cluster.bin['producer'], '--config', ctx.config, '--source', ctx.source,
+                                    '--once'], ctx.dir, self.cluster.env)
+            rc = producer.wait(timeout)
+            producer_wall = time.monotonic() - t0
+            if rc is None:
+                producer.stop()
+                raise BenchError(f'producer still running after {timeout} s: stopped\n{producer.log_tail()}')
+            if rc != 0:
+                raise BenchError(f'producer exited {rc}: {producer.stdout()[-2000:]}\n{producer.log_tail()}')
+            report = _last_json(producer.stdout(), 'leadsync-producer --once')
+            ctx.ctl('wait', ctx.source, '--timeout', str(timeout), timeout=timeout + 60)
+            wall = time.monotonic() - t0
+            after = Snapshot(ctx, workers)
+            result = measured(ctx, workers, before, after, scenario, rows)
+        finally:
+            workers.stop()
+        p_cpu, p_rss = producer.usage()
+        result['cpu_s'] = {'producer': _round(p_cpu, 2), **result['cpu_s']}
+        result['peak_rss_mib'] = {'producer': _round(p_rss, 1), **result['peak_rss_mib']}
+        result.update({
+            'wall_s': _round(wall, 3),
+            'rows_per_s': _round(rows / wall, 1),
+            'producer_wall_s': _round(producer_wall, 3),
+            'producer_report': {k: report.get(k) for k in ('new', 'changed', 'unchanged', 'deleted', 'failed',
+                                                          'events_published', 'snapshot_unchanged', 'seconds')},
+            'kafka_messages': report.get('events_published'),
+            'binaries': binaries,
+        })
+        self._check_report(scenario, report, expect, result)
+        t = time.monotonic()
+        ctx.ctl('verify', ctx.source, timeout=timeout)
+        result['verify'] = 'ok'
+        result['verify_s'] = _round(time.monotonic() - t, 2)
+        return result
+
+    def _check_report(self, scenario, report, expect, result):
+        problems = [f'{k} = {report.get(k)}, expected {v}' for k, v in expect.items() if report.get(k) != v]
+        if report.get('status') != 'completed':
+            problems.append(f'status {report.get("status")}: {report.get("message")}')
+        wm = result['kafka_messages_watermark']
+        if wm is not None and wm != report.get('events_published'):
+            problems.append(f'topic high watermarks moved by {wm}, the producer reports '
+                            f'{report.get("events_published")} events published')
+        result['kafka_messages_check'] = ('high watermarks agree' if wm is not None else
+                                          'not checked: high watermarks unreadable (kcat)')
+        if result['events_dead_lettered']:
+            problems.append(f'{result["events_dead_lettered"]} events dead-lettered')
+        if problems:
+            raise BenchError(f'{scenario}: ' + '; '.join(problems))
+
+    # ------------------------------------------------------------------ scenarios
+
+    def run_s1(self, ctx, sheet, workers, scenario='S1'):
+        rows = self.opts.rows
+        r = self.sync(ctx, scenario, sheet, workers,
+                      {'new': rows, 'changed': 0, 'deleted': 0, 'events_published': rows})
+        limits.copy(self.cluster, ctx, r)
+        return r
+
+    def run_s2(self, ctx, sheet_v2, counts, workers):
+        expect = {'changed': counts['changed'], 'new': counts['added'], 'deleted': counts['deleted'],
+                  'events_published': counts['changed'] + counts['added'] + counts['deleted']}
+        r = self.sync(ctx, 'S2', sheet_v2, workers, expect)
+        r['rows'] = counts['rows_out']
+        r['rows_per_s'] = _round(counts['rows_out'] / r['wall_s'], 1)
+        r['changed_rows'] = counts['changed']
+        limits.merge(self.cluster, ctx, r)
+        return r
+
+    def run_s3(self, ctx, sheet, workers):
+        r = self.sync(ctx, 'S3', sheet, workers, {'events_published': 0})
+        if r['kafka_messages_watermark'] not in (0, None):
+            raise BenchError(f'S3: {r["kafka_messages_watermark"]} messages reached the topic, expected none')
+        limits.merge(self.cluster, ctx, r)
+        return r
+
+    def _wait_applied(self, run_id, count, timeout, alive=None):
+        """Polls run_apply_stats until `count` events of `run_id` are counted; returns (total, failed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            total, failed = (int(x) for x in self.cluster.scalar(
+                'SELECT coalesce(sum(inserted + updated + deleted + unchanged + stale + failed), 0) || \' \' || '
+                f"coalesce(sum(failed), 0) FROM leadsync.run_apply_stats WHERE run_id = '{run_id}'").split())
+            if total >= count:
+                return total, failed
+            if alive is not None:
+                state = alive()
+                if isinstance(state, BenchError):
+                    raise state
+            if time.monotonic() > deadline:
+                raise BenchError(f'{run_id}: {total} of {count} events applied after {timeout} s')
+            time.sleep(0.1)
+
+    def run_s4(self, ctx, workers_count):
+        o = self.opts
+        run_id = f'bench-stream-{ctx.id}'
+        ctx.stream_run_ids.append(run_id)
+        ctx.stream_run_ids.append(run_id + '-warmup')
+        binaries = fingerprint(self.cluster, ('stream', 'worker'))
+        workers = Workers(ctx, workers_count, 's4')
+        stream = None
+        try:
+            workers.wait_ready()
+            stream = procs.Child('s4-stream', [self.cluster.bin['stream'], '--config', ctx.config, '--source',
+                                               ctx.source, '--rows', str(o.rows), '--seed', str(o.seed), '--rate',
+                                               str(o.stream_rate), '--seconds', str(o.stream_seconds), '--run-id',
+                                               run_id, '--wait-for-go'], ctx.dir, self.cluster.env, stdin_pipe=True)
+            # The stream tool's one warm-up event (its producer learning the topic) is applied before the
+            # first sample, so that its start-up second is not in S4's latencies.
+            self._wait_applied(run_id + '-warmup', 1, 120, lambda: stream.alive() or
+                               BenchError(f'stream tool exited {stream.proc.poll()}: {stream.log_tail()}'))
+            before = Snapshot(ctx, workers)
+            t0 = time.monotonic()
+            stream.send_line('go')
+            rc = stream.wait(o.stream_seconds + 300)
+            if rc is None:
+                stream.stop()
+                raise BenchError(f'stream tool still running after {o.stream_seconds + 300} s: stopped')
+            if rc != 0:
+                raise BenchError(f'stream tool exited {rc}: {stream.stdout()}\n{stream.log_tail()}')
+            report = _last_json(stream.stdout(), 'leadsync-bench-stream')
+            sent = report['sent']
+            total, failed = self._wait_applied(run_id, sent, 300)
+            wall = time.monotonic() - t0
+            after = Snapshot(ctx, workers)
+            r = measured(ctx, workers, before, after, 'S4', o.rows)
+        finally:
+            if stream is not None and stream.alive():
+                stream.stop()
+            workers.stop()
+        s_cpu, s_rss = stream.usage()
+        r['cpu_s'] = {'stream': _round(s_cpu, 2), **r['cpu_s']}
+        r['peak_rss_mib'] = {'stream': _round(s_rss, 1), **r['peak_rss_mib']}
+        if failed or r['events_dead_lettered']:
+            raise BenchError(f'S4: {failed} events failed / {r["events_dead_lettered"]} dead-lettered')
+        wm = r['kafka_messages_watermark']
+        if wm is not None and wm != sent:
+            raise BenchError(f'S4: topic high watermarks moved by {wm}, the stream tool sent {sent}')
+        r.update({'wall_s': _round(wall, 3), 'rows_per_s': _round(report['achieved_rate'], 1),
+                  'kafka_messages': sent, 'kafka_messages_check': 'high watermarks agree' if wm is not None else None,
+                  'stream_report': report, 'binaries': binaries, 'verify': f'run_apply_stats: {total} of {sent} events applied, 0 failed'})
+        limits.single_row(self.cluster, ctx, r, o.rows)
+        return r
+
+    def run_all(self, scenarios, repeat_index, emit):
+        """Runs the selected scenarios once, passing each result dict to `emit` as soon as it is done."""
+        o = self.opts
+        base = self.data.sheet(o.rows, o.seed)
+
+        def keep(r):
+            r['repeat'] = repeat_index
+            self._targets(r)
+            log(f'{r["scenario"]}: wall {r["wall_s"]} s, ratio to limit {r.get("ratio_to_limit")}')
+            emit(r)
+
+        if any(s in scenarios for s in ('S1', 'S2', 'S3', 'S4')):
+            ctx = self.new_context('main')
+            r1 = self.run_s1(ctx, base, o.workers)
+            if 'S1' in scenarios:
+                keep(r1)
+            else:
+                log(f'S1 ran as set-up for {",".join(scenarios)} (not reported)')
+            current = base
+            if 'S2' in scenarios:
+                current, counts = self.data.mutated(base, o.change_fraction, o.seed + 1)
+                keep(self.run_s2(ctx, current, counts, o.workers))
+            if 'S3' in scenarios:
+                keep(self.run_s3(ctx, current, o.workers))
+            if 'S4' in scenarios:
+                keep(self.run_s4(ctx, o.workers))
+            self.cleanup()
+        if 'S5' in scenarios:
+            for k in o.s5_workers:
+                ctx = self.new_context(f's5w{k}')
+                keep(self.run_s1(ctx, base, k, scenario=f'S5/w{k}'))
+                self.cleanup()
+
+    # ------------------------------------------------------------------ targets (reported, never asserted)
+
+    def _targets(self, r):
+        s, million = r['scenario'], r['rows'] >= ONE_MILLION
+        rss = r['peak_rss_mib']
+        workers_rss = max((v for k, v in rss.items() if k.startswith('worker') and v is not None), default=None)
+        checks = []
+        if s in ('S1',) or s.startswith('S5'):
+            checks.append(('rows/s >= 50000', r['rows_per_s'] >= 50000))
+            if r.get('ratio_to_limit') is not None:
+                checks.append(('<= 3x limit', r['ratio_to_limit'] <= 3))
+            if workers_rss is not None:
+                checks.append(('worker RSS <= 256 MiB', workers_rss <= 256))
+            if rss.get('producer') is not None:
+                checks.append(('producer RSS <= 512 MiB', rss['producer'] <= 512))
+        elif s == 'S2':
+            checks.append(('<= 5 s', r['wall_s'] <= 5))
+        elif s == 'S3':
+            checks.append(('<= 2 s', r['wall_s'] <= 2))
+            checks.append(('0 messages', r['kafka_messages'] == 0))
+        elif s == 'S4':
+            checks.append(('p99 <= 100 ms', r['latency_p99_s'] is not None and r['latency_p99_s'] <= 0.1
+                           and not r['latency_p99_capped']))
+        applies = million or s == 'S4'
+        r['targets'] = {name: ok for name, ok in checks} if applies else 'stated for 1,000,000 rows; not evaluated'
