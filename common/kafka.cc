@@ -148,6 +148,16 @@ void KafkaProducer::produce(const std::string& topic, std::string_view key, std:
   }
 }
 
+void KafkaProducer::warm_up(const std::string& topic, std::chrono::milliseconds timeout) {
+  std::string err;
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(handle_.get(), topic, nullptr, err));
+  if (!t) return;  // produce() reports the problem with its context
+  RdKafka::Metadata* raw = nullptr;
+  if (handle_->metadata(false, t.get(), &raw, static_cast<int>(timeout.count())) == RdKafka::ERR_NO_ERROR) {
+    std::unique_ptr<RdKafka::Metadata> metadata(raw);
+  }
+}
+
 bool KafkaProducer::flush(std::chrono::milliseconds timeout) {
   return handle_->flush(static_cast<int>(timeout.count())) == RdKafka::ERR_NO_ERROR;
 }

@@ -39,6 +39,10 @@ class KafkaProducer {
   void produce(const std::string& topic, std::string_view key, std::string_view value, const Headers& headers = {},
                int32_t partition = RdKafka::Topic::PARTITION_UA);
 
+  // Fetches the topic's metadata now. librdkafka otherwise learns a new topic only at its next
+  // periodic scan, which held every run's first event back by about a second.
+  void warm_up(const std::string& topic, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
   // Waits until every enqueued message is acknowledged or has failed. Returns false on timeout.
   bool flush(std::chrono::milliseconds timeout);
   void poll(int timeout_ms = 0) { handle_->poll(timeout_ms); }

@@ -207,6 +207,7 @@ class Run {
     }
     for (const auto& w : warnings_) spdlog::warn("source {}: {}", source_.name, w);
     state_.load(*conn_, source_.name);
+    producer_.warm_up(config_.kafka.topic);
 
     RawRecord record;
     std::optional<std::string> parse_error;
