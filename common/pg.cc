@@ -37,6 +37,10 @@ std::string pg_sqlstate(const std::exception& e) {
 ErrorClass classify_pg_error(const std::exception& e) {
   if (dynamic_cast<const pqxx::broken_connection*>(&e)) return ErrorClass::kInfrastructure;
   if (dynamic_cast<const pqxx::in_doubt_error*>(&e)) return ErrorClass::kInfrastructure;
+  // In libpqxx 6, serialization_failure and deadlock_detected derive from transaction_rollback,
+  // not from sql_error: they carry no SQLSTATE to look at.
+  if (dynamic_cast<const pqxx::statement_completion_unknown*>(&e)) return ErrorClass::kInfrastructure;
+  if (dynamic_cast<const pqxx::transaction_rollback*>(&e)) return ErrorClass::kRetryable;
   const auto state = pg_sqlstate(e);
   if (state.size() != 5) {
     // Not an SQL error from the server: libpqxx reports a lost connection in several shapes.

@@ -262,15 +262,18 @@ class Worker::Impl {
     std::vector<const common::ChangeEvent*> events;
     events.reserve(records.size());
     for (auto* r : records) events.push_back(&r->event);
+    // A savepoint per attempt, so that a failing piece leaves the batch's transaction usable.
+    // (Explicit SQL: libpqxx 6.4's subtransaction left the transaction aborted after an error.)
+    tx.exec("SAVEPOINT leadsync_apply");
     try {
-      pqxx::subtransaction sub(tx, "apply");
-      auto counts = applier.apply(sub, events);
-      sub.commit();
+      auto counts = applier.apply(tx, events);
+      tx.exec("RELEASE SAVEPOINT leadsync_apply");
       for (auto& [run, c] : counts) per_run[run] += c;
       return;
     } catch (const std::exception& e) {
       const auto cls = common::classify_pg_error(e);
       if (cls == ErrorClass::kInfrastructure) throw DatabaseDown(e.what());
+      tx.exec("ROLLBACK TO SAVEPOINT leadsync_apply");
       if (records.size() == 1) {
         records[0]->failure = Failure{cls, "database", first_line(e.what()), ""};
         return;

@@ -9,6 +9,9 @@ namespace {
 ErrorClass of(const char* sqlstate) { return classify_pg_error(pqxx::sql_error("boom", "SELECT 1", sqlstate)); }
 
 TEST(PgErrors, TransientConflictsGoToTheRetryTiers) {
+  // What libpqxx actually throws for 40001 / 40P01: not sql_error subclasses.
+  EXPECT_EQ(classify_pg_error(pqxx::serialization_failure("x")), ErrorClass::kRetryable);
+  EXPECT_EQ(classify_pg_error(pqxx::deadlock_detected("x")), ErrorClass::kRetryable);
   EXPECT_EQ(of("40001"), ErrorClass::kRetryable);  // serialization_failure
   EXPECT_EQ(of("40P01"), ErrorClass::kRetryable);  // deadlock_detected
   EXPECT_EQ(of("55P03"), ErrorClass::kRetryable);  // lock_not_available
