@@ -309,9 +309,11 @@ std::optional<TopicRecord> wait_for_key(TopicTail& tail, const std::string& key,
 TEST(Failure, R5_TransientFailuresClimbTheRetryTiersWithGrowingBackoffUntilAppliedOrDeadLettered) {
   const auto tag = unique_tag("transient");
   auto config = isolated_example_config(tag);
-  config.kafka.retry = {4, 300, 1000};
+  // Tier 1 waits a full second: the test must see flaky-early arrive there and clear its failure
+  // before the worker retries it, also on a loaded CI machine.
+  config.kafka.retry = {4, 1000, 3000};
   // What the configuration promises, written out: base·2^(n-1), capped at max.
-  const std::vector<int64_t> backoff_ms = {300, 600, 1000, 1000};
+  const std::vector<int64_t> backoff_ms = {1000, 2000, 3000, 3000};
   IsolatedEnvironment env(config);
   auto conn = connect(config);
   install_failure_trigger(*conn, config);
