@@ -273,7 +273,9 @@ class Worker::Impl {
     } catch (const std::exception& e) {
       const auto cls = common::classify_pg_error(e);
       if (cls == ErrorClass::kInfrastructure) throw DatabaseDown(e.what());
+      // ROLLBACK TO keeps the savepoint; release it so that splits do not stack savepoints.
       tx.exec("ROLLBACK TO SAVEPOINT leadsync_apply");
+      tx.exec("RELEASE SAVEPOINT leadsync_apply");
       if (records.size() == 1) {
         records[0]->failure = Failure{cls, "database", first_line(e.what()), ""};
         return;
