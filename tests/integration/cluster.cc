@@ -86,6 +86,33 @@ void WorkerThread::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+common::Value text(const std::string& s) {
+  common::Value v;
+  v.set_string_value(s);
+  return v;
+}
+common::Value null() {
+  common::Value v;
+  v.set_null_value(true);
+  return v;
+}
+common::Value integer(int64_t i) {
+  common::Value v;
+  v.set_int_value(i);
+  return v;
+}
+common::Value timestamp(int64_t micros) {
+  common::Value v;
+  v.set_timestamp_micros(micros);
+  return v;
+}
+common::Value list(const std::vector<std::string>& items) {
+  common::Value v;
+  auto* l = v.mutable_string_list();
+  for (const auto& s : items) l->add_values(s);
+  return v;
+}
+
 std::unique_ptr<pqxx::connection> connect(const common::Config& config) {
   return common::pg_connect(config.postgres.url, "leadsync-tests");
 }

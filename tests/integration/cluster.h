@@ -56,6 +56,13 @@ class WorkerThread {
 };
 
 std::unique_ptr<pqxx::connection> connect(const common::Config& config);
+
+// Typed values for hand-built events.
+common::Value text(const std::string& s);
+common::Value null();
+common::Value integer(int64_t i);
+common::Value timestamp(int64_t micros);
+common::Value list(const std::vector<std::string>& items);  // an empty list is a list, not "no value"
 // Polls `done` every 100 ms until it returns true or `timeout` passes; returns its last answer.
 bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 // Sum of everything the workers accounted for a run (applied, stale, dead-lettered).

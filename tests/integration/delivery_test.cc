@@ -30,33 +30,6 @@ constexpr int64_t kCreatedMicros = 1'767'225'600'000'000;  // 2026-01-01 00:00:0
 const std::vector<std::string> kFields = {"first_name", "last_name",    "email", "phone",      "company",    "status",
                                           "assignee",   "lead_sources", "score", "created_at", "updated_at", "notes"};
 
-Value text(const std::string& s) {
-  Value v;
-  v.set_string_value(s);
-  return v;
-}
-Value null() {
-  Value v;
-  v.set_null_value(true);
-  return v;
-}
-Value integer(int64_t i) {
-  Value v;
-  v.set_int_value(i);
-  return v;
-}
-Value timestamp(int64_t micros) {
-  Value v;
-  v.set_timestamp_micros(micros);
-  return v;
-}
-Value list(const std::vector<std::string>& items) {
-  Value v;
-  auto* l = v.mutable_string_list();
-  for (const auto& s : items) l->add_values(s);
-  return v;
-}
-
 // How PostgreSQL prints the stored value (`column::text`), which is also what the audit trail
 // records; timestamps as epoch microseconds, which the test's queries convert them to. List items
 // here are plain lower-case words, so no element needs quoting.

@@ -31,32 +31,6 @@ using common::Value;
 
 // ------------------------------------------------------------------ lead events
 
-Value text(const std::string& s) {
-  Value v;
-  v.set_string_value(s);
-  return v;
-}
-Value null() {
-  Value v;
-  v.set_null_value(true);
-  return v;
-}
-Value integer(int64_t i) {
-  Value v;
-  v.set_int_value(i);
-  return v;
-}
-Value timestamp(int64_t micros) {
-  Value v;
-  v.set_timestamp_micros(micros);
-  return v;
-}
-Value list(const std::vector<std::string>& items) {
-  Value v;
-  for (const auto& s : items) v.mutable_string_list()->add_values(s);
-  return v;
-}
-
 int64_t now_micros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
