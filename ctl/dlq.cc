@@ -4,7 +4,9 @@
 
 #include <iostream>
 
-#include "common/kafka.h"
+#include "common/kafka_admin.h"
+#include "common/kafka_consumer.h"
+#include "common/kafka_producer.h"
 #include "common/mapping.h"
 #include "common/pg.h"
 

@@ -9,7 +9,7 @@
 
 #include "common/config.h"
 #include "common/errors.h"
-#include "common/kafka.h"
+#include "common/kafka_admin.h"
 #include "common/logging.h"
 #include "common/pg.h"
 #include "common/schema.h"

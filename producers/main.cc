@@ -10,7 +10,7 @@
 
 #include "common/config.h"
 #include "common/errors.h"
-#include "common/kafka.h"
+#include "common/kafka_producer.h"
 #include "common/logging.h"
 #include "common/telemetry.h"
 #include "producers/sync_run.h"
