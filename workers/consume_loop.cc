@@ -94,11 +94,15 @@ void ConsumeLoop::resume_due() {
   }
 }
 
-void ConsumeLoop::finish_batch() {
+void ConsumeLoop::finish_batch(const std::map<TopicPartition, int64_t>& rewind, std::chrono::milliseconds backoff) {
   std::map<TopicPartition, int64_t> next;
   for (const auto& r : batch_) {
     auto& n = next[r.partition()];
     n = std::max(n, r.offset() + 1);
+  }
+  for (const auto& [tp, offset] : rewind) {
+    next[tp] = offset;
+    hold(tp, offset, Clock::now() + backoff);
   }
   for (const auto& [tp, offset] : next) consumer_.store_offset(tp.first, tp.second, offset);
   batch_.clear();

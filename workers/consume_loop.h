@@ -37,8 +37,11 @@ class ConsumeLoop {
   // Pauses the partition and rewinds it to `offset`, until `until`.
   void hold(const TopicPartition& tp, int64_t offset, Clock::time_point until);
 
-  // Stores, for each partition in the batch, the offset after its last record, and empties the batch.
-  void finish_batch();
+  // Stores, for each partition in the batch, the offset after its last record, and empties the
+  // batch. A partition in `rewind` stores only up to the given offset (its first record that is not
+  // done) and is held there for `backoff`, so that the record is read again, never skipped.
+  void finish_batch(const std::map<TopicPartition, int64_t>& rewind = {},
+                    std::chrono::milliseconds backoff = std::chrono::milliseconds(0));
 
   // Pauses every partition (the worker waits for its target).
   void pause_all();
@@ -62,11 +65,12 @@ class ConsumeLoop {
   const common::Config& config_;
   const RetryTiers& tiers_;
   WorkerMetrics& metrics_;
-  common::KafkaConsumer consumer_;
   std::function<void()> on_assigned_;
   std::vector<Record> batch_;
   std::map<TopicPartition, Clock::time_point> held_;  // partitions paused until a time
   Clock::time_point next_lag_sample_ = Clock::now();
+  // Declared last, destroyed first: closing it runs the revoke hook, which uses the batch.
+  common::KafkaConsumer consumer_;
 };
 
 }  // namespace leadsync::workers

@@ -51,6 +51,12 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& registry)
               .Name("leadsync_consumer_lag_messages")
               .Help("Messages behind the high watermark, summed over this worker's assigned partitions")
               .Register(registry)
-              .Add({})) {}
+              .Add({})),
+      forward_failures(prometheus::BuildCounter()
+                           .Name("leadsync_forward_failures_total")
+                           .Help("Failed records whose forward to a retry tier or the dead-letter topic Kafka did "
+                                 "not acknowledge; their offsets stay uncommitted and they are read again")
+                           .Register(registry)
+                           .Add({})) {}
 
 }  // namespace leadsync::workers

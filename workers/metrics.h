@@ -33,6 +33,7 @@ struct WorkerMetrics {
   prometheus::Gauge& assigned;
   prometheus::Counter& identity_links;
   prometheus::Gauge& lag;
+  prometheus::Counter& forward_failures;
 };
 
 }  // namespace leadsync::workers

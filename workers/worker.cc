@@ -77,16 +77,30 @@ class Worker::Impl {
       }
     }
     const auto forwarded = forwarder_.forward(batch, std::chrono::minutes(3));
-    if (!forwarded.all_acknowledged()) {
-      // Without the acknowledgement the offsets must not move. Exiting replays the batch from the
-      // last stored offsets on restart, which the version guard makes harmless.
-      throw std::runtime_error("forwarding failed records to retry/dead-letter topics was not acknowledged: " +
-                               forwarded.first_error);
-    }
     target_->count_dead_letters(forwarded.dead_lettered);
     for (const auto& [run, c] : forwarded.dead_lettered) per_run[run].failed += c.failed;
     observe(started, per_run);
-    loop_.finish_batch();
+    const auto rewind = rewind_unacknowledged(forwarded);
+    if (rewind.empty()) forward_backoff_.reset();
+    loop_.finish_batch(rewind, rewind.empty() ? std::chrono::milliseconds(0) : forward_backoff_.next());
+  }
+
+  // A failed record whose forward Kafka did not acknowledge is not done: its partition's offset
+  // stays before it and the partition is read again from there after a backoff (the records after
+  // it are applied again, which the version guard makes harmless). Nothing is lost, and the worker
+  // keeps serving its other partitions instead of exiting.
+  std::map<TopicPartition, int64_t> rewind_unacknowledged(const ForwardResult& forwarded) {
+    std::map<TopicPartition, int64_t> rewind;
+    for (const auto* r : forwarded.unacknowledged) {
+      auto [it, inserted] = rewind.emplace(r->partition(), r->offset());
+      if (!inserted) it->second = std::min(it->second, r->offset());
+    }
+    if (!rewind.empty()) {
+      metrics_.forward_failures.Increment(static_cast<double>(forwarded.unacknowledged.size()));
+      spdlog::error("worker: {} failed record(s) could not be forwarded ({}); their partitions are read again",
+                    forwarded.unacknowledged.size(), forwarded.first_error);
+    }
+    return rewind;
   }
 
   void observe(Clock::time_point started, const RunCounts& per_run) {
@@ -138,6 +152,7 @@ class Worker::Impl {
   // Destruction order: the consume loop goes first (it leaves the group), then the producer flushes.
   Forwarder forwarder_;
   ConsumeLoop loop_;
+  Backoff forward_backoff_{std::chrono::milliseconds(500), std::chrono::seconds(30)};
 };
 
 Worker::Worker(const common::Config& config, common::Telemetry& telemetry)
