@@ -57,6 +57,17 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& registry)
                            .Help("Failed records whose forward to a retry tier or the dead-letter topic Kafka did "
                                  "not acknowledge; their offsets stay uncommitted and they are read again")
                            .Register(registry)
-                           .Add({})) {}
+                           .Add({})),
+      target_unavailable_(prometheus::BuildCounter()
+                              .Name("leadsync_target_unavailable_total")
+                              .Help("Batches the target could not take, by reason: outage (unreachable) or misfit "
+                                    "(reachable, but the statement fails for the deployment: schema, privileges, "
+                                    "resources)")
+                              .Register(registry)),
+      target_backoff(prometheus::BuildGauge()
+                         .Name("leadsync_target_backoff_seconds")
+                         .Help("How long the worker waits before it tries its target again; 0 while it works")
+                         .Register(registry)
+                         .Add({})) {}
 
 }  // namespace leadsync::workers

@@ -34,6 +34,11 @@ struct WorkerMetrics {
   prometheus::Counter& identity_links;
   prometheus::Gauge& lag;
   prometheus::Counter& forward_failures;
+  prometheus::Counter& target_unavailable(const std::string& reason) {
+    return target_unavailable_.Add({{"reason", reason}});
+  }
+  prometheus::Family<prometheus::Counter>& target_unavailable_;
+  prometheus::Gauge& target_backoff;
 };
 
 }  // namespace leadsync::workers

@@ -19,6 +19,13 @@ std::string field_named_in(const std::string& problem) {
   return b == std::string::npos ? "" : problem.substr(a + 7, b - a - 7);
 }
 
+// 53200 (out of memory) and 54xxx (program limit exceeded) fail a statement for its size: a
+// smaller piece of the batch may well pass.
+bool fails_for_size(const std::exception& e) {
+  const auto state = common::pg_sqlstate(e);
+  return state == "53200" || state.rfind("54", 0) == 0;
+}
+
 std::vector<Record*> without_failure(const std::vector<Record*>& records) {
   std::vector<Record*> out;
   for (auto* r : records) {
@@ -56,9 +63,18 @@ bool PostgresTarget::connect() {
   }
 }
 
+// The server going away (class 08 connection exception, 57 operator intervention) or a connection
+// that libpq no longer holds is an outage: reconnect. Anything else classified as infrastructure
+// (42 and 3F: the schema does not fit; XX000, 53: the server cannot run it now) happens on a
+// working connection: keep it, back off and try again.
 void PostgresTarget::unavailable(const std::exception& e) {
-  set_up(false);
-  throw TargetUnavailable(Unavailability::kOutage, e.what());
+  const auto state = common::pg_sqlstate(e);
+  const bool outage = !conn_ || !conn_->is_open() || dynamic_cast<const pqxx::broken_connection*>(&e) ||
+                      dynamic_cast<const pqxx::in_doubt_error*>(&e) || state.rfind("08", 0) == 0 ||
+                      state.rfind("57", 0) == 0;
+  if (outage) set_up(false);
+  throw TargetUnavailable(outage ? Unavailability::kOutage : Unavailability::kMisfit,
+                          (state.empty() ? "" : "SQLSTATE " + state + ": ") + first_line(e.what()));
 }
 
 // ------------------------------------------------------------------ calls into apply.* and identity.*
@@ -115,11 +131,27 @@ void PostgresTarget::apply_one_entity(pqxx::dbtransaction& tx, const EntityAppli
 RunCounts PostgresTarget::apply(const std::vector<Record*>& records) {
   validate(records);
   const auto good = without_failure(records);
+  if (good.empty()) return {};
+  try {
+    return apply_in_one_transaction(good);
+  } catch (const TargetUnavailable&) {
+    throw;
+  } catch (const std::exception& e) {
+    // An error outside the savepoints (identity resolution, run statistics, SAVEPOINT, COMMIT)
+    // names no record. Replaying the batch would fail the same way forever, so each record gets a
+    // transaction of its own: the one that causes the error fails alone, the others apply.
+    spdlog::warn("worker: batch of {} failed outside record isolation ({}); applying its records one by one",
+                 good.size(), first_line(e.what()));
+    return apply_one_by_one(good);
+  }
+}
+
+RunCounts PostgresTarget::apply_in_one_transaction(const std::vector<Record*>& records) {
   RunCounts per_run;
   try {
     pqxx::work tx(*conn_);
-    resolve_identities(tx, good);
-    apply_newest(tx, good, per_run);
+    resolve_identities(tx, records);
+    apply_newest(tx, records, per_run);
     write_run_stats(tx, per_run);
     tx.commit();
   } catch (const TargetUnavailable&) {
@@ -127,6 +159,20 @@ RunCounts PostgresTarget::apply(const std::vector<Record*>& records) {
   } catch (const std::exception& e) {
     if (common::classify_pg_error(e) == ErrorClass::kInfrastructure) unavailable(e);
     throw;
+  }
+  return per_run;
+}
+
+RunCounts PostgresTarget::apply_one_by_one(const std::vector<Record*>& records) {
+  RunCounts per_run;
+  for (auto* r : records) {
+    try {
+      for (const auto& [run, c] : apply_in_one_transaction({r})) per_run[run] += c;
+    } catch (const TargetUnavailable&) {
+      throw;  // records applied so far are committed; replaying them is harmless
+    } catch (const std::exception& e) {
+      r->failure = Failure{common::classify_pg_error(e), "database", first_line(e.what()), ""};
+    }
   }
   return per_run;
 }
@@ -143,7 +189,7 @@ void PostgresTarget::apply_isolating(pqxx::dbtransaction& tx, const EntityApplie
     return;
   } catch (const std::exception& e) {
     const auto cls = common::classify_pg_error(e);
-    if (cls == ErrorClass::kInfrastructure) unavailable(e);
+    if (cls == ErrorClass::kInfrastructure && !(fails_for_size(e) && records.size() > 1)) unavailable(e);
     // ROLLBACK TO keeps the savepoint; release it so that splits do not stack savepoints.
     tx.exec("ROLLBACK TO SAVEPOINT leadsync_apply");
     tx.exec("RELEASE SAVEPOINT leadsync_apply");
@@ -152,7 +198,8 @@ void PostgresTarget::apply_isolating(pqxx::dbtransaction& tx, const EntityApplie
       return;
     }
   }
-  // A data error in a batch: split until the bad records are found, so the good ones apply.
+  // A data error in a batch, or a batch too big for the server: split until the bad records are
+  // found (or the pieces fit), so the good ones apply.
   const auto half = static_cast<std::ptrdiff_t>(records.size() / 2);
   std::vector<Record*> left(records.begin(), records.begin() + half);
   std::vector<Record*> right(records.begin() + half, records.end());

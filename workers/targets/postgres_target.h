@@ -36,9 +36,12 @@ class PostgresTarget : public ApplyTarget {
   void apply_one_entity(pqxx::dbtransaction& tx, const EntityApplier& applier, const std::vector<Record*>& records,
                         RunCounts& per_run);
 
+  RunCounts apply_in_one_transaction(const std::vector<Record*>& records);
+  RunCounts apply_one_by_one(const std::vector<Record*>& records);
   void apply_isolating(pqxx::dbtransaction& tx, const EntityApplier& applier, std::vector<Record*>& records,
                        RunCounts& per_run);
   static void write_run_stats(pqxx::transaction_base& tx, const RunCounts& per_run);
+  // Throws TargetUnavailable: an outage when the connection is gone, a misfit otherwise.
   [[noreturn]] void unavailable(const std::exception& e);
   void set_up(bool up);
 
