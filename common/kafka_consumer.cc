@@ -25,9 +25,14 @@ void KafkaConsumer::Rebalance::rebalance_cb(RdKafka::KafkaConsumer* consumer, Rd
     std::unique_ptr<RdKafka::Error> e(cooperative ? consumer->incremental_assign(partitions) : nullptr);
     if (!cooperative) consumer->assign(partitions);
     if (e) spdlog::error("kafka: incremental assign failed: {}", e->str());
+    // A partition arrives unpaused, whatever its state when this consumer last owned it.
+    consumer->resume(partitions);
     spdlog::info("kafka: assigned {} partition(s)", partitions.size());
   } else {
     if (on_revoke) on_revoke(partitions);
+    // librdkafka keeps the application's pause on a partition after it is revoked: one held for a
+    // retry backoff and later assigned back would never be read again. Release it on the way out.
+    consumer->resume(partitions);
     std::unique_ptr<RdKafka::Error> e(cooperative ? consumer->incremental_unassign(partitions) : nullptr);
     if (!cooperative) consumer->unassign();
     if (e) spdlog::error("kafka: incremental unassign failed: {}", e->str());
