@@ -1,9 +1,10 @@
-// R5, R13 — the worker's trust paths (issue 7): a forward to a retry tier or the dead-letter topic
-// that Kafka does not acknowledge never lets the source offset move, so the record is retried and
-// never lost.
+// R5, R13 — how the worker consumes and forwards (issue 7): a forward to a retry tier or the
+// dead-letter topic that Kafka does not acknowledge never lets the source offset move, so the
+// record is retried and never lost; a second worker takes its share of the main topic.
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/kafka_handles.h"
@@ -93,6 +94,30 @@ TEST(Forwarding, R5_ADeadLetterTheBrokerRejectsLeavesTheSourceOffsetUncommittedA
     EXPECT_EQ(d.header("leadsync-error-stage"), "decode");
   }
   EXPECT_EQ(count_leads(*conn, config), 10);
+}
+
+TEST(Forwarding, R13_ASecondWorkerTakesItsShareOfTheMainTopicNotOnlyRetryTiers) {
+  const auto tag = unique_tag("balance");
+  const auto config = isolated_example_config(tag, 3);
+  IsolatedEnvironment env(config);
+  const auto run_id = "run-" + tag;
+  WorkerThread first(config);
+  ASSERT_TRUE(eventually([&] { return first.telemetry().ready(); }, 30s));
+  WorkerThread second(config);
+  ASSERT_TRUE(eventually([&] { return second.telemetry().ready(); }, 30s));
+  std::this_thread::sleep_for(5s);  // a cooperative rebalance settles in two rounds
+
+  common::KafkaProducer kafka(config.kafka);
+  constexpr int kLeads = 600;  // spread by key over the main topic's 3 partitions
+  for (int i = 0; i < kLeads; ++i) produce_event(kafka, config.kafka, lead_event(config, "b" + std::to_string(i), 5, run_id));
+  ASSERT_TRUE(kafka.flush(30s));
+  auto conn = connect(config);
+  ASSERT_TRUE(eventually([&] { return count_leads(*conn, config) == kLeads; }, 60s)) << count_leads(*conn, config);
+  const auto by_first = metric_value(first.telemetry(), "leadsync_events_consumed_total", {{"topic", config.kafka.topic}});
+  const auto by_second = metric_value(second.telemetry(), "leadsync_events_consumed_total", {{"topic", config.kafka.topic}});
+  EXPECT_GT(by_first, 0) << "the first worker read nothing from the main topic";
+  EXPECT_GT(by_second, 0) << "the second worker read nothing from the main topic";
+  EXPECT_EQ(by_first + by_second, kLeads);
 }
 
 }  // namespace
