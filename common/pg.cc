@@ -24,6 +24,20 @@ std::unique_ptr<pqxx::connection> pg_connect(const std::string& url, const std::
   return conn;
 }
 
+namespace {
+std::string quoted(std::string_view text, char quote) {
+  std::string out(1, quote);
+  for (const char c : text) {
+    if (c == quote) out += quote;
+    out += c;
+  }
+  return out + quote;
+}
+}  // namespace
+
+std::string quote_ident(std::string_view name) { return quoted(name, '"'); }
+std::string quote_literal(std::string_view text) { return quoted(text, '\''); }
+
 std::string qualified(const pqxx::connection_base& c, const std::string& schema, const std::string& name) {
   auto& conn = const_cast<pqxx::connection_base&>(c);
   return conn.quote_name(schema) + "." + conn.quote_name(name);

@@ -17,6 +17,12 @@ namespace leadsync::common {
 // Opens a connection; adds connect_timeout=5 unless the URL sets one, and an application_name.
 std::unique_ptr<pqxx::connection> pg_connect(const std::string& url, const std::string& application_name);
 
+// An identifier or a string literal quoted for SQL text, without a connection (the statements are
+// built once and checked by unit tests): "a""b" and 'it''s'. leadsync's connections run with
+// standard_conforming_strings on (the default since PostgreSQL 9.1), so a backslash is literal.
+std::string quote_ident(std::string_view name);
+std::string quote_literal(std::string_view text);
+
 // "schema"."name", each part quoted.
 std::string qualified(const pqxx::connection_base& c, const std::string& schema, const std::string& name);
 

@@ -17,10 +17,12 @@
 #include "common/kafka.h"
 #include "common/mapping.h"
 #include "common/pg.h"
-#include "workers/apply.h"
-#include "workers/identity.h"
+#include "workers/collapse.h"
 #include "workers/metrics.h"
+#include "workers/targets/entity_applier.h"
+#include "workers/targets/identity.h"
 #include "workers/retry.h"
+#include "workers/validate.h"
 
 namespace leadsync::workers {
 namespace {
@@ -376,8 +378,8 @@ class Worker::Impl {
       conn_ = common::pg_connect(config_.postgres.url, "leadsync-worker");
       if (appliers_.empty()) {
         for (const auto& [name, entity] : config_.entities) {
-          appliers_.emplace(name, EntityApplier(config_, entity, *conn_));
-          resolvers_.emplace(name, IdentityResolver(config_, entity, *conn_));
+          appliers_.emplace(name, EntityApplier(config_, entity));
+          resolvers_.emplace(name, IdentityResolver(config_, entity));
         }
       }
       db_up_ = true;
