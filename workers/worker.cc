@@ -375,7 +375,7 @@ class Worker::Impl {
 
   bool try_connect() {
     try {
-      conn_ = common::pg_connect(config_.postgres.url, "leadsync-worker");
+      conn_ = common::pg_connect(config_.postgres, "leadsync-worker");
       if (appliers_.empty()) {
         for (const auto& [name, entity] : config_.entities) {
           appliers_.emplace(name, EntityApplier(config_, entity));
