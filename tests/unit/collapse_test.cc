@@ -98,5 +98,41 @@ TEST_F(Validation, PartialEventsNeedAnEntityThatAcceptsThem) {
   EXPECT_EQ(validate_event(config_, e), "");
 }
 
+TEST_F(Validation, NulBytesInTheKeyOrATextValueAreRejectedNamingWhere) {
+  auto e = full();
+  e.set_key(std::string("k\0x", 3));
+  EXPECT_EQ(validate_event(config_, e), "key contains a NUL byte at byte 2");
+  e = full();
+  (*e.mutable_fields())["email"].set_string_value(std::string("a\0@b.c", 6));
+  EXPECT_EQ(validate_event(config_, e), "field 'email' contains a NUL byte at byte 2");
+  e = full();
+  e.set_source(std::string("s\0", 2));
+  EXPECT_EQ(validate_event(config_, e), "source contains a NUL byte at byte 2");
+}
+
+TEST_F(Validation, InvalidUtf8InTheKeyOrATextValueIsRejectedNamingWhere) {
+  auto e = full();
+  e.set_key("caf\xe9");  // cp1252 é
+  EXPECT_EQ(validate_event(config_, e), "key is not valid UTF-8 at byte 4");
+  e = full();
+  (*e.mutable_fields())["email"].set_string_value("ok\xc3\x28");
+  EXPECT_EQ(validate_event(config_, e), "field 'email' is not valid UTF-8 at byte 3");
+  e = full();
+  (*e.mutable_fields())["email"].set_string_value("\xed\xa0\x80x");  // an encoded surrogate
+  EXPECT_EQ(validate_event(config_, e), "field 'email' is not valid UTF-8 at byte 1");
+  e = full();
+  (*e.mutable_fields())["email"].set_string_value("Zo\xc3\xab \xe6\x97\xa5 \xf0\x9f\x99\x82");  // Zoë 日 🙂
+  EXPECT_EQ(validate_event(config_, e), "");
+}
+
+TEST_F(Validation, ListItemsAreCheckedLikeTexts) {
+  config_.entities.at("lead").fields.push_back({"tags", common::FieldType::kTextList, false});
+  auto e = full();
+  auto* tags = (*e.mutable_fields())["tags"].mutable_string_list();
+  tags->add_values("fine");
+  tags->add_values("bad\xff");
+  EXPECT_EQ(validate_event(config_, e), "field 'tags' item 2 is not valid UTF-8 at byte 4");
+}
+
 }  // namespace
 }  // namespace leadsync::workers
