@@ -369,8 +369,13 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
     }
   }
   if (const auto p = top.child("postgres"); p.defined()) {
-    p.expect_map({"url", "schema"});
+    p.expect_map({"url", "schema", "statement_timeout_ms", "lock_timeout_ms", "idle_in_transaction_timeout_ms"});
     c.postgres.url = p.child("url").str_or(c.postgres.url);
+    auto& pg = c.postgres;
+    pg.statement_timeout_ms = p.child("statement_timeout_ms").integer(pg.statement_timeout_ms, 0, 86'400'000);
+    pg.lock_timeout_ms = p.child("lock_timeout_ms").integer(pg.lock_timeout_ms, 0, 86'400'000);
+    pg.idle_in_transaction_timeout_ms =
+        p.child("idle_in_transaction_timeout_ms").integer(pg.idle_in_transaction_timeout_ms, 0, 86'400'000);
     c.postgres.schema = p.child("schema").str_or(c.postgres.schema);
     check_identifier(p.child("schema"), c.postgres.schema);
     if (c.postgres.schema == "leadsync") p.child("schema").fail("schema 'leadsync' is reserved for leadsync's own tables");

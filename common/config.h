@@ -80,6 +80,11 @@ struct KafkaConfig {
 struct PostgresConfig {
   std::string url = "postgresql://localhost/leadsync";
   std::string schema = "public";
+  // Session limits on the connections that apply changes (0 = off): a statement waiting on a row
+  // lock fails with 55P03, a runaway one with 57014 (both retryable), an abandoned transaction ends.
+  int statement_timeout_ms = 60'000;
+  int lock_timeout_ms = 10'000;
+  int idle_in_transaction_timeout_ms = 60'000;
 };
 
 struct WorkerConfig {

@@ -19,7 +19,9 @@
 #include "common/pg.h"
 #include "common/schema.h"
 #include "tests/integration/cluster.h"
-#include "workers/apply.h"
+#include "workers/collapse.h"
+#include "workers/targets/entity_applier.h"
+#include "workers/validate.h"
 
 namespace leadsync::testing {
 namespace {
@@ -280,7 +282,7 @@ class LeadTable {
     pqxx::nontransaction(*conn_).exec("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'");  // for from_sql
     lead_ = &config_.entity("lead");
     table_ = common::qualified(*conn_, config_.postgres.schema, lead_->table);
-    applier_.emplace(config_, *lead_, *conn_);
+    applier_.emplace(config_, *lead_);
   }
   LeadTable(const LeadTable&) = delete;
   LeadTable& operator=(const LeadTable&) = delete;

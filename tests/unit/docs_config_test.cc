@@ -25,6 +25,9 @@ kafka:
 postgres:
   url: postgresql://localhost/leadsync
   schema: public
+  statement_timeout_ms: 60000
+  lock_timeout_ms: 10000
+  idle_in_transaction_timeout_ms: 60000
 worker:
   max_batch: 5000
   max_wait_ms: 20

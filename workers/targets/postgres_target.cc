@@ -4,6 +4,8 @@
 
 #include "common/errors.h"
 #include "common/pg.h"
+#include "workers/collapse.h"
+#include "workers/validate.h"
 
 namespace leadsync::workers {
 namespace {
@@ -46,11 +48,11 @@ void PostgresTarget::set_up(bool up) {
 
 bool PostgresTarget::connect() {
   try {
-    conn_ = common::pg_connect(config_.postgres.url, "leadsync-worker");
+    conn_ = common::pg_connect(config_.postgres, "leadsync-worker");
     if (appliers_.empty()) {
       for (const auto& [name, entity] : config_.entities) {
-        appliers_.emplace(name, EntityApplier(config_, entity, *conn_));
-        resolvers_.emplace(name, IdentityResolver(config_, entity, *conn_));
+        appliers_.emplace(name, EntityApplier(config_, entity));
+        resolvers_.emplace(name, IdentityResolver(config_, entity));
       }
     }
     set_up(true);
@@ -77,7 +79,7 @@ void PostgresTarget::unavailable(const std::exception& e) {
                           (state.empty() ? "" : "SQLSTATE " + state + ": ") + first_line(e.what()));
 }
 
-// ------------------------------------------------------------------ calls into apply.* and identity.*
+// ------------------------------------------------------------------ calls into validate, collapse, identity
 
 void PostgresTarget::validate(const std::vector<Record*>& records) const {
   for (auto* r : records) {

@@ -14,8 +14,9 @@
 
 #include "common/config.h"
 #include "workers/apply_target.h"
-#include "workers/identity.h"
 #include "workers/metrics.h"
+#include "workers/targets/entity_applier.h"
+#include "workers/targets/identity.h"
 
 namespace leadsync::workers {
 
@@ -29,7 +30,7 @@ class PostgresTarget : public ApplyTarget {
   void count_dead_letters(const RunCounts& per_run) override;
 
  private:
-  // The calls into the statement builder and the identity resolver (workers/apply.*, identity.*).
+  // The calls into validation, the collapse, the statement builder and the identity resolver.
   void validate(const std::vector<Record*>& records) const;
   void resolve_identities(pqxx::transaction_base& tx, const std::vector<Record*>& records);
   void apply_newest(pqxx::dbtransaction& tx, const std::vector<Record*>& records, RunCounts& per_run);

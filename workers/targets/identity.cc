@@ -1,14 +1,13 @@
-#include "workers/identity.h"
+#include "workers/targets/identity.h"
 
 #include "common/pg.h"
 
 namespace leadsync::workers {
 
-IdentityResolver::IdentityResolver(const common::Config& config, const common::EntityConfig& entity,
-                                   pqxx::connection_base& conn)
+IdentityResolver::IdentityResolver(const common::Config& config, const common::EntityConfig& entity)
     : entity_(entity) {
   if (entity.match_on.empty()) return;
-  auto q = [&](const std::string& name) { return conn.quote_name(name); };
+  const auto q = [](const std::string& name) { return common::quote_ident(name); };
   const auto table = q(config.postgres.schema) + "." + q(entity.table);
   const auto key = q(entity.key);
   // $1 keys, $2.. one array per match_on field, last: the entity name.
@@ -22,8 +21,8 @@ IdentityResolver::IdentityResolver(const common::Config& config, const common::E
   for (std::size_t i = 0; i < entity.match_on.size(); ++i) {
     const auto m = "s.m" + std::to_string(i);
     if (i) candidates += " UNION ALL ";
-    candidates += "SELECT t." + key + " AS key, " + std::to_string(i) + " AS prio, '" + entity.match_on[i] +
-                  "' AS field, " + m + " AS value FROM " + table + " t WHERE " + m + " IS NOT NULL AND t." +
+    candidates += "SELECT t." + key + " AS key, " + std::to_string(i) + " AS prio, " + common::quote_literal(entity.match_on[i]) +
+                  " AS field, " + m + " AS value FROM " + table + " t WHERE " + m + " IS NOT NULL AND t." +
                   q(entity.match_on[i]) + " = " + m + " AND t." + key + " <> s.k AND NOT t._deleted";
   }
   sql_ = "SELECT s.i, coalesce(link.key, m.key), CASE WHEN link.key IS NULL THEN m.field ELSE '' END, "

@@ -24,7 +24,7 @@ struct IdentityLink {
 
 class IdentityResolver {
  public:
-  IdentityResolver(const common::Config& config, const common::EntityConfig& entity, pqxx::connection_base& conn);
+  IdentityResolver(const common::Config& config, const common::EntityConfig& entity);
 
   bool enabled() const { return !entity_.match_on.empty(); }
   // Rewrites the keys of `events` (all of this entity) that resolve to another record, stores new
