@@ -28,9 +28,9 @@ inline constexpr char kDatabaseUp[] = "leadsync_database_up";
 inline constexpr char kAssignedPartitions[] = "leadsync_assigned_partitions";
 inline constexpr char kIdentityLinks[] = "leadsync_identity_links_total";
 inline constexpr char kConsumerLagMessages[] = "leadsync_consumer_lag_messages";
-// 1 while the worker backs off from an infrastructure error (schema mismatch, missing privilege,
-// out of resources) instead of applying; labelled by the SQLSTATE class. Exported by the worker's
-// infrastructure backoff (issue 7 item 9).
+// A gauge, 1 while the worker backs off from an infrastructure error (schema mismatch, missing
+// privilege, out of resources) instead of applying, else 0; exported by the worker's infrastructure
+// backoff (issue 7 item 9). LeadsyncWorkerBackoffStuck takes max by instance, so labels are free.
 inline constexpr char kWorkerBackoffActive[] = "leadsync_worker_backoff_active";
 
 // ---- producer
