@@ -22,6 +22,8 @@ kafka:
   retry: {attempts: 3, base_ms: 1000, max_ms: 10000}
   dlq_topic: leadsync.changes.dlq
   properties: {security.protocol: plaintext}
+  secrets_env: {sasl.password: KAFKA_PASSWORD}
+  allow_unsafe_producer: false
 postgres:
   url: postgresql://localhost/leadsync
   schema: public
