@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -98,6 +99,41 @@ TEST(DocsConfig, TheMaximalConfigSetsEveryAcceptedKey) {
     for (const auto& s : config.sources) used = used || s.kind == kind;
     EXPECT_TRUE(used) << "kMaximal has no source of kind `" << kind << "`: its keys would not be visited";
   }
+}
+
+// Every configuration example in docs/ is accepted by the loader, so that an example cannot keep a key
+// that was renamed or removed. A fragment without `entities:` gets a minimal one.
+TEST(DocsConfig, EveryYamlExampleInTheDocsParses) {
+  int examples = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(LEADSYNC_SOURCE_DIR) + "/docs")) {
+    if (entry.path().extension() != ".md") continue;
+    std::ifstream in(entry.path());
+    std::string line, block;
+    int line_no = 0, start = 0;
+    bool in_yaml = false;
+    while (std::getline(in, line)) {
+      ++line_no;
+      if (!in_yaml && line == "```yaml") {
+        in_yaml = true;
+        block.clear();
+        start = line_no;
+      } else if (in_yaml && line == "```") {
+        in_yaml = false;
+        if (block.find("entities:") == std::string::npos) {
+          block += "entities:\n  e:\n    key: id\n    fields: {f: {type: text}}\n";
+        }
+        ++examples;
+        try {
+          parse_config(block, entry.path().filename().string());
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << entry.path().filename().string() << ":" << start << ": " << e.what();
+        }
+      } else if (in_yaml) {
+        block += line + "\n";
+      }
+    }
+  }
+  EXPECT_GE(examples, 5) << "fewer configuration examples in docs/ than expected: is the path right?";
 }
 
 // Walks kMaximal independently of the loader and finds, for every key it sets, the schema path the
