@@ -166,10 +166,10 @@ class Runner:
         self.admin_sql(f'CREATE DATABASE "{self.db}"')
 
     def run_command(self, cmd):
-        # One bash per command; exported variables and the working directory carry over.
+        # One bash per command; exported variables, functions and the working directory carry over.
         script = (f'[ -f {self.state} ] && . {self.state}\n'
                   f'{cmd}\n'
-                  f'__rc=$?; export -p > {self.state}.new; echo "cd \\"$PWD\\"" >> {self.state}.new; '
+                  f'__rc=$?; {{ export -p; declare -f; echo "cd \\"$PWD\\""; }} > {self.state}.new; '
                   f'mv {self.state}.new {self.state}; exit $__rc\n')
         proc = subprocess.Popen(["bash", "-c", script], cwd=self.work, env=self.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
