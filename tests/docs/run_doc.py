@@ -10,6 +10,7 @@ What the page may contain (see docs/README.md, "How these pages are tested"):
                       `[exit N]` for an exit status other than 0.
   <!-- file: NAME --> the next fenced block is written to NAME in the working directory.
   <!-- not run: why --> the next fenced block is not run (it needs a real cluster, an account, ...).
+  <!-- needs: PROGRAM --> the next console block runs only where PROGRAM is installed (else: "skip").
   ```sh / ```bash / ```shell blocks must carry `<!-- not run: why -->`: every command is either run
   here or says why it cannot be.
 
@@ -33,9 +34,11 @@ import time
 FENCE = re.compile(r"^```(\S*)\s*$")
 MARK_FILE = re.compile(r"^<!--\s*file:\s*(\S+)\s*-->\s*$")
 MARK_SKIP = re.compile(r"^<!--\s*not run( here)?:.*-->\s*$")
+MARK_NEEDS = re.compile(r"^<!--\s*needs:\s*(\S+)\s*-->\s*$")
 HEREDOC = re.compile(r"<<-?\s*'?\"?([A-Za-z_]+)'?\"?")
 EXIT_LINE = re.compile(r"^\[exit (\d+)\]$")
 SHELL_KINDS = {"sh", "bash", "shell"}
+SKIPPED = 77  # the exit status CTest's SKIP_RETURN_CODE maps to "skipped"
 TOPIC_KEY = re.compile(r"^\s*(?:topic|group|dlq_topic):\s*([A-Za-z0-9._-]+)")
 
 
@@ -59,7 +62,7 @@ def blocks_of(path):
                 i += 1
             out.append(Block(kind, body, start, mark))
             mark = None
-        elif MARK_FILE.match(line) or MARK_SKIP.match(line):
+        elif MARK_FILE.match(line) or MARK_SKIP.match(line) or MARK_NEEDS.match(line):
             mark = line.strip()
         elif line.strip():
             mark = None
@@ -206,6 +209,10 @@ class Runner:
                     continue
                 if block.kind != "console":
                     continue
+                needs = MARK_NEEDS.match(block.mark) if block.mark else None
+                if needs and not shutil.which(needs.group(1)):
+                    print(f"skip {where}: {needs.group(1)} is not installed")
+                    continue
                 for cmd, expected, status, line_no in commands_of(block):
                     ran += 1
                     started = time.monotonic()
@@ -270,7 +277,9 @@ def main():
         return 1 if bad else 0
     failures, ran = Runner(doc, os.path.abspath(args.build_dir), args.drop_role, repo).run()
     print(f"{doc}: {ran} command(s) run, {failures} failure(s)")
-    return 1 if failures or ran == 0 else 0
+    if not failures and ran == 0:
+        return SKIPPED  # every block needs a program this machine lacks: CTest reports "skipped"
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
