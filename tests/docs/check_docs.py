@@ -3,6 +3,7 @@
 
   * every Markdown link points to a file inside the repository that exists (and, with #anchor, to a
     heading of that file); no link leaves the repository (no ../ above the root, no http(s) links);
+  * every alert rule in deploy/ is explained in docs/operating.md;
   * every ```sh / ```bash / ```shell block is either a ```console block that tests/docs/run_doc.py
     runs, or carries <!-- not run: why --> (run_doc.py's own rule, checked here without a cluster).
 
@@ -63,9 +64,21 @@ def problems_of(path):
     return found
 
 
+def alert_problems():
+    """Every alert rule shipped in deploy/ has a row in docs/operating.md."""
+    page = os.path.join(REPO, "docs", "operating.md")
+    text = open(page, encoding="utf-8").read() if os.path.exists(page) else ""
+    found = []
+    for rules in sorted(glob.glob(os.path.join(REPO, "deploy", "**", "*.yaml"), recursive=True)):
+        for name in re.findall(r"^\s*-?\s*alert:\s*(\S+)", open(rules, encoding="utf-8").read(), re.M):
+            if f"`{name}`" not in text:
+                found.append(f"docs/operating.md: the alert {name} ({os.path.relpath(rules, REPO)}) is not explained")
+    return found
+
+
 def main():
     files = [os.path.join(REPO, "README.md")] + sorted(glob.glob(os.path.join(REPO, "docs", "*.md")))
-    problems = [p for f in files for p in problems_of(f)]
+    problems = [p for f in files for p in problems_of(f)] + alert_problems()
     for p in problems:
         print(p)
     print(f"{len(files)} file(s) checked, {len(problems)} problem(s)")
