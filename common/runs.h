@@ -27,6 +27,9 @@ namespace leadsync::common {
 // not collide with an application's; the second half is hashtext(source).
 inline constexpr int kRunLockSpace = 0x4c53;  // "LS"
 
+// How often a runner heartbeats unless configured otherwise; 3 missed intervals make a run stale.
+inline constexpr std::chrono::milliseconds kDefaultHeartbeatInterval{2000};
+
 enum class RunTrigger { kSchedule, kManual, kRepair, kFull };
 const char* run_trigger_name(RunTrigger t) noexcept;
 std::optional<RunTrigger> parse_run_trigger(std::string_view text) noexcept;

@@ -12,15 +12,17 @@
 #include "common/kafka.h"
 #include "common/logging.h"
 #include "common/pg.h"
+#include "common/runs.h"
 #include "common/schema.h"
 #include "ctl/dlq.h"
+#include "ctl/runs.h"
 #include "ctl/verify.h"
 
 namespace {
 
 using leadsync::common::Config;
 
-constexpr int kOk = 0, kFailed = 1, kUsage = 2;
+constexpr int kOk = 0, kFailed = 1, kUsage = 2, kConflict = 3;
 
 int cmd_migrate(const Config& config) {
   auto conn = leadsync::common::pg_connect(config.postgres.url, "leadsyncctl");
@@ -195,6 +197,8 @@ int main(int argc, char** argv) {
   wait->add_option("source", source, "source name")->required();
   wait->add_option("--timeout", timeout_s, "seconds (default 120)");
 
+  leadsync::ctl::RunCommands run_commands(app);
+
   auto* dlq = app.add_subcommand("dlq", "dead letters: list them, replay them to the main topic");
   dlq->require_subcommand(1);
   leadsync::ctl::DlqFilter filter;
@@ -224,6 +228,7 @@ int main(int argc, char** argv) {
     if (*status) return cmd_status(config, source, json);
     if (*verify) return cmd_verify(config, source);
     if (*wait) return cmd_wait(config, source, timeout_s);
+    if (const auto rc = run_commands.dispatch(config)) return *rc;
     if (*dlq_list) {
       leadsync::ctl::dlq_list(config, filter, limit, json);
       return kOk;
@@ -232,6 +237,9 @@ int main(int argc, char** argv) {
       leadsync::ctl::dlq_replay(config, filter, dry_run);
       return kOk;
     }
+  } catch (const leadsync::common::RunConflict& e) {
+    std::cerr << "leadsyncctl: " << e.what() << "\n";
+    return kConflict;
   } catch (const leadsync::common::ConfigError& e) {
     std::cerr << "leadsyncctl: " << e.what() << "\n";
     return kUsage;
