@@ -14,10 +14,22 @@
 namespace leadsync::common {
 namespace {
 
-// Walks a YAML tree keeping the key path, so that every error names where it is.
+// Filled while parsing only when accepted_config_keys() asks for it: every key each mapping accepts
+// and every value each enumerated key accepts, so that docs/configuration.md is checked against the
+// loader itself rather than against a list kept by hand.
+thread_local ConfigSchema* t_schema = nullptr;
+
+std::string schema_join(const std::string& parent, const std::string& key) {
+  return parent.empty() ? key : parent + "." + key;
+}
+
+// Walks a YAML tree keeping the key path, so that every error names where it is. Beside the path it
+// keeps the schema path (list items as `[]`, user-named entries such as entities as `<name>`).
 class Node {
  public:
-  Node(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {}
+  Node(YAML::Node node, std::string path) : Node(std::move(node), path, path) {}
+  Node(YAML::Node node, std::string path, std::string schema)
+      : node_(std::move(node)), path_(std::move(path)), schema_(std::move(schema)) {}
 
   const std::string& path() const { return path_; }
   bool defined() const { return node_.IsDefined() && !node_.IsNull(); }
@@ -27,13 +39,17 @@ class Node {
   }
 
   Node child(const std::string& key) const {
-    return Node(node_[key], path_.empty() ? key : path_ + "." + key);
+    return Node(node_[key], path_.empty() ? key : path_ + "." + key, schema_join(schema_, key));
   }
 
   void expect_map(std::initializer_list<const char*> allowed) const {
     if (!node_.IsMap()) fail("expected a mapping");
+    if (t_schema) {
+      for (const char* a : allowed) t_schema->keys.insert(schema_join(schema_, a));
+    }
     for (const auto& kv : node_) {
       const auto key = kv.first.as<std::string>();
+      if (t_schema) t_schema->present.insert(schema_join(schema_, key));
       if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
         std::string list;
         for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
@@ -77,6 +93,9 @@ class Node {
 
   template <typename E>
   E choice(E fallback, std::initializer_list<std::pair<const char*, E>> options) const {
+    if (t_schema) {
+      for (const auto& option : options) t_schema->values[schema_].insert(option.first);
+    }
     if (!defined()) return fallback;
     const auto text = str();
     std::string list;
@@ -102,19 +121,22 @@ class Node {
     if (!node_.IsMap()) fail("expected a mapping");
     for (const auto& kv : node_) {
       const auto key = kv.first.as<std::string>();
-      f(key, child(key));
+      f(key, Node(node_[key], path_.empty() ? key : path_ + "." + key, schema_join(schema_, "<name>")));
     }
   }
 
   template <typename F>
   void each_item(F&& f) const {  // f(Node)
     if (!node_.IsSequence()) fail("expected a list");
-    for (std::size_t i = 0; i < node_.size(); ++i) f(Node(node_[i], path_ + "[" + std::to_string(i) + "]"));
+    for (std::size_t i = 0; i < node_.size(); ++i) {
+      f(Node(node_[i], path_ + "[" + std::to_string(i) + "]", schema_ + "[]"));
+    }
   }
 
  private:
   YAML::Node node_;
   std::string path_;
+  std::string schema_;
 };
 
 bool valid_identifier(const std::string& s) {
@@ -375,6 +397,16 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
     });
   }
   return c;
+}
+
+ConfigSchema accepted_config_keys(const std::string& yaml_text) {
+  ConfigSchema schema;
+  struct Reset {
+    ~Reset() { t_schema = nullptr; }
+  } reset;
+  t_schema = &schema;
+  parse_config(yaml_text, "config");
+  return schema;
 }
 
 Config load_config(const std::string& path) {

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "common/config.h"
-#include "common/kafka.h"
+#include "common/kafka_producer.h"
 #include "producers/source.h"
 
 namespace leadsync::producers {
