@@ -112,6 +112,7 @@ struct SourceRunState {
   bool paused = false;
   std::optional<RunInfo> active;  // running, else queued
   std::optional<RunInfo> last;    // latest run of any status
+  std::string last_completed_at;  // freshness: when the latest completed run finished; empty if never
 };
 
 class RunStore {

@@ -50,7 +50,8 @@ nlohmann::json source_state_to_json(const SourceRunState& s) {
           {"paused", s.paused},
           {"state", s.paused ? "paused" : s.active ? run_status_name(s.active->status) : "idle"},
           {"active_run", s.active ? run_to_json(*s.active) : nlohmann::json(nullptr)},
-          {"last_run", s.last ? run_to_json(*s.last) : nlohmann::json(nullptr)}};
+          {"last_run", s.last ? run_to_json(*s.last) : nlohmann::json(nullptr)},
+          {"last_completed_at", text_or_null(s.last_completed_at)}};
 }
 
 }  // namespace leadsync::common
