@@ -348,7 +348,7 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   }
   const Node top(root, "");
   if (!root.IsMap()) throw ConfigError("config error in " + origin + ": the document must be a mapping");
-  top.expect_map({"kafka", "postgres", "worker", "entities", "sources"});
+  top.expect_map({"kafka", "postgres", "worker", "runs", "api", "entities", "sources"});
 
   Config c;
   if (const auto k = top.child("kafka"); k.defined()) {
@@ -391,6 +391,20 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
     w.expect_map({"max_batch", "max_wait_ms"});
     c.worker.max_batch = w.child("max_batch").integer(c.worker.max_batch, 1, 100'000);
     c.worker.max_wait_ms = w.child("max_wait_ms").integer(c.worker.max_wait_ms, 0, 60'000);
+  }
+  if (const auto r = top.child("runs"); r.defined()) {
+    r.expect_map({"heartbeat_interval"});
+    if (const auto h = r.child("heartbeat_interval"); h.defined()) {
+      const auto d = parse_duration(h.str());
+      if (!d || d->count() < 100) h.fail("expected a duration of at least 100ms, like 2s or 500ms, got '" + h.str() + "'");
+      c.runs.heartbeat_interval = *d;
+    }
+  }
+  if (const auto a = top.child("api"); a.defined()) {
+    a.expect_map({"address", "token_env"});
+    c.api.address = a.child("address").str_or(c.api.address);
+    c.api.token_env = a.child("token_env").str_or(c.api.token_env);
+    if (c.api.token_env.empty()) a.child("token_env").fail("must name an environment variable");
   }
   const auto entities = top.child("entities");
   if (!entities.defined()) entities.fail("is required: define at least one entity");

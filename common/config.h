@@ -96,10 +96,23 @@ struct WorkerConfig {
   int max_wait_ms = 20;       // how long a poll waits to fill a batch after its first event
 };
 
+// Sync runs (design.md §6): a runner heartbeats this often; 3 missed heartbeats make its run stale.
+struct RunsConfig {
+  std::chrono::milliseconds heartbeat_interval{2000};
+};
+
+// The producer's HTTP API and status page (producers/api). No address: not served.
+struct ApiConfig {
+  std::string address;                           // HOST:PORT
+  std::string token_env = "LEADSYNC_API_TOKEN";  // names the variable holding the bearer token
+};
+
 struct Config {
   KafkaConfig kafka;
   PostgresConfig postgres;
   WorkerConfig worker;
+  RunsConfig runs;
+  ApiConfig api;
   std::map<std::string, EntityConfig> entities;
   std::vector<SourceConfig> sources;
 

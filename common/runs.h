@@ -27,6 +27,9 @@ namespace leadsync::common {
 // not collide with an application's; the second half is hashtext(source).
 inline constexpr int kRunLockSpace = 0x4c53;  // "LS"
 
+// How often a runner heartbeats unless configured otherwise; 3 missed intervals make a run stale.
+inline constexpr std::chrono::milliseconds kDefaultHeartbeatInterval{2000};
+
 enum class RunTrigger { kSchedule, kManual, kRepair, kFull };
 const char* run_trigger_name(RunTrigger t) noexcept;
 std::optional<RunTrigger> parse_run_trigger(std::string_view text) noexcept;
@@ -109,6 +112,7 @@ struct SourceRunState {
   bool paused = false;
   std::optional<RunInfo> active;  // running, else queued
   std::optional<RunInfo> last;    // latest run of any status
+  std::string last_completed_at;  // freshness: when the latest completed run finished; empty if never
 };
 
 class RunStore {

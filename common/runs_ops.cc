@@ -174,6 +174,12 @@ SourceRunState RunStore::source_state(const std::string& source) {
   const auto last = tx.exec_params(std::string(kRunSelect) + "WHERE r.source = $1 ORDER BY r.created_at DESC LIMIT 1",
                                    source);
   if (!last.empty()) s.last = run_from(last[0]);
+  s.last_completed_at = tx.exec_params1(
+                            "SELECT coalesce(to_char(max(finished_at) AT TIME ZONE 'UTC', "
+                            "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '') FROM leadsync.sync_runs "
+                            "WHERE source = $1 AND status = 'completed'",
+                            source)[0]
+                            .as<std::string>();
   return s;
 }
 

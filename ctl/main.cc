@@ -14,9 +14,11 @@
 #include "common/kafka_admin.h"
 #include "common/pg.h"
 #include "common/redact.h"
+#include "common/runs.h"
 #include "common/schema.h"
 #include "ctl/dlq.h"
 #include "ctl/exporter.h"
+#include "ctl/runs.h"
 #include "ctl/verify.h"
 #include "ctl/verify_metrics.h"
 
@@ -29,6 +31,8 @@ void on_signal(int) { g_stop.store(true); }
 
 constexpr int kOk = leadsync::common::kExitOk, kFailed = leadsync::common::kExitFailed,
               kUsage = leadsync::common::kExitUsage;
+// A refusal by the run store (already running, already queued, paused, nothing to cancel).
+constexpr int kConflict = 3;
 
 int cmd_migrate(const Config& config) {
   auto conn = leadsync::common::pg_connect(config.postgres.url, "leadsyncctl");
@@ -211,6 +215,7 @@ int main(int argc, char** argv) {
       "exporter", "serve the consumer group's lag, committed position and members on --metrics-address until SIGTERM");
   exporter->add_option("--interval", exporter_interval_s, "seconds between samples (default 15)")
       ->check(CLI::Range(1, 3600));
+  leadsync::ctl::RunCommands run_commands(app);
 
   auto* dlq = app.add_subcommand("dlq", "dead letters: list them, replay them to the main topic");
   dlq->require_subcommand(1);
@@ -247,6 +252,7 @@ int main(int argc, char** argv) {
       std::signal(SIGINT, on_signal);
       return leadsync::ctl::run_exporter(config, telemetry, std::chrono::seconds(exporter_interval_s), g_stop);
     }
+    if (const auto rc = run_commands.dispatch(config)) return *rc;
     if (*dlq_list) {
       leadsync::ctl::dlq_list(config, filter, limit, json);
       return kOk;
@@ -255,6 +261,9 @@ int main(int argc, char** argv) {
       leadsync::ctl::dlq_replay(config, filter, dry_run);
       return kOk;
     }
+  } catch (const leadsync::common::RunConflict& e) {
+    std::cerr << "leadsyncctl: " << e.what() << "\n";
+    return kConflict;
   } catch (const leadsync::common::ConfigError& e) {
     std::cerr << "leadsyncctl: " << leadsync::common::redact(e.what()) << "\n";
     return kUsage;

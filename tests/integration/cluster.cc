@@ -290,7 +290,11 @@ std::string config_yaml(const common::Config& c) {
     << "  url: " << quoted(c.postgres.url) << "\n"
     << "  schema: " << quoted(c.postgres.schema) << "\n"
     << "worker: {max_batch: " << c.worker.max_batch << ", max_wait_ms: " << c.worker.max_wait_ms << "}\n"
-    << "entities:\n";
+    << "runs: {heartbeat_interval: " << c.runs.heartbeat_interval.count() << "ms}\n";
+  if (!c.api.address.empty()) {
+    y << "api: {address: " << quoted(c.api.address) << ", token_env: " << quoted(c.api.token_env) << "}\n";
+  }
+  y << "entities:\n";
   for (const auto& [name, e] : c.entities) {
     y << "  " << quoted(name) << ":\n"
       << "    table: " << quoted(e.table) << "\n"

@@ -35,6 +35,11 @@ postgres:
 worker:
   max_batch: 5000
   max_wait_ms: 20
+runs:
+  heartbeat_interval: 2s
+api:
+  address: 127.0.0.1:8070
+  token_env: LEADSYNC_API_TOKEN
 entities:
   lead:
     table: leads

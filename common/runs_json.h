@@ -1,0 +1,14 @@
+// The JSON shape of a run and of a source's run state, shared by `leadsyncctl runs --json` and the
+// producer's HTTP API (producers/api), so that both speak the same words (R3).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "common/runs.h"
+
+namespace leadsync::common {
+
+nlohmann::json run_to_json(const RunInfo& run);
+nlohmann::json source_state_to_json(const SourceRunState& state);
+
+}  // namespace leadsync::common
