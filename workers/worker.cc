@@ -129,16 +129,16 @@ class Worker::Impl {
     auto wait = target_backoff_.next();
     spdlog::error("worker: target unavailable ({}); consumption paused, trying again in {} ms", why, wait.count());
     auto next_try = Clock::now() + wait;
+    metrics_.backoff_active.Set(1);
     bool up = false;
     while (!stop.load()) {
-      metrics_.target_backoff.Set(std::chrono::duration<double>(next_try - Clock::now()).count());
       telemetry_.heartbeat();
       loop_.serve_paused(100);
       if (Clock::now() < next_try) continue;
       if ((up = target_->available() || target_->connect())) break;
       next_try = Clock::now() + target_backoff_.next();
     }
-    metrics_.target_backoff.Set(0);
+    metrics_.backoff_active.Set(0);
     if (!up) return false;
     spdlog::info("worker: trying the target again; consumption resumed");
     loop_.resume_all();
