@@ -61,11 +61,12 @@ class Worker::Impl {
   void process_batch(const std::atomic<bool>& stop) {
     const auto started = Clock::now();
     auto& batch = loop_.batch();
-    std::vector<Record*> records;
-    records.reserve(batch.size());
-    for (auto& r : batch) records.push_back(&r);
     RunCounts per_run;
     for (;;) {
+      // Taken anew for each attempt: a rebalance while waiting drops the revoked partitions' records.
+      std::vector<Record*> records;
+      records.reserve(batch.size());
+      for (auto& r : batch) records.push_back(&r);
       try {
         per_run = target_->apply(records);
         target_backoff_.reset();
