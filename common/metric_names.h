@@ -28,10 +28,13 @@ inline constexpr char kDatabaseUp[] = "leadsync_database_up";
 inline constexpr char kAssignedPartitions[] = "leadsync_assigned_partitions";
 inline constexpr char kIdentityLinks[] = "leadsync_identity_links_total";
 inline constexpr char kConsumerLagMessages[] = "leadsync_consumer_lag_messages";
-// A gauge, 1 while the worker backs off from an infrastructure error (schema mismatch, missing
-// privilege, out of resources) instead of applying, else 0; exported by the worker's infrastructure
-// backoff (issue 7 item 9). LeadsyncWorkerBackoffStuck takes max by instance, so labels are free.
+// 1 while the worker backs off from an unavailable target (an outage, or a misfit: schema mismatch,
+// missing privilege, out of resources) instead of applying (issue 7 item 9).
 inline constexpr char kWorkerBackoffActive[] = "leadsync_worker_backoff_active";
+// Batches the target could not take, by reason = outage | misfit.
+inline constexpr char kTargetUnavailable[] = "leadsync_target_unavailable_total";
+// Failed records whose forward to a retry tier or the dead-letter topic Kafka did not acknowledge.
+inline constexpr char kForwardFailures[] = "leadsync_forward_failures_total";
 
 // ---- producer
 inline constexpr char kSourceRuns[] = "leadsync_source_runs_total";
@@ -74,6 +77,8 @@ inline constexpr MetricInfo kAll[] = {
     {kIdentityLinks, Kind::kCounter, Exporter::kWorker},
     {kConsumerLagMessages, Kind::kGauge, Exporter::kWorker},
     {kWorkerBackoffActive, Kind::kGauge, Exporter::kWorker},
+    {kTargetUnavailable, Kind::kCounter, Exporter::kWorker},
+    {kForwardFailures, Kind::kCounter, Exporter::kWorker},
     {kSourceRuns, Kind::kCounter, Exporter::kProducer},
     {kSourceRecords, Kind::kCounter, Exporter::kProducer},
     {kEventsPublished, Kind::kCounter, Exporter::kProducer},

@@ -38,7 +38,7 @@ struct WorkerMetrics {
     return target_unavailable_.Add({{"reason", reason}});
   }
   prometheus::Family<prometheus::Counter>& target_unavailable_;
-  prometheus::Gauge& target_backoff;
+  prometheus::Gauge& backoff_active;
 };
 
 }  // namespace leadsync::workers

@@ -61,11 +61,12 @@ class Worker::Impl {
   void process_batch(const std::atomic<bool>& stop) {
     const auto started = Clock::now();
     auto& batch = loop_.batch();
-    std::vector<Record*> records;
-    records.reserve(batch.size());
-    for (auto& r : batch) records.push_back(&r);
     RunCounts per_run;
     for (;;) {
+      // Taken anew for each attempt: a rebalance while waiting drops the revoked partitions' records.
+      std::vector<Record*> records;
+      records.reserve(batch.size());
+      for (auto& r : batch) records.push_back(&r);
       try {
         per_run = target_->apply(records);
         target_backoff_.reset();
@@ -129,16 +130,16 @@ class Worker::Impl {
     auto wait = target_backoff_.next();
     spdlog::error("worker: target unavailable ({}); consumption paused, trying again in {} ms", why, wait.count());
     auto next_try = Clock::now() + wait;
+    metrics_.backoff_active.Set(1);
     bool up = false;
     while (!stop.load()) {
-      metrics_.target_backoff.Set(std::chrono::duration<double>(next_try - Clock::now()).count());
       telemetry_.heartbeat();
       loop_.serve_paused(100);
       if (Clock::now() < next_try) continue;
       if ((up = target_->available() || target_->connect())) break;
       next_try = Clock::now() + target_backoff_.next();
     }
-    metrics_.target_backoff.Set(0);
+    metrics_.backoff_active.Set(0);
     if (!up) return false;
     spdlog::info("worker: trying the target again; consumption resumed");
     loop_.resume_all();

@@ -126,12 +126,14 @@ TEST(Target, R13_AStatementThatDoesNotFitTheSchemaBacksOffWithJitterIsReportedAn
   EXPECT_GE(attempts, 1);
   EXPECT_LE(attempts, 12) << "the failing batch was retried " << attempts << " times in 8 s";
   EXPECT_FALSE(worker.telemetry().ready());
+  EXPECT_EQ(metric_value(worker.telemetry(), "leadsync_worker_backoff_active"), 1);
   EXPECT_GE(metric_value(worker.telemetry(), "leadsync_target_unavailable_total", {{"reason", "misfit"}}), 2);
   EXPECT_EQ(metric_value(worker.telemetry(), "leadsync_target_unavailable_total", {{"reason", "outage"}}), 0);
   EXPECT_EQ(count_leads(config), 1);
 
   exec(config, "ALTER TABLE " + leads_table(config) + " RENAME COLUMN notes_moved TO notes");
   ASSERT_TRUE(eventually([&] { return count_leads(config) == 2 && worker.telemetry().ready(); }, 30s));
+  EXPECT_EQ(metric_value(worker.telemetry(), "leadsync_worker_backoff_active"), 0);
   EXPECT_EQ(sum(high_watermarks(config.kafka, config.kafka.dlq_topic)), 0);
 }
 

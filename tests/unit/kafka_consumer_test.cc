@@ -2,58 +2,21 @@
 // the worker paused (held for a retry backoff) must not stay paused after a rebalance takes it
 // away and gives it back (issue 7 item 11, R13).
 #include <gtest/gtest.h>
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include <chrono>
-#include <memory>
 #include <string>
 
 #include "common/kafka_consumer.h"
-#include "common/kafka_handles.h"
 #include "common/kafka_producer.h"
+#include "tests/unit/mock_kafka.h"
 
 namespace leadsync::common {
 namespace {
 
 using namespace std::chrono_literals;
 
-// A mock cluster of one broker, owned by a client handle that exists only to host it.
-class MockCluster {
- public:
-  MockCluster() {
-    char err[256];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    handle_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err));
-    if (!handle_) throw std::runtime_error(err);
-    cluster_ = rd_kafka_mock_cluster_new(handle_.get(), 1);
-    if (!cluster_) throw std::runtime_error("mock cluster");
-  }
-  ~MockCluster() { rd_kafka_mock_cluster_destroy(cluster_); }
-  void create_topic(const std::string& name, int partitions) {
-    ASSERT_EQ(rd_kafka_mock_topic_create(cluster_, name.c_str(), partitions, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
-  }
-  KafkaConfig config() const {
-    KafkaConfig c;
-    c.brokers = rd_kafka_mock_cluster_bootstraps(cluster_);
-    return c;
-  }
-
- private:
-  RdKafkaPtr handle_;
-  rd_kafka_mock_cluster_t* cluster_ = nullptr;
-};
-
-// The next message of `topic` within `timeout`, or nullptr.
-std::unique_ptr<RdKafka::Message> next_of(KafkaConsumer& consumer, const std::string& topic,
-                                          std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    auto msg = consumer.consume(100);
-    if (msg && msg->err() == RdKafka::ERR_NO_ERROR && msg->topic_name() == topic) return msg;
-  }
-  return nullptr;
-}
+using testing::MockCluster;
+using testing::next_of;
 
 TEST(KafkaConsumer, R13_APartitionPausedWhenItIsRevokedIsNotPausedWhenItIsAssignedAgain) {
   MockCluster mock;
