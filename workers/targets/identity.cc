@@ -37,7 +37,7 @@ IdentityResolver::IdentityResolver(const common::Config& config, const common::E
 }
 
 std::vector<IdentityLink> IdentityResolver::resolve(pqxx::transaction_base& tx,
-                                                    const std::vector<common::ChangeEvent*>& events) const {
+                                                    const std::vector<const common::ChangeEvent*>& events) const {
   std::vector<IdentityLink> links;
   if (!enabled() || events.empty()) return links;
   common::TextArrayLiteral keys;
@@ -60,8 +60,9 @@ std::vector<IdentityLink> IdentityResolver::resolve(pqxx::transaction_base& tx,
   params.push_back(entity_.name);
   const auto rows = tx.exec_params(sql_, pqxx::prepare::make_dynamic_params(params));
   for (const auto& r : rows) {
-    auto* e = events.at(r[0].as<std::size_t>() - 1);
-    IdentityLink link{e->key(), r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<std::string>()};
+    const auto index = r[0].as<std::size_t>() - 1;
+    IdentityLink link{index, events.at(index)->key(), r[1].as<std::string>(), r[2].as<std::string>(),
+                      r[3].as<std::string>()};
     if (!link.field.empty()) {
       // A new link: remember it, so that later events with this key follow it even when the
       // alternate key changes, and so that verify and explain can show it.
@@ -70,7 +71,6 @@ std::vector<IdentityLink> IdentityResolver::resolve(pqxx::transaction_base& tx,
           "ON CONFLICT (entity, field, value) DO UPDATE SET key = EXCLUDED.key, linked_at = now()",
           entity_.name, link.from_key, link.to_key, link.field, link.value);
     }
-    e->set_key(link.to_key);
     links.push_back(std::move(link));
   }
   return links;
