@@ -23,7 +23,8 @@ IdentityResolver::IdentityResolver(const common::Config& config, const common::E
     if (i) candidates += " UNION ALL ";
     candidates += "SELECT t." + key + " AS key, " + std::to_string(i) + " AS prio, " + common::quote_literal(entity.match_on[i]) +
                   " AS field, " + m + " AS value FROM " + table + " t WHERE " + m + " IS NOT NULL AND t." +
-                  q(entity.match_on[i]) + " = " + m + " AND t." + key + " <> s.k AND NOT t._deleted";
+                  q(entity.match_on[i]) + " = " + m + " AND t." + key + " <> s.k AND NOT t._deleted" +
+                  (entity.partial_events ? " AND NOT t._incomplete" : "");
   }
   sql_ = "SELECT s.i, coalesce(link.key, m.key), CASE WHEN link.key IS NULL THEN m.field ELSE '' END, "
          "CASE WHEN link.key IS NULL THEN m.value ELSE '' END "

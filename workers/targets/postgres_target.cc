@@ -104,16 +104,25 @@ const common::ChangeEvent& PostgresTarget::applied_event(const Record* r) const 
   return it == rekeyed_.end() ? r->event : it->second;
 }
 
+// Applies the batch in the rounds the collapse plans (workers/collapse.h): when an event fails, the
+// next newest of its key is applied in the next round.
 void PostgresTarget::apply_newest(pqxx::dbtransaction& tx, const std::vector<Record*>& records, RunCounts& per_run) {
   std::vector<const common::ChangeEvent*> events;
   events.reserve(records.size());
   for (auto* r : records) events.push_back(&applied_event(r));
-  for (const auto& [entity, indexes] : newest_per_key(events, per_run)) {
-    std::vector<Record*> newest;
-    newest.reserve(indexes.size());
-    for (const auto i : indexes) newest.push_back(records[i]);
-    apply_isolating(tx, appliers_.at(entity), newest, per_run);
+  BatchPlan plan(config_, events);
+  for (auto round = plan.next_round(); !round.empty(); round = plan.next_round()) {
+    for (const auto& [entity, indexes] : round) {
+      std::vector<Record*> chosen;
+      chosen.reserve(indexes.size());
+      for (const auto i : indexes) chosen.push_back(records[i]);
+      apply_isolating(tx, appliers_.at(entity), chosen, per_run);
+      for (const auto i : indexes) {
+        if (records[i]->failure) plan.failed(i);
+      }
+    }
   }
+  plan.count_unoffered(per_run);
 }
 
 void PostgresTarget::apply_one_entity(pqxx::dbtransaction& tx, const EntityApplier& applier,
