@@ -194,6 +194,17 @@ TEST_F(ApplyBatch, R13_ATombstoneRaisesEveryFieldsVersionSoThatOlderEventsNeverW
   EXPECT_FALSE(r[4].as<bool>());
 }
 
+TEST_F(ApplyBatch, R13_ATombstoneThatArrivesAfterANewerEventStillRaisesTheFieldsWrittenBeforeIt) {
+  apply({full("L-1", 100, "new", "111")});
+  apply({partial("L-1", 300, "status", "won")});
+  apply({tombstone("L-1", 200)});                // older than the record: it stays live
+  apply({partial("L-1", 150, "phone", "999")});  // older than the delete: must not write
+  const auto r = row("L-1");
+  EXPECT_EQ(text(r[1]), "111") << "whether an event older than a delete writes depended on arrival order";
+  EXPECT_FALSE(r[4].as<bool>());
+  EXPECT_EQ(r[3].as<int64_t>(), 300);
+}
+
 TEST_F(ApplyBatch, R13_EnablingPartialEventsOnAnExistingTableBackfillsEachFieldsVersion) {
   TearDown();
   config_.entities.at("lead").partial_events = false;

@@ -91,39 +91,39 @@ EXCLUDED."score" ELSE t."score" END, _field_versions = t._field_versions ||
 jsonb_strip_nulls(jsonb_build_object('email', GREATEST(t._field_versions->'email', CASE WHEN (NOT
 EXCLUDED._deleted AND EXCLUDED._field_versions->'email' > coalesce(t._field_versions->'email', '[0, ""]') AND
 (NOT t._deleted OR EXCLUDED._field_versions->'email' > jsonb_build_array(t._version, coalesce(t._event_id,
-'')))) THEN EXCLUDED._field_versions->'email' END, CASE WHEN (t._version, coalesce(t._event_id, '')) <
-(EXCLUDED._version, EXCLUDED._event_id) AND EXCLUDED._deleted THEN jsonb_build_array(EXCLUDED._version,
-EXCLUDED._event_id) END), 'score', GREATEST(t._field_versions->'score', CASE WHEN (NOT EXCLUDED._deleted AND
-EXCLUDED._field_versions->'score' > coalesce(t._field_versions->'score', '[0, ""]') AND (NOT t._deleted OR
-EXCLUDED._field_versions->'score' > jsonb_build_array(t._version, coalesce(t._event_id, '')))) THEN
-EXCLUDED._field_versions->'score' END, CASE WHEN (t._version, coalesce(t._event_id, '')) < (EXCLUDED._version,
-EXCLUDED._event_id) AND EXCLUDED._deleted THEN jsonb_build_array(EXCLUDED._version, EXCLUDED._event_id)
-END))), _deleted = CASE WHEN (t._version, coalesce(t._event_id, '')) < (EXCLUDED._version, EXCLUDED._event_id)
-THEN EXCLUDED._deleted ELSE t._deleted END, _version = CASE WHEN (t._version, coalesce(t._event_id, '')) <
-(EXCLUDED._version, EXCLUDED._event_id) THEN EXCLUDED._version ELSE t._version END, _event_id = CASE WHEN
-(t._version, coalesce(t._event_id, '')) < (EXCLUDED._version, EXCLUDED._event_id) THEN EXCLUDED._event_id ELSE
-t._event_id END, _source = CASE WHEN (t._version, coalesce(t._event_id, '')) < (EXCLUDED._version,
-EXCLUDED._event_id) THEN EXCLUDED._source ELSE t._source END, _origin = CASE WHEN (t._version,
-coalesce(t._event_id, '')) < (EXCLUDED._version, EXCLUDED._event_id) THEN EXCLUDED._origin ELSE t._origin END,
-_incomplete = (CASE WHEN (NOT EXCLUDED._deleted AND EXCLUDED._field_versions->'email' >
-coalesce(t._field_versions->'email', '[0, ""]') AND (NOT t._deleted OR EXCLUDED._field_versions->'email' >
-jsonb_build_array(t._version, coalesce(t._event_id, '')))) THEN EXCLUDED."email" ELSE t."email" END) IS NULL,
-_synced_at = EXCLUDED._synced_at WHERE (t._version, coalesce(t._event_id, '')) < (EXCLUDED._version,
-EXCLUDED._event_id) OR (NOT EXCLUDED._deleted AND EXCLUDED._field_versions->'email' >
-coalesce(t._field_versions->'email', '[0, ""]') AND (NOT t._deleted OR EXCLUDED._field_versions->'email' >
-jsonb_build_array(t._version, coalesce(t._event_id, '')))) OR (NOT EXCLUDED._deleted AND
-EXCLUDED._field_versions->'score' > coalesce(t._field_versions->'score', '[0, ""]') AND (NOT t._deleted OR
-EXCLUDED._field_versions->'score' > jsonb_build_array(t._version, coalesce(t._event_id, '')))) RETURNING
-t."id", t."email", t."score", t._deleted, t._incomplete), cls AS (SELECT up.*, o."id" IS NULL AS is_insert,
-(o."id" IS NOT NULL AND ROW(o."email", o."score", o._deleted) IS DISTINCT FROM ROW(up."email", up."score",
-up._deleted)) AS is_changed, (o."id" IS NOT NULL AND NOT o._incomplete) AS was_record, NOT up._incomplete AS
-is_record FROM up LEFT JOIN old o ON o."id" = up."id") SELECT s._run_id, count(*) FILTER (WHERE NOT c._deleted
-AND c.is_record AND NOT c.was_record), count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND c.was_record
-AND c.is_changed), count(*) FILTER (WHERE c._deleted AND (c.is_insert OR c.is_changed)), count(*) FILTER
-(WHERE c."id" IS NOT NULL AND NOT (NOT c._deleted AND c.is_record AND NOT c.was_record) AND NOT (NOT
-c._deleted AND c.is_record AND c.was_record AND c.is_changed) AND NOT (c._deleted AND (c.is_insert OR
-c.is_changed))), count(*) FILTER (WHERE c."id" IS NULL) FROM stage s LEFT JOIN cls c ON c."id" = s."id" GROUP
-BY s._run_id)sql"));
+'')))) THEN EXCLUDED._field_versions->'email' END, CASE WHEN EXCLUDED._deleted THEN
+jsonb_build_array(EXCLUDED._version, EXCLUDED._event_id) END), 'score', GREATEST(t._field_versions->'score',
+CASE WHEN (NOT EXCLUDED._deleted AND EXCLUDED._field_versions->'score' > coalesce(t._field_versions->'score',
+'[0, ""]') AND (NOT t._deleted OR EXCLUDED._field_versions->'score' > jsonb_build_array(t._version,
+coalesce(t._event_id, '')))) THEN EXCLUDED._field_versions->'score' END, CASE WHEN EXCLUDED._deleted THEN
+jsonb_build_array(EXCLUDED._version, EXCLUDED._event_id) END))), _deleted = CASE WHEN (t._version,
+coalesce(t._event_id, '')) < (EXCLUDED._version, EXCLUDED._event_id) THEN EXCLUDED._deleted ELSE t._deleted
+END, _version = CASE WHEN (t._version, coalesce(t._event_id, '')) < (EXCLUDED._version, EXCLUDED._event_id)
+THEN EXCLUDED._version ELSE t._version END, _event_id = CASE WHEN (t._version, coalesce(t._event_id, '')) <
+(EXCLUDED._version, EXCLUDED._event_id) THEN EXCLUDED._event_id ELSE t._event_id END, _source = CASE WHEN
+(t._version, coalesce(t._event_id, '')) < (EXCLUDED._version, EXCLUDED._event_id) THEN EXCLUDED._source ELSE
+t._source END, _origin = CASE WHEN (t._version, coalesce(t._event_id, '')) < (EXCLUDED._version,
+EXCLUDED._event_id) THEN EXCLUDED._origin ELSE t._origin END, _incomplete = (CASE WHEN (NOT EXCLUDED._deleted
+AND EXCLUDED._field_versions->'email' > coalesce(t._field_versions->'email', '[0, ""]') AND (NOT t._deleted OR
+EXCLUDED._field_versions->'email' > jsonb_build_array(t._version, coalesce(t._event_id, '')))) THEN
+EXCLUDED."email" ELSE t."email" END) IS NULL, _synced_at = EXCLUDED._synced_at WHERE (t._version,
+coalesce(t._event_id, '')) < (EXCLUDED._version, EXCLUDED._event_id) OR (NOT EXCLUDED._deleted AND
+EXCLUDED._field_versions->'email' > coalesce(t._field_versions->'email', '[0, ""]') AND (NOT t._deleted OR
+EXCLUDED._field_versions->'email' > jsonb_build_array(t._version, coalesce(t._event_id, '')))) OR (NOT
+EXCLUDED._deleted AND EXCLUDED._field_versions->'score' > coalesce(t._field_versions->'score', '[0, ""]') AND
+(NOT t._deleted OR EXCLUDED._field_versions->'score' > jsonb_build_array(t._version, coalesce(t._event_id,
+'')))) OR (EXCLUDED._deleted AND (coalesce(t._field_versions->'email', '[0, ""]') <
+jsonb_build_array(EXCLUDED._version, EXCLUDED._event_id) OR coalesce(t._field_versions->'score', '[0, ""]') <
+jsonb_build_array(EXCLUDED._version, EXCLUDED._event_id))) RETURNING t."id", t."email", t."score", t._deleted,
+t._incomplete), cls AS (SELECT up.*, o."id" IS NULL AS is_insert, (o."id" IS NOT NULL AND ROW(o."email",
+o."score", o._deleted) IS DISTINCT FROM ROW(up."email", up."score", up._deleted)) AS is_changed, (o."id" IS
+NOT NULL AND NOT o._incomplete) AS was_record, NOT up._incomplete AS is_record FROM up LEFT JOIN old o ON
+o."id" = up."id") SELECT s._run_id, count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND NOT
+c.was_record), count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed),
+count(*) FILTER (WHERE c._deleted AND (c.is_insert OR c.is_changed)), count(*) FILTER (WHERE c."id" IS NOT
+NULL AND NOT (NOT c._deleted AND c.is_record AND NOT c.was_record) AND NOT (NOT c._deleted AND c.is_record AND
+c.was_record AND c.is_changed) AND NOT (c._deleted AND (c.is_insert OR c.is_changed))), count(*) FILTER (WHERE
+c."id" IS NULL) FROM stage s LEFT JOIN cls c ON c."id" = s."id" GROUP BY s._run_id)sql"));
   EXPECT_FALSE(st.binds_entity_name);
 }
 

@@ -72,13 +72,13 @@ ConflictRules full_rules(const common::EntityConfig& entity) {
 
 // Partial events: each field is guarded by its own [version, event id] in _field_versions. An
 // event newer than the record moves the record's bookkeeping (_version, _source, _origin, …); an
-// older one that wins a field changes only that field. A tombstone raises every field's version,
-// so that no older event writes a field after it.
+// older one that wins a field changes only that field. A tombstone raises every field's version
+// (also when it arrives after a newer event), so that no older event writes a field after it.
 ConflictRules partial_rules(const common::EntityConfig& entity) {
   const std::string event_at = "jsonb_build_array(EXCLUDED._version, EXCLUDED._event_id)";
   const std::string tombstone_at = "jsonb_build_array(t._version, coalesce(t._event_id, ''))";
   ConflictRules r;
-  std::vector<std::string> wins, versions, incomplete;
+  std::vector<std::string> wins, versions, incomplete, raised;
   for (const auto& f : entity.fields) {
     const auto c = quote_ident(f.name);
     const auto name = quote_literal(f.name);
@@ -90,8 +90,9 @@ ConflictRules partial_rules(const common::EntityConfig& entity) {
     const auto value = "CASE WHEN " + win + " THEN EXCLUDED." + c + " ELSE t." + c + " END";
     wins.push_back(win);
     r.field_sets.push_back(c + " = " + value);
-    versions.push_back(name + ", GREATEST(" + held + ", CASE WHEN " + win + " THEN " + offered + " END, CASE WHEN " +
-                       kRowIsOlder + " AND EXCLUDED._deleted THEN " + event_at + " END)");
+    versions.push_back(name + ", GREATEST(" + held + ", CASE WHEN " + win + " THEN " + offered +
+                       " END, CASE WHEN EXCLUDED._deleted THEN " + event_at + " END)");
+    raised.push_back("coalesce(" + held + ", '[0, \"\"]') < " + event_at);
     if (f.required) incomplete.push_back("(" + value + ") IS NULL");
   }
   // jsonb_build_object takes at most 100 arguments: 40 fields per call.
@@ -108,7 +109,10 @@ ConflictRules partial_rules(const common::EntityConfig& entity) {
                   when_newer("_event_id") + ", " + when_newer("_source") + ", " + when_newer("_origin") +
                   ", _incomplete = " + (incomplete.empty() ? "false" : joined(incomplete, "", " OR ")) +
                   ", _synced_at = EXCLUDED._synced_at";
-  r.guard = kRowIsOlder + " OR " + joined(wins, "", " OR ");
+  // A tombstone older than the record still raises the fields written before it: whatever the order
+  // of arrival, no event older than a delete writes a field after it.
+  r.guard = kRowIsOlder + " OR " + joined(wins, "", " OR ") + " OR (EXCLUDED._deleted AND (" +
+            joined(raised, "", " OR ") + "))";
   return r;
 }
 
