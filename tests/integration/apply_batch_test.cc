@@ -7,9 +7,12 @@
 
 #include <prometheus/registry.h>
 
+#include <cstdio>
+
 #include "common/mapping.h"
 #include "common/pg.h"
 #include "common/schema.h"
+#include "ctl/verify.h"
 #include "tests/integration/cluster.h"
 #include "workers/metrics.h"
 #include "workers/targets/postgres_target.h"
@@ -136,6 +139,32 @@ TEST_F(ApplyBatch, R6_APartialEventForAnUnknownKeyMakesAnIncompleteRowThatTheFul
   EXPECT_EQ(text(r[2]), "333");
   EXPECT_FALSE(r[3].as<bool>());
   EXPECT_EQ(r[4].as<int64_t>(), 30);
+}
+
+TEST_F(ApplyBatch, R7_VerifyDoesNotCountAnIncompleteRowAsARecord) {
+  auto& source = config_.sources.at(0);
+  source.url = "/tmp/" + config_.postgres.schema + ".csv";
+  write_text_file(source.url,
+                  "Lead ID,First name,Last name,Email,Phone,Company,Status,Assignee,Lead sources,Score,Created at,"
+                  "Updated at,Notes\nL-1,Ann,Lee,l-1@example.com,111,Acme,new,,web,1,2026-01-01 00:00:00,"
+                  "2026-01-01 00:00:00,\n");
+  auto complete = full("L-1", 10, "new", "111");
+  (*complete.mutable_fields())["email"].set_string_value("l-1@example.com");  // as the mapping normalises it
+  (*complete.mutable_fields())["first_name"].set_string_value("Ann");
+  (*complete.mutable_fields())["last_name"].set_string_value("Lee");
+  (*complete.mutable_fields())["company"].set_string_value("Acme");
+  (*complete.mutable_fields())["lead_sources"].mutable_string_list()->add_values("web");
+  (*complete.mutable_fields())["score"].set_int_value(1);
+  (*complete.mutable_fields())["created_at"].set_timestamp_micros(1'767'225'600'000'000);
+  (*complete.mutable_fields())["updated_at"].set_timestamp_micros(1'767'225'600'000'000);
+  auto pending = partial("L-2", 30, "status", "won");
+  for (auto* e : {&complete, &pending}) e->set_source(source.name);
+  apply({complete, pending});
+  const auto report = ctl::verify_source(config_, source);
+  std::remove(source.url.c_str());
+  EXPECT_EQ(report.database_records, 1);
+  EXPECT_EQ(report.extra_in_database, 0) << ctl::format_report(report);
+  EXPECT_EQ(report.matching, 1) << ctl::format_report(report);
 }
 
 TEST_F(ApplyBatch, R13_WhenTheNewestEventOfAKeyFailsInTheDatabaseTheNextNewestApplies) {
