@@ -25,23 +25,77 @@ std::vector<const common::ChangeEvent*> pointers(const std::vector<common::Chang
   return out;
 }
 
-TEST(Collapse, R13_KeepsTheNewestEventPerKeyAndCountsTheOthersAsStale) {
+common::Config config_with(bool partial_lead) {
+  common::Config c;
+  for (const auto* name : {"lead", "deal"}) {
+    common::EntityConfig e;
+    e.name = name;
+    e.partial_events = partial_lead && e.name == "lead";
+    c.entities.emplace(name, e);
+  }
+  return c;
+}
+
+using Round = std::map<std::string, std::vector<std::size_t>>;
+
+TEST(Collapse, R13_AFullImageEntityAppliesTheNewestEventPerKeyAndCountsTheOthersAsStale) {
+  const auto config = config_with(false);
   const std::vector<common::ChangeEvent> batch = {event("a", 5, "r1"), event("b", 1, "r1"), event("a", 7, "r2"),
                                                   event("a", 6, "r2"), event("c", 3, "r1", "deal")};
+  const auto events = pointers(batch);
+  BatchPlan plan(config, events);
+  EXPECT_EQ(plan.next_round(), (Round{{"lead", {1, 2}}, {"deal", {4}}}));  // batch order
+  EXPECT_EQ(plan.next_round(), Round{});
   std::map<std::string, ApplyCounts> stale;
-  const auto chosen = newest_per_key(pointers(batch), stale);
-  ASSERT_EQ(chosen.size(), 2u);
-  EXPECT_EQ(chosen.at("lead"), (std::vector<std::size_t>{1, 2}));  // batch order
-  EXPECT_EQ(chosen.at("deal"), (std::vector<std::size_t>{4}));
+  plan.count_unoffered(stale);
   EXPECT_EQ(stale["r1"].stale, 1);
   EXPECT_EQ(stale["r2"].stale, 1);
 }
 
-TEST(Collapse, OneEventPerKeyIsAppliedAsItIs) {
-  const std::vector<common::ChangeEvent> batch = {event("x", 1), event("y", 1)};
+TEST(Collapse, R13_WhenTheNewestFailsTheNextNewestOfItsKeyIsOfferedInTheNextRound) {
+  const auto config = config_with(false);
+  const std::vector<common::ChangeEvent> batch = {event("a", 5), event("a", 7), event("a", 6), event("b", 1)};
+  const auto events = pointers(batch);
+  BatchPlan plan(config, events);
+  EXPECT_EQ(plan.next_round(), (Round{{"lead", {1, 3}}}));
+  plan.failed(1);
+  EXPECT_EQ(plan.next_round(), (Round{{"lead", {2}}}));
+  EXPECT_EQ(plan.next_round(), Round{});
   std::map<std::string, ApplyCounts> stale;
-  EXPECT_EQ(newest_per_key(pointers(batch), stale).at("lead"), (std::vector<std::size_t>{0, 1}));
+  plan.count_unoffered(stale);
+  EXPECT_EQ(stale[""].stale, 1);  // v5: older than the applied v6
+}
+
+TEST(Collapse, R6_APartialEntityAppliesEveryEventOnePerKeyAndRoundNewestFirst) {
+  const auto config = config_with(true);
+  const std::vector<common::ChangeEvent> batch = {event("a", 11), event("a", 12), event("b", 3), event("a", 20)};
+  const auto events = pointers(batch);
+  BatchPlan plan(config, events);
+  EXPECT_EQ(plan.next_round(), (Round{{"lead", {2, 3}}}));
+  EXPECT_EQ(plan.next_round(), (Round{{"lead", {1}}}));
+  EXPECT_EQ(plan.next_round(), (Round{{"lead", {0}}}));
+  EXPECT_EQ(plan.next_round(), Round{});
+  std::map<std::string, ApplyCounts> stale;
+  plan.count_unoffered(stale);
   EXPECT_TRUE(stale.empty());
+}
+
+TEST(Collapse, R13_EqualVersionsAreOrderedByEventIdNotByPositionInTheBatch) {
+  auto a = event("k", 4);
+  a.set_event_id("id-a");
+  auto b = event("k", 4);
+  b.set_event_id("id-b");
+  EXPECT_TRUE(newer_than(b, a));
+  EXPECT_FALSE(newer_than(a, b));
+  EXPECT_FALSE(newer_than(a, a));
+  const auto config = config_with(false);
+  for (const auto& batch : {std::vector<common::ChangeEvent>{a, b}, std::vector<common::ChangeEvent>{b, a}}) {
+    const auto events = pointers(batch);
+    BatchPlan plan(config, events);
+    const auto round = plan.next_round();
+    ASSERT_EQ(round.at("lead").size(), 1u);
+    EXPECT_EQ(batch[round.at("lead")[0]].event_id(), "id-b");
+  }
 }
 
 class Validation : public ::testing::Test {

@@ -91,15 +91,22 @@ void PostgresTarget::validate(const std::vector<Record*>& records) const {
 }
 
 // Re-keys events that belong to a record known under another key (R1), before the batch is
-// collapsed per key, so that both spellings of one record meet in one row.
+// collapsed per key, so that both spellings of one record meet in one row. The records keep the
+// keys they came with (a retried batch resolves again); the copies live for this batch.
 void PostgresTarget::resolve_identities(pqxx::transaction_base& tx, const std::vector<Record*>& records) {
+  rekeyed_.clear();
   for (const auto& [name, resolver] : resolvers_) {
     if (!resolver.enabled()) continue;
-    std::vector<common::ChangeEvent*> events;
+    std::vector<Record*> of_entity;
+    std::vector<const common::ChangeEvent*> events;
     for (auto* r : records) {
-      if (r->event.entity() == name) events.push_back(&r->event);
+      if (r->event.entity() != name) continue;
+      of_entity.push_back(r);
+      events.push_back(&r->event);
     }
     for (const auto& link : resolver.resolve(tx, events)) {
+      auto& copy = rekeyed_.insert_or_assign(of_entity[link.index], of_entity[link.index]->event).first->second;
+      copy.set_key(link.to_key);
       if (link.field.empty()) continue;
       metrics_.identity_links.Increment();
       spdlog::info("worker: {} key '{}' linked to existing record '{}' by {} = '{}'", name, link.from_key,
@@ -108,23 +115,37 @@ void PostgresTarget::resolve_identities(pqxx::transaction_base& tx, const std::v
   }
 }
 
+const common::ChangeEvent& PostgresTarget::applied_event(const Record* r) const {
+  const auto it = rekeyed_.find(r);
+  return it == rekeyed_.end() ? r->event : it->second;
+}
+
+// Applies the batch in the rounds the collapse plans (workers/collapse.h): when an event fails, the
+// next newest of its key is applied in the next round.
 void PostgresTarget::apply_newest(pqxx::dbtransaction& tx, const std::vector<Record*>& records, RunCounts& per_run) {
   std::vector<const common::ChangeEvent*> events;
   events.reserve(records.size());
-  for (auto* r : records) events.push_back(&r->event);
-  for (const auto& [entity, indexes] : newest_per_key(events, per_run)) {
-    std::vector<Record*> newest;
-    newest.reserve(indexes.size());
-    for (const auto i : indexes) newest.push_back(records[i]);
-    apply_isolating(tx, appliers_.at(entity), newest, per_run);
+  for (auto* r : records) events.push_back(&applied_event(r));
+  BatchPlan plan(config_, events);
+  for (auto round = plan.next_round(); !round.empty(); round = plan.next_round()) {
+    for (const auto& [entity, indexes] : round) {
+      std::vector<Record*> chosen;
+      chosen.reserve(indexes.size());
+      for (const auto i : indexes) chosen.push_back(records[i]);
+      apply_isolating(tx, appliers_.at(entity), chosen, per_run);
+      for (const auto i : indexes) {
+        if (records[i]->failure) plan.failed(i);
+      }
+    }
   }
+  plan.count_unoffered(per_run);
 }
 
 void PostgresTarget::apply_one_entity(pqxx::dbtransaction& tx, const EntityApplier& applier,
                                       const std::vector<Record*>& records, RunCounts& per_run) {
   std::vector<const common::ChangeEvent*> events;
   events.reserve(records.size());
-  for (auto* r : records) events.push_back(&r->event);
+  for (auto* r : records) events.push_back(&applied_event(r));
   for (auto& [run, c] : applier.apply(tx, events)) per_run[run] += c;
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/config.h"
@@ -33,6 +34,7 @@ class PostgresTarget : public ApplyTarget {
   // The calls into validation, the collapse, the statement builder and the identity resolver.
   void validate(const std::vector<Record*>& records) const;
   void resolve_identities(pqxx::transaction_base& tx, const std::vector<Record*>& records);
+  const common::ChangeEvent& applied_event(const Record* r) const;  // the re-keyed copy, or the event
   void apply_newest(pqxx::dbtransaction& tx, const std::vector<Record*>& records, RunCounts& per_run);
   void apply_one_entity(pqxx::dbtransaction& tx, const EntityApplier& applier, const std::vector<Record*>& records,
                         RunCounts& per_run);
@@ -51,6 +53,7 @@ class PostgresTarget : public ApplyTarget {
   std::unique_ptr<pqxx::connection> conn_;
   std::map<std::string, EntityApplier> appliers_;
   std::map<std::string, IdentityResolver> resolvers_;
+  std::unordered_map<const Record*, common::ChangeEvent> rekeyed_;  // this batch's events with a resolved key
   bool up_ = false;
 };
 
