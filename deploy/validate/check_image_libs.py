@@ -51,7 +51,7 @@ def essential():
 def main():
     listed = runtime_packages()
     allowed = closure(listed) | essential()
-    errors = []
+    errors, needed = [], {}  # library path -> executables loading it
     for exe in EXECUTABLES:
         path = BUILD / exe
         if not path.exists():
@@ -59,17 +59,22 @@ def main():
             continue
         ldd = subprocess.run(["ldd", str(path)], capture_output=True, text=True, check=True).stdout
         for lib in re.findall(r"=> (/\S+)", ldd):
-            real = str(pathlib.Path(lib).resolve())
-            owner = None
-            for candidate in (lib, real, re.sub(r"^/lib/", "/usr/lib/", lib), re.sub(r"^/usr/lib/", "/lib/", lib)):
-                r = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
-                if r.returncode == 0:
-                    owner = r.stdout.split(":")[0].strip()
-                    break
-            if owner is None:
-                errors.append(f"{exe}: {lib} belongs to no Debian package")
-            elif owner not in allowed:
-                errors.append(f"{exe}: {lib} comes from {owner}, which the Dockerfile's runtime stage does not install")
+            needed.setdefault(lib, []).append(exe)
+    # One dpkg -S for every spelling of every path (merged /usr: /lib/x is /usr/lib/x).
+    spellings = {lib: {lib, str(pathlib.Path(lib).resolve()), re.sub(r"^/lib/", "/usr/lib/", lib),
+                       re.sub(r"^/usr/lib/", "/lib/", lib)} for lib in needed}
+    r = subprocess.run(["dpkg", "-S", *sorted(set().union(*spellings.values()))], capture_output=True, text=True)
+    owner_of = {}
+    for line in r.stdout.splitlines():
+        pkgs, _, file = line.partition(": ")
+        owner_of[file.strip()] = pkgs.split(",")[0].split(":")[0].strip()
+    for lib, exes in sorted(needed.items()):
+        owner = next((owner_of[s] for s in spellings[lib] if s in owner_of), None)
+        if owner is None:
+            errors.append(f"{', '.join(exes)}: {lib} belongs to no Debian package")
+        elif owner not in allowed:
+            errors.append(f"{', '.join(exes)}: {lib} comes from {owner}, which the Dockerfile's runtime stage "
+                          "does not install")
     for e in errors:
         print("error: " + e)
     print(f"{len(EXECUTABLES)} executables, runtime packages {sorted(listed)}: "
