@@ -35,7 +35,7 @@ std::string normalized(const FieldConfig& f, std::string_view s) {
   return std::string(s);
 }
 
-std::string quoted(std::string_view raw) {
+std::string quote_value(std::string_view raw) {
   constexpr std::size_t kMax = 80;
   std::string s(raw.substr(0, kMax));
   if (raw.size() > kMax) s += "…";
@@ -206,7 +206,7 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
           v.set_int_value(static_cast<int64_t>(d));
           return v;
         }
-        error = "field '" + f.name + "' expects an integer, got " + quoted(raw);
+        error = "field '" + f.name + "' expects an integer, got " + quote_value(raw);
         return std::nullopt;
       }
       v.set_int_value(n);
@@ -217,7 +217,7 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
       const auto* end = t.data() + t.size();
       auto [p, ec] = std::from_chars(t.data() + (t.front() == '+' ? 1 : 0), end, d);
       if (ec != std::errc() || p != end || !std::isfinite(d)) {
-        error = "field '" + f.name + "' expects a number, got " + quoted(raw);
+        error = "field '" + f.name + "' expects a number, got " + quote_value(raw);
         return std::nullopt;
       }
       v.set_double_value(d);
@@ -230,7 +230,7 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
       } else if (l == "false" || l == "no" || l == "n" || l == "0") {
         v.set_bool_value(false);
       } else {
-        error = "field '" + f.name + "' expects true/false, got " + quoted(raw);
+        error = "field '" + f.name + "' expects true/false, got " + quote_value(raw);
         return std::nullopt;
       }
       return v;
@@ -242,7 +242,7 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
         error = "field '" + f.name + "' expects a " +
                 (f.type == FieldType::kDate ? std::string("date (YYYY-MM-DD)")
                                             : std::string("timestamp (YYYY-MM-DD HH:MM:SS, ISO 8601)")) +
-                ", got " + quoted(raw);
+                ", got " + quote_value(raw);
         return std::nullopt;
       }
       v.set_timestamp_micros(*micros);
@@ -346,14 +346,14 @@ std::string describe_value(const Value& v) {
       std::snprintf(b, sizeof b, "%.17g", v.double_value());
       return b;
     }
-    case Value::kStringValue: return quoted(v.string_value());
+    case Value::kStringValue: return quote_value(v.string_value());
     case Value::kTimestampMicros: return format_timestamp_micros(v.timestamp_micros());
     case Value::kStringList: {
       std::string s = "[";
       for (int i = 0; i < v.string_list().values_size(); ++i) s += (i ? ", " : "") + v.string_list().values(i);
       return s + "]";
     }
-    case Value::kJsonValue: return quoted(v.json_value());
+    case Value::kJsonValue: return quote_value(v.json_value());
     case Value::KIND_NOT_SET: return "(no value)";
   }
   return "?";

@@ -23,7 +23,7 @@ void on_signal(int) { g_stop.store(true); }
 void print_report(const leadsync::producers::RunReport& r) {
   nlohmann::json j = {{"run_id", r.run_id},
                       {"source", r.source},
-                      {"status", r.status},
+                      {"status", std::string(leadsync::common::run_status_name(r.status))},
                       {"rows_read", r.rows_read},
                       {"new", r.new_records},
                       {"changed", r.changed_records},
@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
       telemetry.heartbeat();
       const auto report = runner.run(*s);
       print_report(report);
-      if (report.status != "completed") {
+      if (report.status != leadsync::common::RunStatus::kCompleted) {
         spdlog::error("source {}: run failed: {}", s->name, report.message);
         all_ok = false;
       }
@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
       if (Clock::now() < due[i]) continue;
       const auto report = runner.run(*sources[i]);
       print_report(report);
-      if (report.status != "completed") spdlog::error("source {}: run failed: {}", sources[i]->name, report.message);
+      if (report.status != leadsync::common::RunStatus::kCompleted) spdlog::error("source {}: run failed: {}", sources[i]->name, report.message);
       due[i] = Clock::now() + sources[i]->schedule;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));

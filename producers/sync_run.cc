@@ -11,7 +11,6 @@
 #include "common/errors.h"
 #include "common/mapping.h"
 #include "common/pg.h"
-#include "producers/csv/csv_source.h"
 #include "producers/mapper.h"
 #include "producers/source_state.h"
 
@@ -72,13 +71,13 @@ class Run {
       try {
         process(*adapter);
       } catch (const std::exception& e) {
-        report_.status = "failed";
+        report_.status = common::RunStatus::kFailed;
         report_.message = e.what();
       }
       finish();
     } catch (const std::exception& e) {
       // The run could not even be recorded (database down, another run active).
-      report_.status = "failed";
+      report_.status = common::RunStatus::kFailed;
       report_.message = e.what();
     }
     report_.seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -159,7 +158,9 @@ class Run {
         report_.run_id, static_cast<int64_t>(report_.rows_read), adapter.progress() * 100.0,
         static_cast<int64_t>(report_.events_published));
     tx.commit();
-    if (status[0].as<std::string>() == "cancelled") throw std::runtime_error("run cancelled by an operator");
+    if (common::parse_run_status(status[0].as<std::string>()) == common::RunStatus::kCancelled) {
+      throw std::runtime_error("run cancelled by an operator");
+    }
   }
 
   void publish(common::ChangeEvent& event) {
@@ -194,7 +195,7 @@ class Run {
                                                   source_.name)[0].as<uint64_t>();
       tx.commit();
       report_.snapshot_unchanged = true;
-      report_.status = "completed";
+      report_.status = common::RunStatus::kCompleted;
       report_.message = "snapshot unchanged since the last completed run (not parsed)";
       return;
     }
@@ -209,7 +210,7 @@ class Run {
     state_.load(*conn_, source_.name);
     producer_.warm_up(config_.kafka.topic);
 
-    RawRecord record;
+    SourceRecord record;
     std::optional<std::string> parse_error;
     common::ChangeEvent event;
     RowError row_error;
@@ -249,7 +250,7 @@ class Run {
     }
     publish_deletes();
     wait_for_acks();
-    report_.status = "completed";
+    report_.status = common::RunStatus::kCompleted;
   }
 
   void publish_deletes() {
@@ -305,7 +306,7 @@ class Run {
     report_.message = message;
     pqxx::work tx(*conn_);
     // The state moves with the run's completion in one transaction: both or neither.
-    if (report_.status == "completed") state_.write(tx, source_.name, version_, report_.run_id);
+    if (report_.status == common::RunStatus::kCompleted) state_.write(tx, source_.name, version_, report_.run_id);
     write_errors(tx);
     tx.exec_params(
         "UPDATE leadsync.sync_runs SET status = $2, finished_at = now(), heartbeat_at = now(), rows_read = $3, "
@@ -313,7 +314,7 @@ class Run {
         "unchanged_records = $8, failed_records = $9, progress_percent = CASE WHEN $2 = 'completed' THEN 100 "
         "ELSE progress_percent END, message = NULLIF($10, ''), snapshot_hash = CASE WHEN $2 = 'completed' THEN $11 END "
         "WHERE run_id = $1",
-        report_.run_id, report_.status, static_cast<int64_t>(report_.rows_read),
+        report_.run_id, std::string(common::run_status_name(report_.status)), static_cast<int64_t>(report_.rows_read),
         static_cast<int64_t>(report_.events_published), static_cast<int64_t>(report_.new_records),
         static_cast<int64_t>(report_.changed_records), static_cast<int64_t>(report_.deleted_records),
         static_cast<int64_t>(report_.unchanged_records), static_cast<int64_t>(report_.failed_records), message,
@@ -324,7 +325,8 @@ class Run {
   void record_metrics() {
     if (!metrics_) return;
     const std::map<std::string, std::string> src{{"source", source_.name}};
-    metrics_->runs.Add({{"source", source_.name}, {"status", report_.status}}).Increment();
+    metrics_->runs.Add({{"source", source_.name}, {"status", std::string(common::run_status_name(report_.status))}})
+        .Increment();
     auto rows = [&](const char* result, uint64_t n) {
       metrics_->rows.Add({{"source", source_.name}, {"result", result}}).Increment(static_cast<double>(n));
     };
@@ -336,7 +338,7 @@ class Run {
     metrics_->events.Add(src).Increment(static_cast<double>(report_.events_published));
     metrics_->duration.Add(src, prometheus::Histogram::BucketBoundaries{0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900})
         .Observe(report_.seconds);
-    if (report_.status == "completed") {
+    if (report_.status == common::RunStatus::kCompleted) {
       metrics_->last_success.Add(src).Set(static_cast<double>(now_micros()) / 1e6);
     }
   }
@@ -384,11 +386,6 @@ ProducerMetrics::ProducerMetrics(prometheus::Registry& registry)
 SyncRunner::SyncRunner(const common::Config& config, common::KafkaProducer& producer, ProducerMetrics* metrics)
     : config_(config), producer_(producer), metrics_(metrics) {}
 
-std::unique_ptr<SourceAdapter> make_adapter(const common::SourceConfig& source, const std::string& work_dir) {
-  if (source.kind == "csv") return std::make_unique<CsvSource>(source, work_dir);
-  throw common::ConfigError("source " + source.name + ": kind '" + source.kind + "' has no adapter in this build");
-}
-
 RunReport SyncRunner::run(const common::SourceConfig& source, std::unique_ptr<SourceAdapter> adapter) {
   if (!adapter) adapter = make_adapter(source, std::filesystem::temp_directory_path().string());
   try {
@@ -397,7 +394,7 @@ RunReport SyncRunner::run(const common::SourceConfig& source, std::unique_ptr<So
   } catch (const std::exception& e) {  // cannot connect to PostgreSQL
     RunReport r;
     r.source = source.name;
-    r.status = "failed";
+    r.status = common::RunStatus::kFailed;
     r.message = e.what();
     return r;
   }

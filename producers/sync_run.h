@@ -13,6 +13,8 @@
 
 #include "common/config.h"
 #include "common/kafka.h"
+#include "common/run_status.h"
+#include "producers/registry.h"
 #include "producers/source.h"
 
 namespace leadsync::producers {
@@ -20,7 +22,7 @@ namespace leadsync::producers {
 struct RunReport {
   std::string run_id;
   std::string source;
-  std::string status;  // completed | failed
+  common::RunStatus status = common::RunStatus::kRunning;  // completed | failed once run() returns
   std::string message;
   bool snapshot_unchanged = false;  // short-circuited on the snapshot hash
   uint64_t rows_read = 0;           // data records read (blank lines excluded)
@@ -54,7 +56,5 @@ class SyncRunner {
   common::KafkaProducer& producer_;
   ProducerMetrics* metrics_;
 };
-
-std::unique_ptr<SourceAdapter> make_adapter(const common::SourceConfig& source, const std::string& work_dir);
 
 }  // namespace leadsync::producers
