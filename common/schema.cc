@@ -131,6 +131,12 @@ CREATE TABLE leadsync.dlq_replay_cursor (
 -- even if the clock went back, so its changes are never mistaken for stale ones.
 ALTER TABLE leadsync.sync_runs ADD COLUMN source_version bigint;
 )sql"},
+    {4, "source state bound to its target",
+     R"sql(
+-- The target (entity, table and its identity) a completed run's state was built against: a run
+-- that finds another target (a new, recreated or restored table) publishes every record again.
+ALTER TABLE leadsync.sync_runs ADD COLUMN target_stamp text;
+)sql"},
 };
 
 std::string column_definition(pqxx::connection& c, const FieldConfig& f) {

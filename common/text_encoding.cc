@@ -1,5 +1,6 @@
 #include "common/text_encoding.h"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace leadsync::common {
@@ -90,6 +91,22 @@ std::string_view utf8_prefix(std::string_view s, std::size_t max_bytes) noexcept
   // Step back over continuation bytes to the start of the character that the cut would split.
   while (end > 0 && continuation(static_cast<unsigned char>(s[end]))) --end;
   return s.substr(0, end);
+}
+
+std::string storable_text(std::string_view s, std::size_t max_bytes) {
+  std::string clean;
+  clean.reserve(std::min(s.size(), max_bytes + 4));
+  while (!s.empty() && clean.size() <= max_bytes) {
+    const auto bad = invalid_text_at(s);
+    clean.append(s.substr(0, bad));
+    if (bad == std::string_view::npos) break;
+    clean.append("\xEF\xBF\xBD");  // U+FFFD
+    s.remove_prefix(bad + 1);
+  }
+  if (clean.size() <= max_bytes) return clean;
+  constexpr std::string_view kEllipsis = "\xE2\x80\xA6";
+  auto cut = std::string(utf8_prefix(clean, max_bytes > kEllipsis.size() ? max_bytes - kEllipsis.size() : 0));
+  return cut.append(kEllipsis);
 }
 
 }  // namespace leadsync::common

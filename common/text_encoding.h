@@ -26,4 +26,8 @@ void to_utf8(std::string_view s, TextEncoding from, std::string& out);
 // The longest prefix of `s` of at most `max_bytes` bytes that does not end inside a UTF-8 character.
 std::string_view utf8_prefix(std::string_view s, std::size_t max_bytes) noexcept;
 
+// `s` as PostgreSQL text can hold it, for error texts and reports: NUL bytes and bytes that are
+// not UTF-8 replaced by U+FFFD, cut to at most `max_bytes` between characters (with "…" when cut).
+std::string storable_text(std::string_view s, std::size_t max_bytes);
+
 }  // namespace leadsync::common

@@ -42,10 +42,13 @@ void print_report(const leadsync::producers::RunReport& r) {
 int main(int argc, char** argv) {
   CLI::App app{"leadsync-producer: reads the configured sources and publishes their changes to Kafka"};
   std::string config_path, source_name, log_format = "text", log_level = "info", metrics_address;
-  bool once = false;
+  bool once = false, allow_mass_delete = false, full = false;
   app.add_option("--config", config_path, "configuration file (YAML)")->required();
   app.add_option("--source", source_name, "run only this source");
   app.add_flag("--once", once, "one run of each source (or of --source), then exit");
+  app.add_flag("--allow-mass-delete", allow_mass_delete,
+               "let runs delete more than a source's max_delete_fraction of its records");
+  app.add_flag("--full", full, "publish every record, ignoring the stored per-key state");
   app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error");
   app.add_option("--metrics-address", metrics_address, "serve /metrics, /healthz, /readyz on HOST:PORT");
@@ -79,7 +82,10 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   leadsync::common::KafkaProducer producer(config.kafka);
   leadsync::producers::ProducerMetrics metrics(telemetry.registry());
-  leadsync::producers::SyncRunner runner(config, producer, &metrics);
+  leadsync::producers::RunOptions options;
+  if (allow_mass_delete) options.mass_delete = leadsync::producers::MassDelete::kAllowed;
+  if (full) options.state = leadsync::producers::StateUse::kFull;
+  leadsync::producers::SyncRunner runner(config, producer, &metrics, options);
   telemetry.set_ready(true);
 
   if (once) {

@@ -14,14 +14,6 @@
 
 namespace leadsync::producers {
 
-struct RowError {
-  std::size_t position = 0;
-  std::string key;     // empty when the key itself is missing
-  std::string column;  // source column, empty when the error is about the whole record
-  std::string value;
-  std::string message;
-};
-
 class Mapper {
  public:
   // Resolves the mapped columns against the snapshot's columns. Throws std::runtime_error naming

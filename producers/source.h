@@ -37,6 +37,15 @@ struct SourceRecord {
   RecordOp op = RecordOp::kUpsert;  // kDelete only from changes_since()
 };
 
+// A record that could not be read or mapped (R2): where, which key and column, the value, and why.
+struct RowError {
+  std::size_t position = 0;
+  std::string key;     // empty when the key itself is missing
+  std::string column;  // source column, empty when the error is about the whole record
+  std::string value;
+  std::string message;
+};
+
 // Where an interrupted or incremental read continues: opaque to everyone but its adapter (a row
 // number, a page token, an updatedAt cursor), stored with the run and the source's state.
 struct Checkpoint {

@@ -44,9 +44,22 @@ struct ProducerMetrics {
   prometheus::Family<prometheus::Gauge>& last_success;
 };
 
+// Whether a run may delete more than the source's max_delete_fraction of its records
+// (leadsync-producer --allow-mass-delete; the source's allow_mass_delete says the same).
+enum class MassDelete { kGuarded, kAllowed };
+// Whether a run diffs against the stored per-key state (R9) or publishes every record
+// (leadsync-producer --full; also what a new, truncated or restored target gets).
+enum class StateUse { kIncremental, kFull };
+
+struct RunOptions {
+  MassDelete mass_delete = MassDelete::kGuarded;
+  StateUse state = StateUse::kIncremental;
+};
+
 class SyncRunner {
  public:
-  SyncRunner(const common::Config& config, common::KafkaProducer& producer, ProducerMetrics* metrics);
+  SyncRunner(const common::Config& config, common::KafkaProducer& producer, ProducerMetrics* metrics,
+             RunOptions options = {});
   // Runs the source once. Never throws for a failed run: the failure is in the report and in
   // leadsync.sync_runs. `adapter` may be passed by tests; by default it is built from the config.
   RunReport run(const common::SourceConfig& source, std::unique_ptr<SourceAdapter> adapter = nullptr);
@@ -55,6 +68,7 @@ class SyncRunner {
   const common::Config& config_;
   common::KafkaProducer& producer_;
   ProducerMetrics* metrics_;
+  RunOptions options_;
 };
 
 }  // namespace leadsync::producers

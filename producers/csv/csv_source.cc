@@ -97,6 +97,13 @@ bool CsvSource::next(SourceRecord& out, std::optional<std::string>& error) {
     if (in_.bad()) throw std::runtime_error("source " + config_.name + ": read error");
     return false;
   }
+  if (reader_->ended_in_open_quote()) {
+    // Everything from the opening quote to the end of the file is one cell: the records after it
+    // were never read, and must not be mistaken for deletions.
+    throw std::runtime_error("source " + config_.name + ": the file ends inside a quoted cell (" +
+                             (csv_error ? csv_error->message : std::string("unterminated quote")) +
+                             "); nothing was synced");
+  }
   out.position = record_.line;
   out.kind = CellKind::kText;
   out.cells.swap(record_.cells);
