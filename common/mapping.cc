@@ -1,5 +1,6 @@
 #include "common/mapping.h"
 
+#include <nlohmann/json.hpp>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -8,6 +9,8 @@
 #include <cstring>
 #include <ctime>
 #include <vector>
+
+#include "common/text_encoding.h"
 
 namespace leadsync::common {
 namespace {
@@ -37,7 +40,7 @@ std::string normalized(const FieldConfig& f, std::string_view s) {
 
 std::string quote_value(std::string_view raw) {
   constexpr std::size_t kMax = 80;
-  std::string s(raw.substr(0, kMax));
+  std::string s(utf8_prefix(raw, kMax));  // never cut inside a character: the text goes into PostgreSQL
   if (raw.size() > kMax) s += "…";
   return "'" + s + "'";
 }
@@ -64,7 +67,7 @@ int64_t days_from_civil(int y, unsigned m, unsigned d) {
 
 bool valid_date(int y, int m, int d) {
   static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (m < 1 || m > 12 || d < 1) return false;
+  if (y < 1 || m < 1 || m > 12 || d < 1) return false;  // PostgreSQL has no year 0
   const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   return d <= kDays[m - 1] + (m == 2 && leap ? 1 : 0);
 }
@@ -197,6 +200,10 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
       int64_t n = 0;
       const auto* end = t.data() + t.size();
       const auto* begin = t.data() + (t.front() == '+' ? 1 : 0);
+      if (begin != end && (*begin == '+' || (begin != t.data() && *begin == '-'))) {
+        error = "field '" + f.name + "' expects an integer, got " + quote_value(raw);
+        return std::nullopt;  // "+-5": one sign only
+      }
       auto [p, ec] = std::from_chars(begin, end, n);
       if (ec != std::errc() || p != end) {
         // Spreadsheets often render whole numbers as "42.0".
@@ -215,8 +222,9 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
     case FieldType::kFloat: {
       double d = 0;
       const auto* end = t.data() + t.size();
-      auto [p, ec] = std::from_chars(t.data() + (t.front() == '+' ? 1 : 0), end, d);
-      if (ec != std::errc() || p != end || !std::isfinite(d)) {
+      const auto* begin = t.data() + (t.front() == '+' ? 1 : 0);
+      auto [p, ec] = std::from_chars(begin, end, d);
+      if (ec != std::errc() || p != end || !std::isfinite(d) || (begin != t.data() && *begin == '-')) {
         error = "field '" + f.name + "' expects a number, got " + quote_value(raw);
         return std::nullopt;
       }
@@ -249,6 +257,11 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
       return v;
     }
     case FieldType::kJson:
+      // jsonb refuses what is not JSON, and \u0000 in a string: say so here, as a row error.
+      if (!nlohmann::json::accept(t) || t.find("\\u0000") != std::string_view::npos) {
+        error = "field '" + f.name + "' expects JSON, got " + quote_value(raw);
+        return std::nullopt;
+      }
       v.set_json_value(std::string(t));
       return v;
     case FieldType::kTextList:
