@@ -93,6 +93,10 @@ SourceConfig parse_source(const Node& n, const std::map<std::string, EntityConfi
                 "max_delete_fraction", "allow_mass_delete", "schedule", "http", kind->name});
   SourceConfig s;
   s.name = n.child("name").required_str();
+  if (!valid_source_name(s.name)) {
+    n.child("name").fail("'" + s.name + "' is not a valid source name (letters, digits, '.', '_' and '-', at most "
+                         "100 characters, not starting with '.' or '-')");
+  }
   s.kind = kind->name;
   s.entity = n.child("entity").required_str();
   const auto it = entities.find(s.entity);

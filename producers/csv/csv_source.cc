@@ -58,6 +58,10 @@ std::string CsvSource::open() {
   std::optional<common::CsvError> error;
   if (reader_->next(record_, error)) {
     if (error) throw std::runtime_error("source " + config_.name + ": malformed header: " + error->message);
+    std::optional<std::string> bad;
+    if (!decode(record_.cells, record_.line, bad)) {
+      throw std::runtime_error("source " + config_.name + ": header: " + *bad);
+    }
     header_ = common::parse_csv_header(record_.cells);
   } else {
     header_ = common::parse_csv_header({});
@@ -112,6 +116,7 @@ bool CsvSource::next(SourceRecord& out, std::optional<std::string>& error) {
             ": " + csv_error->message;
   } else {
     error.reset();
+    decode(out.cells, out.position, error);
   }
   return true;
 }

@@ -83,6 +83,21 @@ TEST(SourceConfig, ParsesHttpLimitsAndMassDeleteKeys) {
   EXPECT_NE(error_of("    http: {retries: 2}\n").find("sources[0].http.retries"), std::string::npos);
 }
 
+TEST(SourceConfig, R20_SourceNamesUseASafeCharset) {
+  for (const auto* bad : {"../etc", "a/b", "with space", "-dash-first", ".hidden", "tab\tname", "nul\\x00"}) {
+    auto yaml = kHead;
+    yaml.replace(yaml.find("name: sheet"), 11, std::string("name: \"") + bad + "\"");
+    try {
+      parse_config(yaml);
+      ADD_FAILURE() << "accepted source name " << bad;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("sources[0].name"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(parse_config(kHead).sources.at(0).name, "sheet");
+  EXPECT_TRUE(valid_source_name("sales-sheet_2.v1"));
+}
+
 TEST(SourceConfig, TheRegistryBuildsTheAdapterOfEveryKind) {
   const auto c = parse_config(kHead);
   EXPECT_NE(producers::make_adapter(c.sources.at(0), "/tmp"), nullptr);
