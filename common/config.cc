@@ -15,6 +15,8 @@
 namespace leadsync::common {
 namespace config_detail {
 
+thread_local ConfigSchema* t_schema = nullptr;
+
 bool valid_identifier(const std::string& s) {
   if (s.empty() || s.size() > 63) return false;
   if (!(std::islower(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
@@ -34,8 +36,9 @@ void check_identifier(const Node& n, const std::string& s) {
 
 namespace {
 
-using config_detail::Node;
 using config_detail::check_identifier;
+using config_detail::Node;
+using config_detail::t_schema;
 
 FieldConfig parse_field(const std::string& name, const Node& n) {
   check_identifier(n, name);
@@ -230,6 +233,16 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
     });
   }
   return c;
+}
+
+ConfigSchema accepted_config_keys(const std::string& yaml_text) {
+  ConfigSchema schema;
+  struct Reset {
+    ~Reset() { t_schema = nullptr; }
+  } reset;
+  t_schema = &schema;
+  parse_config(yaml_text, "config");
+  return schema;
 }
 
 Config load_config(const std::string& path) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -91,6 +92,18 @@ Config parse_config(const std::string& yaml_text, const std::string& origin = "c
 // Reads the file, parses it, then applies LEADSYNC_KAFKA_BROKERS and LEADSYNC_PG_URL from the
 // environment. Relative source paths are resolved against the config file's directory.
 Config load_config(const std::string& path);
+
+// What the loader accepts, recorded while it parses `yaml_text` (which must be valid): `keys` holds the
+// schema path of every key each visited mapping allows (list items as `[]`, user-named entries such as
+// entity and field names as `<name>`, e.g. `entities.<name>.fields.<name>.type`), `present` the paths
+// the text actually sets, `values` the allowed values of each enumerated key. Sections absent from the
+// text are not visited. docs/configuration.md is checked against it (tests/unit/docs_config_test.cc).
+struct ConfigSchema {
+  std::set<std::string> keys;
+  std::set<std::string> present;
+  std::map<std::string, std::set<std::string>> values;
+};
+ConfigSchema accepted_config_keys(const std::string& yaml_text);
 
 // "60s", "5m", "250ms", "1h" -> milliseconds; nullopt when malformed.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);

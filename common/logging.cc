@@ -5,19 +5,30 @@
 #include <spdlog/spdlog.h>
 
 #include "common/errors.h"
+#include "common/redact.h"
 
 namespace leadsync::common {
 namespace {
 
-// %j: the message, escaped for a JSON string, so that a JSON log line stays one valid document
-// whatever the message contains (quotes, newlines from a source cell).
+// %j: the message, redacted and escaped for a JSON string, so that a JSON log line stays one valid
+// document whatever the message contains (quotes, newlines from a source cell).
 class JsonMessageFlag : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-    const auto escaped = json_escape(std::string_view(msg.payload.data(), msg.payload.size()));
+    const auto escaped = json_escape(redact(std::string_view(msg.payload.data(), msg.payload.size())));
     dest.append(escaped.data(), escaped.data() + escaped.size());
   }
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
+};
+
+// %Q: the message with secrets redacted (a URL or conninfo quoted in an error), for text logs.
+class RedactedMessageFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const auto text = redact(std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(text.data(), text.data() + text.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<RedactedMessageFlag>(); }
 };
 
 }  // namespace
@@ -48,6 +59,7 @@ std::string json_escape(std::string_view s) {
 
 void setup_logging(const std::string& format, const std::string& level) {
   // Logs go to stderr so that commands whose stdout is a report (leadsyncctl, --once) stay parseable.
+  spdlog::drop("leadsync");  // set up again (tests switch formats)
   auto logger = spdlog::stderr_logger_mt("leadsync");
   spdlog::set_default_logger(logger);
   if (format == "json") {
@@ -56,7 +68,9 @@ void setup_logging(const std::string& format, const std::string& level) {
         R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","pid":%P,"msg":"%j"})");
     spdlog::set_formatter(std::move(formatter));
   } else if (format == "text") {
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<RedactedMessageFlag>('Q').set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %Q");
+    spdlog::set_formatter(std::move(formatter));
   } else {
     throw ConfigError("--log-format: expected text or json, got '" + format + "'");
   }

@@ -1,6 +1,6 @@
 #include "common/pg.h"
 
-#include <regex>
+#include "common/redact.h"
 
 namespace leadsync::common {
 
@@ -74,11 +74,6 @@ void TextArrayLiteral::add_null() {
   ++size_;
 }
 
-std::string redact_url(const std::string& url) {
-  static const std::regex uri_password(R"(^(postgres(?:ql)?://[^:/@]+:)[^@]*@)");
-  static const std::regex kv_password(R"(password\s*=\s*\S+)");
-  auto out = std::regex_replace(url, uri_password, "$1***@");
-  return std::regex_replace(out, kv_password, "password=***");
-}
+std::string redact_url(const std::string& url) { return redact(url); }
 
 }  // namespace leadsync::common

@@ -131,7 +131,48 @@ CREATE TABLE leadsync.dlq_replay_cursor (
 -- even if the clock went back, so its changes are never mistaken for stale ones.
 ALTER TABLE leadsync.sync_runs ADD COLUMN source_version bigint;
 )sql"},
-    {4, "source state bound to its target",
+    {4, "runs as a state machine: trigger, single runner, controls, checkpoints",
+     R"sql(
+-- One running run per source, and beside it at most one queued run (a trigger with --queue); the
+-- runner also holds a session advisory lock on the source, so a crashed runner frees it at once.
+DROP INDEX leadsync.sync_runs_one_active;
+CREATE UNIQUE INDEX sync_runs_one_running ON leadsync.sync_runs (source) WHERE status = 'running';
+CREATE UNIQUE INDEX sync_runs_one_queued ON leadsync.sync_runs (source) WHERE status = 'queued';
+ALTER TABLE leadsync.sync_runs
+  ADD COLUMN trigger text NOT NULL DEFAULT 'schedule' CHECK (trigger IN ('schedule','manual','repair','full')),
+  ADD COLUMN runner_pid int,
+  ADD COLUMN heartbeat_ms int,
+  ADD COLUMN error text,
+  ADD COLUMN checkpoint text,
+  ADD COLUMN checkpoint_at timestamptz,
+  ADD COLUMN resumed_from text,
+  ADD COLUMN published_at timestamptz;
+
+-- Pause is a property of the source (it stops its schedule), kept across restarts.
+CREATE TABLE leadsync.source_controls (
+  source     text PRIMARY KEY,
+  paused     boolean NOT NULL DEFAULT false,
+  changed_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Requests to a running run that its runner reads between batches (cancel, pause).
+CREATE TABLE leadsync.run_controls (
+  id           bigserial PRIMARY KEY,
+  run_id       text NOT NULL,
+  action       text NOT NULL CHECK (action IN ('cancel','pause')),
+  requested_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX run_controls_run ON leadsync.run_controls (run_id);
+
+-- Producer services announce themselves, so that a trigger can say when nobody will start its run.
+CREATE TABLE leadsync.producer_instances (
+  instance     text PRIMARY KEY,
+  sources      text[] NOT NULL,
+  heartbeat_ms int NOT NULL,
+  heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
+)sql"},
+    {5, "source state bound to its target",
      R"sql(
 -- The target (entity, table and its identity) a completed run's state was built against: a run
 -- that finds another target (a new, recreated or restored table) publishes every record again.

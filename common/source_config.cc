@@ -81,6 +81,7 @@ HttpOptions parse_http(const Node& n) {
 SourceConfig parse_source(const Node& n, const std::map<std::string, EntityConfig>& entities) {
   std::vector<std::string> kinds;
   for (const auto& k : kSourceKinds) kinds.emplace_back(k.name);
+  n.child("kind").allow_values(kinds);
   const auto kind_text = n.child("kind").str_or("csv");
   const auto kind = std::find_if(std::begin(kSourceKinds), std::end(kSourceKinds),
                                  [&](const SourceKind& k) { return kind_text == k.name; });

@@ -6,10 +6,29 @@
 #include <sstream>
 
 #include "common/errors.h"
+#include "common/metric_names.h"
 
 namespace leadsync::common {
 
-Telemetry::Telemetry() : registry_(std::make_shared<prometheus::Registry>()), last_beat_ms_(now_ms()) {}
+Telemetry::Telemetry(const std::string& process)
+    : registry_(std::make_shared<prometheus::Registry>()), last_beat_ms_(now_ms()) {
+  prometheus::BuildGauge()
+      .Name(metric::kBuildInfo)
+      .Help("Always 1; the labels name the process and its version")
+      .Register(*registry_)
+      .Add({{"process", process}, {"version", LEADSYNC_VERSION}})
+      .Set(1);
+  ready_gauge_ = &prometheus::BuildGauge()
+                      .Name(metric::kReady)
+                      .Help("1 while the process is connected and able to do work (as /readyz)")
+                      .Register(*registry_)
+                      .Add({});
+}
+
+void Telemetry::set_ready(bool ready) {
+  ready_.store(ready, std::memory_order_relaxed);
+  ready_gauge_->Set(ready ? 1 : 0);
+}
 
 Telemetry::~Telemetry() {
   if (server_) server_->stop();

@@ -2,6 +2,7 @@
 // text format, /healthz (the main loop is alive) and /readyz (connected and able to do work).
 #pragma once
 
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include <atomic>
@@ -18,7 +19,8 @@ namespace leadsync::common {
 
 class Telemetry {
  public:
-  Telemetry();
+  // `process` labels leadsync_build_info (leadsync-worker, leadsync-producer, leadsyncctl).
+  explicit Telemetry(const std::string& process = "leadsync");
   ~Telemetry();  // stops the server thread
   Telemetry(const Telemetry&) = delete;
   Telemetry& operator=(const Telemetry&) = delete;
@@ -32,7 +34,7 @@ class Telemetry {
 
   // The main loop calls this every iteration; /healthz fails when it stalls for `stall_after`.
   void heartbeat() { last_beat_ms_.store(now_ms(), std::memory_order_relaxed); }
-  void set_ready(bool ready) { ready_.store(ready, std::memory_order_relaxed); }
+  void set_ready(bool ready);
   void set_stall_after(std::chrono::milliseconds d) { stall_after_ms_ = d.count(); }
 
   bool healthy() const { return now_ms() - last_beat_ms_.load(std::memory_order_relaxed) <= stall_after_ms_; }
@@ -45,6 +47,7 @@ class Telemetry {
   std::shared_ptr<prometheus::Registry> registry_;
   std::atomic<int64_t> last_beat_ms_;
   std::atomic<bool> ready_{false};
+  prometheus::Gauge* ready_gauge_ = nullptr;  // owned by registry_
   int64_t stall_after_ms_ = 30'000;
   // The server is stopped and its thread joined before the registry goes away.
   std::unique_ptr<httplib::Server> server_;

@@ -4,9 +4,12 @@
 
 #include <iostream>
 
-#include "common/kafka.h"
+#include "common/kafka_admin.h"
+#include "common/kafka_consumer.h"
+#include "common/kafka_producer.h"
 #include "common/mapping.h"
 #include "common/pg.h"
+#include "common/redact.h"
 
 namespace leadsync::ctl {
 namespace {
@@ -26,7 +29,7 @@ DeadLetter describe(const RdKafka::Message& m) {
   if (m.key()) d.key = *m.key();
   d.error_class = common::header_value(m, "leadsync-error-class");
   d.stage = common::header_value(m, "leadsync-error-stage");
-  d.error = common::header_value(m, "leadsync-error");
+  d.error = common::redact(common::header_value(m, "leadsync-error"));  // worker error text may quote a DSN
   d.field = common::header_value(m, "leadsync-error-field");
   d.attempt = common::header_value(m, "leadsync-attempt");
   d.failed_at_ms = common::header_value(m, "leadsync-failed-at-ms");

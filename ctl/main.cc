@@ -1,5 +1,4 @@
 // leadsyncctl: the operator's command line (interfaces.md "Executables").
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -7,11 +6,12 @@
 #include <iostream>
 #include <thread>
 
+#include "common/cli.h"
 #include "common/config.h"
 #include "common/errors.h"
-#include "common/kafka.h"
-#include "common/logging.h"
+#include "common/kafka_admin.h"
 #include "common/pg.h"
+#include "common/redact.h"
 #include "common/run_status.h"
 #include "common/schema.h"
 #include "ctl/dlq.h"
@@ -21,7 +21,8 @@ namespace {
 
 using leadsync::common::Config;
 
-constexpr int kOk = 0, kFailed = 1, kUsage = 2;
+constexpr int kOk = leadsync::common::kExitOk, kFailed = leadsync::common::kExitFailed,
+              kUsage = leadsync::common::kExitUsage;
 
 int cmd_migrate(const Config& config) {
   auto conn = leadsync::common::pg_connect(config.postgres.url, "leadsyncctl");
@@ -75,7 +76,7 @@ nlohmann::json run_json(const pqxx::row& r, const Applied& a) {
             {"stale", a.stale},
             {"dead_lettered", a.failed},
             {"pending", std::max<int64_t>(0, r["events_published"].as<int64_t>() - a.total())}}},
-          {"message", text(r["message"])}};
+          {"message", leadsync::common::redact(text(r["message"]))}};
 }
 
 const char* kRunColumns =
@@ -173,14 +174,10 @@ int cmd_verify(const Config& config, const std::string& source) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"leadsyncctl: operate leadsync (schema, topics, runs, verification)"};
+  leadsync::common::CommandLine cli("leadsyncctl", "leadsyncctl: operate leadsync (schema, topics, runs, verification)",
+                                    "warn");
+  auto& app = cli.app();
   app.require_subcommand(1);
-  std::string config_path, log_format = "text", log_level = "warn", metrics_address;
-  app.add_option("--config", config_path, "configuration file (YAML)")->required();
-  app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
-  app.add_option("--log-level", log_level, "trace, debug, info, warn or error");
-  app.add_option("--metrics-address", metrics_address, "accepted for symmetry; leadsyncctl is short-lived");
-  app.set_version_flag("--version", std::string("leadsyncctl ") + LEADSYNC_VERSION);
 
   auto* migrate = app.add_subcommand("migrate", "create or upgrade leadsync's schema and the entity tables");
   auto* topics = app.add_subcommand("topics", "create the main, retry and dead-letter topics");
@@ -212,14 +209,12 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"permanent", "retryable"}));
   }
 
+  if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+  leadsync::common::Telemetry telemetry("leadsyncctl");
+  const auto loaded = cli.start(telemetry);
+  if (!loaded) return kUsage;
+  const auto& config = *loaded;
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kOk : kUsage;
-  }
-  try {
-    leadsync::common::setup_logging(log_format, log_level);
-    const auto config = leadsync::common::load_config(config_path);
     if (*migrate) return cmd_migrate(config);
     if (*topics) return cmd_topics(config);
     if (*status) return cmd_status(config, source, json);
@@ -234,10 +229,10 @@ int main(int argc, char** argv) {
       return kOk;
     }
   } catch (const leadsync::common::ConfigError& e) {
-    std::cerr << "leadsyncctl: " << e.what() << "\n";
+    std::cerr << "leadsyncctl: " << leadsync::common::redact(e.what()) << "\n";
     return kUsage;
   } catch (const std::exception& e) {
-    std::cerr << "leadsyncctl: " << e.what() << "\n";
+    std::cerr << "leadsyncctl: " << leadsync::common::redact(e.what()) << "\n";
     return kFailed;
   }
   return kUsage;

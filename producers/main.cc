@@ -1,17 +1,17 @@
 // leadsync-producer: runs the configured sources on their schedules (or once each with --once).
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <memory>
 #include <thread>
 
-#include "common/config.h"
+#include "common/cli.h"
 #include "common/errors.h"
-#include "common/kafka.h"
-#include "common/logging.h"
+#include "common/kafka_producer.h"
+#include "common/redact.h"
 #include "common/telemetry.h"
 #include "producers/sync_run.h"
 
@@ -33,54 +33,50 @@ void print_report(const leadsync::producers::RunReport& r) {
                       {"events_published", r.events_published},
                       {"snapshot_unchanged", r.snapshot_unchanged},
                       {"seconds", r.seconds},
-                      {"message", r.message}};
+                      {"message", leadsync::common::redact(r.message)}};
   std::cout << j.dump() << std::endl;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"leadsync-producer: reads the configured sources and publishes their changes to Kafka"};
-  std::string config_path, source_name, log_format = "text", log_level = "info", metrics_address;
+  leadsync::common::CommandLine cli("leadsync-producer",
+                                    "leadsync-producer: reads the configured sources and publishes their changes to Kafka");
+  std::string source_name;
   bool once = false, allow_mass_delete = false, full = false;
-  app.add_option("--config", config_path, "configuration file (YAML)")->required();
-  app.add_option("--source", source_name, "run only this source");
-  app.add_flag("--once", once, "one run of each source (or of --source), then exit");
-  app.add_flag("--allow-mass-delete", allow_mass_delete,
-               "let runs delete more than a source's max_delete_fraction of its records");
-  app.add_flag("--full", full, "publish every record, ignoring the stored per-key state");
-  app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
-  app.add_option("--log-level", log_level, "trace, debug, info, warn or error");
-  app.add_option("--metrics-address", metrics_address, "serve /metrics, /healthz, /readyz on HOST:PORT");
-  app.set_version_flag("--version", std::string("leadsync-producer ") + LEADSYNC_VERSION);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-
-  leadsync::common::Config config;
+  cli.app().add_option("--source", source_name, "run only this source");
+  cli.app().add_flag("--once", once, "one run of each source (or of --source), then exit");
+  cli.app().add_flag("--allow-mass-delete", allow_mass_delete,
+                     "let runs delete more than a source's max_delete_fraction of its records");
+  cli.app().add_flag("--full", full, "publish every record, ignoring the stored per-key state");
+  if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+  leadsync::common::Telemetry telemetry("leadsync-producer");
+  const auto loaded = cli.start(telemetry);
+  if (!loaded) return leadsync::common::kExitUsage;
+  const auto& config = *loaded;
   std::vector<const leadsync::common::SourceConfig*> sources;
-  leadsync::common::Telemetry telemetry;
-  try {
-    leadsync::common::setup_logging(log_format, log_level);
-    config = leadsync::common::load_config(config_path);
-    for (const auto& s : config.sources) {
-      if (source_name.empty() || s.name == source_name) sources.push_back(&s);
-    }
-    if (sources.empty()) {
-      throw leadsync::common::ConfigError(source_name.empty() ? "no sources configured"
-                                                              : "--source: no source named '" + source_name + "'");
-    }
-    if (!metrics_address.empty()) telemetry.serve(metrics_address);
-  } catch (const std::exception& e) {
-    std::cerr << "leadsync-producer: " << e.what() << "\n";
-    return 2;
+  for (const auto& s : config.sources) {
+    if (source_name.empty() || s.name == source_name) sources.push_back(&s);
+  }
+  if (sources.empty()) {
+    std::cerr << "leadsync-producer: "
+              << (source_name.empty() ? "no sources configured" : "--source: no source named '" + source_name + "'")
+              << "\n";
+    return leadsync::common::kExitUsage;
   }
 
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
-  leadsync::common::KafkaProducer producer(config.kafka);
+  // A property librdkafka rejects is caught when the configuration is loaded; this guards what only
+  // the client's construction can tell (e.g. a missing SASL mechanism plugin).
+  std::unique_ptr<leadsync::common::KafkaProducer> producer_handle;
+  try {
+    producer_handle = std::make_unique<leadsync::common::KafkaProducer>(config.kafka);
+  } catch (const std::exception& e) {
+    std::cerr << "leadsync-producer: " << leadsync::common::redact(e.what()) << "\n";
+    return leadsync::common::kExitUsage;
+  }
+  auto& producer = *producer_handle;
   leadsync::producers::ProducerMetrics metrics(telemetry.registry());
   leadsync::producers::RunOptions options;
   if (allow_mass_delete) options.mass_delete = leadsync::producers::MassDelete::kAllowed;
@@ -95,7 +91,7 @@ int main(int argc, char** argv) {
       const auto report = runner.run(*s);
       print_report(report);
       if (report.status != leadsync::common::RunStatus::kCompleted) {
-        spdlog::error("source {}: run failed: {}", s->name, report.message);
+        spdlog::error("source {}: run failed: {}", s->name, leadsync::common::redact(report.message));
         all_ok = false;
       }
     }
@@ -112,7 +108,9 @@ int main(int argc, char** argv) {
       if (Clock::now() < due[i]) continue;
       const auto report = runner.run(*sources[i]);
       print_report(report);
-      if (report.status != leadsync::common::RunStatus::kCompleted) spdlog::error("source {}: run failed: {}", sources[i]->name, report.message);
+      if (report.status != leadsync::common::RunStatus::kCompleted) {
+        spdlog::error("source {}: run failed: {}", sources[i]->name, leadsync::common::redact(report.message));
+      }
       due[i] = Clock::now() + sources[i]->schedule;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -32,8 +32,8 @@ void RunRecord::begin() {
       tx.commit();
       return;
     } catch (const pqxx::unique_violation& e) {
-      // Only the one-active-run index means "already running"; anything else is a real error.
-      if (std::string(e.what()).find("sync_runs_one_active") == std::string::npos) throw;
+      // Only the one-running-run index means "already running"; anything else is a real error.
+      if (std::string(e.what()).find("sync_runs_one_running") == std::string::npos) throw;
     }
     pqxx::work fix(conn_);
     // A run whose process died keeps its row 'running'; once its heartbeat is stale it is
@@ -42,7 +42,7 @@ void RunRecord::begin() {
         "UPDATE leadsync.sync_runs SET status = 'failed', finished_at = now(), "
         "message = 'heartbeat stale for more than " + std::to_string(kStaleHeartbeatSeconds) +
             " s; marked failed by run ' || $2 "
-            "WHERE source = $1 AND status IN ('queued','running') AND heartbeat_at < now() - make_interval(secs => $3) "
+            "WHERE source = $1 AND status = 'running' AND heartbeat_at < now() - make_interval(secs => $3) "
             "RETURNING run_id",
         source_, run_id_, kStaleHeartbeatSeconds);
     fix.commit();
@@ -52,7 +52,7 @@ void RunRecord::begin() {
   }
   pqxx::work tx(conn_);
   const auto active = tx.exec_params(
-      "SELECT run_id, started_at::text FROM leadsync.sync_runs WHERE source = $1 AND status IN ('queued','running')",
+      "SELECT run_id, started_at::text FROM leadsync.sync_runs WHERE source = $1 AND status = 'running'",
       source_);
   const auto who = active.empty() ? std::string("another run")
                                   : "run " + active[0][0].as<std::string>() + " (started " +

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "common/config.h"
-#include "common/kafka.h"
+#include "common/kafka_producer.h"
 #include "common/run_status.h"
 #include "producers/registry.h"
 #include "producers/source.h"

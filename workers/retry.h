@@ -9,7 +9,8 @@
 
 #include "common/config.h"
 #include "common/errors.h"
-#include "common/kafka.h"
+#include "common/kafka_consumer.h"
+#include "common/kafka_producer.h"
 
 namespace leadsync::workers {
 

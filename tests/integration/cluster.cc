@@ -17,7 +17,8 @@
 #include <sstream>
 #include <tuple>
 
-#include "common/kafka.h"
+#include "common/kafka_admin.h"
+#include "common/kafka_producer.h"
 #include "common/schema.h"
 #include "workers/worker.h"
 

@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "common/config.h"
-#include "common/kafka.h"
+#include "common/kafka_admin.h"
+#include "common/kafka_consumer.h"
+#include "common/kafka_producer.h"
 #include "common/mapping.h"
 #include "common/pg.h"
 #include "common/telemetry.h"

@@ -3,7 +3,7 @@
 // and later events with the foreign key follow the link.
 #include <gtest/gtest.h>
 
-#include "common/kafka.h"
+#include "common/kafka_producer.h"
 #include "common/mapping.h"
 #include "ctl/verify.h"
 #include "tests/integration/cluster.h"

@@ -1,0 +1,166 @@
+// The run store (design.md §6, R3, R4): sync runs as a database-backed state machine
+// queued -> running -> completed | failed | cancelled.
+//
+// Single runner per source, enforced by PostgreSQL twice over: the runner holds a session-level
+// advisory lock on the source for the whole run (a crashed runner's session ends and frees it), and
+// a partial unique index allows one `running` row per source (plus one `queued` row beside it).
+// A run whose heartbeat is older than 3 of its heartbeat intervals is marked failed and its source
+// freed. Cancel and pause are rows (leadsync.run_controls) that the runner reads between batches.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/run_status.h"
+
+namespace leadsync::common {
+
+// First half of every run lock key (pg_advisory_lock(int, int)), so that leadsync's advisory locks do
+// not collide with an application's; the second half is hashtext(source).
+inline constexpr int kRunLockSpace = 0x4c53;  // "LS"
+
+enum class RunTrigger { kSchedule, kManual, kRepair, kFull };
+const char* run_trigger_name(RunTrigger t) noexcept;
+std::optional<RunTrigger> parse_run_trigger(std::string_view text) noexcept;
+
+// What a runner does at its next batch boundary.
+enum class RunControl {
+  kContinue,
+  kCancel,  // end `cancelled`, publish nothing more
+  kPause,   // end `cancelled` (reason paused), keep the checkpoint
+  kLost,    // the run is no longer ours (marked failed for a stale heartbeat): stop at once
+};
+
+// A second runner, or a trigger, that the current state refuses (HTTP 409). The message names the
+// run that holds the source.
+class RunConflict : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RunCounters {
+  int64_t rows_read = 0;
+  int64_t new_records = 0;
+  int64_t changed_records = 0;
+  int64_t unchanged_records = 0;
+  int64_t deleted_records = 0;
+  int64_t rejected_records = 0;
+  int64_t events_published = 0;
+};
+
+struct RunProgress {
+  int64_t rows_done = 0;
+  std::optional<int64_t> rows_total;  // when the source knows it
+  std::optional<double> percent;      // else derived from rows_done / rows_total
+  std::string message;
+};
+
+// What the workers applied for a run (leadsync.run_apply_stats, joined by run id).
+struct AppliedCounts {
+  int64_t inserted = 0, updated = 0, deleted = 0, unchanged = 0, stale = 0, dead_lettered = 0;
+  int64_t total() const { return inserted + updated + deleted + unchanged + stale + dead_lettered; }
+};
+
+struct RunInfo {
+  std::string run_id;
+  std::string source;
+  RunStatus status = RunStatus::kQueued;
+  RunTrigger trigger = RunTrigger::kSchedule;
+  // ISO 8601 UTC; empty when not reached yet.
+  std::string created_at, started_at, heartbeat_at, finished_at;
+  RunProgress progress;
+  RunCounters counters;
+  AppliedCounts applied;
+  std::string message, error, checkpoint, resumed_from;
+};
+
+// A run this store's session now owns.
+struct ClaimedRun {
+  std::string run_id;
+  std::string source;
+  RunTrigger trigger = RunTrigger::kSchedule;
+  std::string checkpoint;    // where an interrupted earlier run stopped; empty: start from the beginning
+  std::string resumed_from;  // that run
+};
+
+enum class WhenRunning { kRefuse, kQueue };
+
+struct TriggerResult {
+  std::string run_id;
+  bool behind_running = false;   // queued beside a running run
+  bool producer_alive = false;   // a producer service that runs this source heartbeats
+};
+
+struct CancelResult {
+  std::vector<std::string> cancelled_queued;  // never started, now cancelled
+  std::string running;                        // asked to stop at its next batch; empty if none
+};
+
+struct SourceRunState {
+  std::string source;
+  bool paused = false;
+  std::optional<RunInfo> active;  // running, else queued
+  std::optional<RunInfo> last;    // latest run of any status
+};
+
+class RunStore {
+ public:
+  // `heartbeat_interval` is what this process's runs promise; staleness is judged by each run's own.
+  RunStore(pqxx::connection& conn, std::chrono::milliseconds heartbeat_interval);
+  ~RunStore();
+  RunStore(const RunStore&) = delete;
+  RunStore& operator=(const RunStore&) = delete;
+
+  // --- runner side (the connection is the runner's session; keep it for the whole run)
+  // Starts a run of `source`: the queued one if there is one, else a new one with `trigger`.
+  // Throws RunConflict when another runner holds the source (after freeing a stale one).
+  ClaimedRun claim(const std::string& source, RunTrigger trigger);
+  RunControl heartbeat(const ClaimedRun& run, const RunProgress& progress, const RunCounters& counters);
+  RunControl control(const ClaimedRun& run);  // reads the control rows only
+  void save_checkpoint(const ClaimedRun& run, const std::string& checkpoint);
+  void mark_published(const ClaimedRun& run);
+  // Records the end inside the caller's transaction (so the caller's own state commits with it);
+  // call release() after the commit. Returns false when the run was no longer running.
+  bool finish(pqxx::work& tx, const ClaimedRun& run, RunStatus status, const RunCounters& counters,
+              const std::string& message, const std::string& error);
+  bool finish(const ClaimedRun& run, RunStatus status, const RunCounters& counters, const std::string& message,
+              const std::string& error);
+  void release(const ClaimedRun& run);
+  bool paused(const std::string& source);
+  std::vector<std::string> queued_sources(const std::vector<std::string>& among);
+  void announce(const std::string& instance, const std::vector<std::string>& sources);
+  void withdraw(const std::string& instance);
+
+  // --- operator side
+  TriggerResult trigger(const std::string& source, RunTrigger trigger, WhenRunning when_running);
+  CancelResult cancel(const std::string& source);
+  CancelResult pause(const std::string& source);
+  bool resume(const std::string& source);  // false when it was not paused
+
+  // --- queries (each first frees runs with a stale heartbeat)
+  std::vector<RunInfo> list(const std::string& source, int limit);  // newest first; "" = every source
+  std::optional<RunInfo> get(const std::string& run_id);
+  SourceRunState source_state(const std::string& source);
+  // Marks running runs with a stale heartbeat failed and ends their runner's session; their ids.
+  std::vector<std::string> reap_stale(const std::string& source = "");
+
+ private:
+  bool try_lock(const std::string& source);
+  void unlock(const std::string& source);
+
+  pqxx::connection& conn_;
+  std::chrono::milliseconds heartbeat_interval_;
+  std::set<std::string> claimed_;  // sources whose lock this session holds
+};
+
+std::string new_run_id(const std::string& source);
+
+}  // namespace leadsync::common

@@ -1,0 +1,184 @@
+#include "workers/targets/postgres_target.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/errors.h"
+#include "common/pg.h"
+
+namespace leadsync::workers {
+namespace {
+
+using common::ErrorClass;
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+std::string field_named_in(const std::string& problem) {
+  const auto a = problem.find("field '");
+  if (a == std::string::npos) return "";
+  const auto b = problem.find('\'', a + 7);
+  return b == std::string::npos ? "" : problem.substr(a + 7, b - a - 7);
+}
+
+std::vector<Record*> without_failure(const std::vector<Record*>& records) {
+  std::vector<Record*> out;
+  for (auto* r : records) {
+    if (!r->failure) out.push_back(r);
+  }
+  return out;
+}
+
+}  // namespace
+
+PostgresTarget::PostgresTarget(const common::Config& config, WorkerMetrics& metrics)
+    : config_(config), metrics_(metrics) {}
+
+void PostgresTarget::set_up(bool up) {
+  up_ = up;
+  metrics_.database_up.Set(up ? 1 : 0);
+}
+
+bool PostgresTarget::connect() {
+  try {
+    conn_ = common::pg_connect(config_.postgres.url, "leadsync-worker");
+    if (appliers_.empty()) {
+      for (const auto& [name, entity] : config_.entities) {
+        appliers_.emplace(name, EntityApplier(config_, entity, *conn_));
+        resolvers_.emplace(name, IdentityResolver(config_, entity, *conn_));
+      }
+    }
+    set_up(true);
+    return true;
+  } catch (const std::exception& e) {
+    spdlog::warn("worker: cannot connect to PostgreSQL at {}: {}", common::redact_url(config_.postgres.url),
+                 first_line(e.what()));
+    set_up(false);
+    return false;
+  }
+}
+
+void PostgresTarget::unavailable(const std::exception& e) {
+  set_up(false);
+  throw TargetUnavailable(Unavailability::kOutage, e.what());
+}
+
+// ------------------------------------------------------------------ calls into apply.* and identity.*
+
+void PostgresTarget::validate(const std::vector<Record*>& records) const {
+  for (auto* r : records) {
+    if (r->failure) continue;
+    if (auto problem = validate_event(config_, r->event); !problem.empty()) {
+      r->failure = Failure{ErrorClass::kPermanent, "validation", problem, field_named_in(problem)};
+    }
+  }
+}
+
+// Re-keys events that belong to a record known under another key (R1), before the batch is
+// collapsed per key, so that both spellings of one record meet in one row.
+void PostgresTarget::resolve_identities(pqxx::transaction_base& tx, const std::vector<Record*>& records) {
+  for (const auto& [name, resolver] : resolvers_) {
+    if (!resolver.enabled()) continue;
+    std::vector<common::ChangeEvent*> events;
+    for (auto* r : records) {
+      if (r->event.entity() == name) events.push_back(&r->event);
+    }
+    for (const auto& link : resolver.resolve(tx, events)) {
+      if (link.field.empty()) continue;
+      metrics_.identity_links.Increment();
+      spdlog::info("worker: {} key '{}' linked to existing record '{}' by {} = '{}'", name, link.from_key,
+                   link.to_key, link.field, link.value);
+    }
+  }
+}
+
+void PostgresTarget::apply_newest(pqxx::dbtransaction& tx, const std::vector<Record*>& records, RunCounts& per_run) {
+  std::vector<const common::ChangeEvent*> events;
+  events.reserve(records.size());
+  for (auto* r : records) events.push_back(&r->event);
+  for (const auto& [entity, indexes] : newest_per_key(events, per_run)) {
+    std::vector<Record*> newest;
+    newest.reserve(indexes.size());
+    for (const auto i : indexes) newest.push_back(records[i]);
+    apply_isolating(tx, appliers_.at(entity), newest, per_run);
+  }
+}
+
+void PostgresTarget::apply_one_entity(pqxx::dbtransaction& tx, const EntityApplier& applier,
+                                      const std::vector<Record*>& records, RunCounts& per_run) {
+  std::vector<const common::ChangeEvent*> events;
+  events.reserve(records.size());
+  for (auto* r : records) events.push_back(&r->event);
+  for (auto& [run, c] : applier.apply(tx, events)) per_run[run] += c;
+}
+
+// ------------------------------------------------------------------ the batch transaction
+
+RunCounts PostgresTarget::apply(const std::vector<Record*>& records) {
+  validate(records);
+  const auto good = without_failure(records);
+  RunCounts per_run;
+  try {
+    pqxx::work tx(*conn_);
+    resolve_identities(tx, good);
+    apply_newest(tx, good, per_run);
+    write_run_stats(tx, per_run);
+    tx.commit();
+  } catch (const TargetUnavailable&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (common::classify_pg_error(e) == ErrorClass::kInfrastructure) unavailable(e);
+    throw;
+  }
+  return per_run;
+}
+
+void PostgresTarget::apply_isolating(pqxx::dbtransaction& tx, const EntityApplier& applier,
+                                     std::vector<Record*>& records, RunCounts& per_run) {
+  if (records.empty()) return;
+  // A savepoint per attempt, so that a failing piece leaves the batch's transaction usable.
+  // (Explicit SQL: libpqxx 6.4's subtransaction left the transaction aborted after an error.)
+  tx.exec("SAVEPOINT leadsync_apply");
+  try {
+    apply_one_entity(tx, applier, records, per_run);
+    tx.exec("RELEASE SAVEPOINT leadsync_apply");
+    return;
+  } catch (const std::exception& e) {
+    const auto cls = common::classify_pg_error(e);
+    if (cls == ErrorClass::kInfrastructure) unavailable(e);
+    // ROLLBACK TO keeps the savepoint; release it so that splits do not stack savepoints.
+    tx.exec("ROLLBACK TO SAVEPOINT leadsync_apply");
+    tx.exec("RELEASE SAVEPOINT leadsync_apply");
+    if (records.size() == 1) {
+      records[0]->failure = Failure{cls, "database", first_line(e.what()), ""};
+      return;
+    }
+  }
+  // A data error in a batch: split until the bad records are found, so the good ones apply.
+  const auto half = static_cast<std::ptrdiff_t>(records.size() / 2);
+  std::vector<Record*> left(records.begin(), records.begin() + half);
+  std::vector<Record*> right(records.begin() + half, records.end());
+  apply_isolating(tx, applier, left, per_run);
+  apply_isolating(tx, applier, right, per_run);
+}
+
+void PostgresTarget::write_run_stats(pqxx::transaction_base& tx, const RunCounts& per_run) {
+  for (const auto& [run, c] : per_run) {
+    if (run.empty()) continue;
+    tx.exec_params(
+        "INSERT INTO leadsync.run_apply_stats (run_id, inserted, updated, deleted, unchanged, stale, failed) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        run, c.inserted, c.updated, c.deleted, c.unchanged, c.stale, c.failed);
+  }
+}
+
+void PostgresTarget::count_dead_letters(const RunCounts& per_run) {
+  if (std::none_of(per_run.begin(), per_run.end(), [](const auto& d) { return !d.first.empty(); })) return;
+  try {
+    pqxx::work tx(*conn_);
+    write_run_stats(tx, per_run);
+    tx.commit();
+  } catch (const std::exception& e) {
+    spdlog::warn("worker: could not record dead-letter counts: {}", e.what());
+  }
+}
+
+}  // namespace leadsync::workers
