@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/redact.h"
 #include "common/text_encoding.h"
 
 namespace leadsync::producers {
@@ -126,8 +127,8 @@ void RunRecord::update_final(pqxx::work& tx, const RunTotals& t) {
       run_id_, status_text(t.status), static_cast<int64_t>(t.rows_read), static_cast<int64_t>(t.events_published),
       static_cast<int64_t>(t.new_records), static_cast<int64_t>(t.changed_records),
       static_cast<int64_t>(t.deleted_records), static_cast<int64_t>(t.unchanged_records),
-      static_cast<int64_t>(t.failed_records), common::storable_text(t.message, 8000), t.snapshot_hash, completed,
-      t.target_stamp);
+      static_cast<int64_t>(t.failed_records), common::storable_text(common::redact(t.message), 8000), t.snapshot_hash,
+      completed, t.target_stamp);
 }
 
 void RunRecord::mark_failed(const std::string& message) noexcept {
@@ -136,7 +137,7 @@ void RunRecord::mark_failed(const std::string& message) noexcept {
     tx.exec_params(
         "UPDATE leadsync.sync_runs SET status = 'failed', finished_at = now(), heartbeat_at = now(), "
         "message = $2 WHERE run_id = $1 AND status IN ('queued','running')",
-        run_id_, common::storable_text(message, 8000));
+        run_id_, common::storable_text(common::redact(message), 8000));
     tx.commit();
   } catch (const std::exception& e) {
     // The connection itself is gone: the heartbeat's staleness frees the source later (R3).

@@ -11,6 +11,7 @@
 #include "common/errors.h"
 #include "common/mapping.h"
 #include "common/pg.h"
+#include "common/redact.h"
 #include "common/text_encoding.h"
 #include "producers/mapper.h"
 #include "producers/run_record.h"
@@ -88,13 +89,13 @@ class Run {
         process(*adapter);
       } catch (const std::exception& e) {
         report_.status = common::RunStatus::kFailed;
-        report_.message = e.what();
+        report_.message = common::redact(e.what());
       }
       finish();
     } catch (const std::exception& e) {
       // The run could not even be recorded (database down, another run active).
       report_.status = common::RunStatus::kFailed;
-      report_.message = e.what();
+      report_.message = common::redact(e.what());
     }
     report_.run_id = record_.run_id();
     report_.seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -375,11 +376,11 @@ RunReport SyncRunner::run(const common::SourceConfig& source, std::unique_ptr<So
   try {
     Run run(config_, source, producer_, metrics_, options_);
     return run.execute(std::move(adapter));
-  } catch (const std::exception& e) {  // cannot connect to PostgreSQL
+  } catch (const std::exception& e) {  // cannot connect to PostgreSQL; libpq may quote the URL back
     RunReport r;
     r.source = source.name;
     r.status = common::RunStatus::kFailed;
-    r.message = e.what();
+    r.message = common::redact(e.what());
     return r;
   }
 }

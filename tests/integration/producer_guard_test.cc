@@ -234,6 +234,22 @@ TEST_F(ProducerGuard, R18_NoUserInfoOrTokenOfTheSourceUrlIsLoggedOrStored) {
   }
 }
 
+TEST_F(ProducerGuard, R18_APostgresPasswordNeverReachesTheRunsMessage) {
+  // libpq quotes a malformed URL token back in its error: the password must not travel with it.
+  auto config = config_;
+  config.postgres.url = "postgresql://leadsync:s3cr%zzet@127.0.0.1:1/leadsync";
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  producers::SyncRunner runner(config, kafka_, nullptr);
+  const auto report = runner.run(config.sources.at(0));
+  spdlog::set_default_logger(previous);
+  EXPECT_EQ(report.status, RunStatus::kFailed);
+  EXPECT_FALSE(report.message.empty());
+  EXPECT_EQ(report.message.find("s3cr"), std::string::npos) << report.message;
+  EXPECT_EQ(log.str().find("s3cr"), std::string::npos) << log.str();
+}
+
 // ------------------------------------------------------------------ state bound to its target
 
 class TargetBinding : public ProducerGuard {
