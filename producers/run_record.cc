@@ -124,10 +124,9 @@ void RunRecord::update_final(pqxx::work& tx, const RunTotals& t) {
       "ELSE progress_percent END, message = NULLIF($10, ''), snapshot_hash = CASE WHEN $12 THEN $11 END, "
       "target_stamp = CASE WHEN $12 THEN $13 END "
       "WHERE run_id = $1",
-      run_id_, status_text(t.status), static_cast<int64_t>(t.rows_read), static_cast<int64_t>(t.events_published),
-      static_cast<int64_t>(t.new_records), static_cast<int64_t>(t.changed_records),
-      static_cast<int64_t>(t.deleted_records), static_cast<int64_t>(t.unchanged_records),
-      static_cast<int64_t>(t.failed_records), common::storable_text(common::redact(t.message), 8000), t.snapshot_hash,
+      run_id_, status_text(t.status), t.counters.rows_read, t.counters.events_published, t.counters.new_records,
+      t.counters.changed_records, t.counters.deleted_records, t.counters.unchanged_records,
+      t.counters.rejected_records, common::storable_text(common::redact(t.message), 8000), t.snapshot_hash,
       completed, t.target_stamp);
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/run_status.h"
+#include "common/runs.h"
 #include "producers/source.h"
 
 namespace leadsync::producers {
@@ -25,15 +26,9 @@ struct LastCompleted {
 struct RunTotals {
   common::RunStatus status = common::RunStatus::kFailed;
   std::string message;
-  uint64_t rows_read = 0;
-  uint64_t events_published = 0;
-  uint64_t new_records = 0;
-  uint64_t changed_records = 0;
-  uint64_t deleted_records = 0;
-  uint64_t unchanged_records = 0;
-  uint64_t failed_records = 0;
-  std::string snapshot_hash;  // stored for a completed run only
-  std::string target_stamp;   // stored for a completed run only
+  common::RunCounters counters;  // the run store's counters (rejected = records that could not be mapped)
+  std::string snapshot_hash;     // stored for a completed run only
+  std::string target_stamp;      // stored for a completed run only
 };
 
 class RunRecord {

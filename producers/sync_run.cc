@@ -290,12 +290,15 @@ class Run {
       message += (message.empty() ? "" : "; ") + std::to_string(report_.failed_records) +
                  " record(s) rejected, see leadsync.run_errors";
     }
-    RunTotals totals{report_.status,           message,
-                     report_.rows_read,        report_.events_published,
-                     report_.new_records,      report_.changed_records,
-                     report_.deleted_records,  report_.unchanged_records,
-                     report_.failed_records,   snapshot_hash_,
-                     target_.stamp};
+    RunTotals totals;
+    totals.status = report_.status;
+    totals.message = message;
+    totals.counters = {static_cast<int64_t>(report_.rows_read),       static_cast<int64_t>(report_.new_records),
+                       static_cast<int64_t>(report_.changed_records), static_cast<int64_t>(report_.unchanged_records),
+                       static_cast<int64_t>(report_.deleted_records), static_cast<int64_t>(report_.failed_records),
+                       static_cast<int64_t>(report_.events_published)};
+    totals.snapshot_hash = snapshot_hash_;
+    totals.target_stamp = target_.stamp;
     report_.message = record_.finish(std::move(totals), errors_, [&](pqxx::work& tx) {
       state_.write(tx, source_.name, version_, report_.run_id);
     });
