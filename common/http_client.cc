@@ -10,6 +10,8 @@
 #include <random>
 #include <thread>
 
+#include "common/redact.h"
+
 namespace leadsync::common {
 namespace {
 
@@ -103,7 +105,11 @@ bool secret_looking(std::string_view segment) {
 
 }  // namespace
 
-std::string redact_http_url(std::string_view url) {
+std::string redact_http_url(std::string_view raw) {
+  // common::redact first (the one redaction of secrets in text); then, because a URL here is known
+  // to be a URL, every query value and key-like path segment as well.
+  const std::string redacted = redact(raw);
+  const std::string_view url = redacted;
   std::string out;
   const auto scheme_end = url.find("://");
   std::size_t pos = 0;

@@ -87,8 +87,8 @@ class HttpClient {
   HttpSleep sleep_;
 };
 
-// The URL as it may appear in logs, errors and sync_runs: user info, query values and the fragment
-// replaced by ***, and path segments that look like keys or tokens (20+ letters, digits, - or _,
+// The URL as it may appear in logs, errors and sync_runs: common::redact(), and then user info, every
+// query value and the fragment replaced by ***, and path segments that look like keys or tokens (20+ letters, digits, - or _,
 // with both letters and digits, e.g. a Sheets document key) replaced by ***.
 std::string redact_http_url(std::string_view url);
 
