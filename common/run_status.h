@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <ostream>
 #include <string_view>
 
 namespace leadsync::common {
@@ -27,5 +28,18 @@ constexpr std::optional<RunStatus> parse_run_status(std::string_view text) noexc
   }
   return std::nullopt;
 }
+
+// A run that can no longer change: completed, failed or cancelled.
+constexpr bool is_final(RunStatus s) noexcept {
+  return s == RunStatus::kCompleted || s == RunStatus::kFailed || s == RunStatus::kCancelled;
+}
+
+// A status equals its one string form (so `report.status == "completed"` reads as it did when the
+// status was a string; an unknown or misspelt word never matches).
+constexpr bool operator==(RunStatus s, std::string_view name) noexcept {
+  return std::string_view(run_status_name(s)) == name;
+}
+
+inline std::ostream& operator<<(std::ostream& out, RunStatus s) { return out << run_status_name(s); }
 
 }  // namespace leadsync::common
