@@ -143,6 +143,7 @@ class RunStore {
   std::vector<std::string> queued_sources(const std::vector<std::string>& among);
   void announce(const std::string& instance, const std::vector<std::string>& sources);
   void withdraw(const std::string& instance);
+  std::chrono::milliseconds heartbeat_interval() const { return heartbeat_interval_; }
 
   // --- operator side
   TriggerResult trigger(const std::string& source, RunTrigger trigger, WhenRunning when_running);
