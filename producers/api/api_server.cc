@@ -141,8 +141,15 @@ void ApiServer::routes() {
     send_problem(res, p, req.path);
   });
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (res.status == 404 && res.body.empty()) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) {
       send_problem(res, {404, "urn:leadsync:problem:not-found", "Not found", "no such resource: " + req.path}, req.path);
+    } else if (res.status == 400) {
+      // cpp-httplib refuses a POST that has neither a body nor a Content-Length header.
+      send_problem(res,
+                   {400, "urn:leadsync:problem:bad-request", "Bad request",
+                    "the request could not be read; a POST needs a body or 'Content-Length: 0' (curl: -d '')"},
+                   req.path);
     }
   });
 

@@ -102,7 +102,8 @@ function renderRuns(runs) {
     const p = r.progress;
     const bar = document.createElement("progress");
     bar.max = 100;
-    if (p.percent != null) bar.value = p.percent;
+    // Without a percent, only a running run shows the moving "indeterminate" bar.
+    if (p.percent != null) bar.value = p.percent; else if (r.status !== "running") bar.value = 0;
     if (r.status === "completed") bar.value = 100;
     const td = row.insertCell();
     td.appendChild(bar);
