@@ -1,9 +1,13 @@
 #include "common/cli.h"
 
+#include <prometheus/gauge.h>
+
+#include <chrono>
 #include <iostream>
 
 #include "common/errors.h"
 #include "common/logging.h"
+#include "common/metric_names.h"
 #include "common/redact.h"
 
 namespace leadsync::common {
@@ -36,6 +40,16 @@ std::optional<Config> CommandLine::start(Telemetry& telemetry) {
   } catch (const std::exception& e) {
     std::cerr << program_ << ": " << redact(e.what()) << "\n";
     return std::nullopt;
+  }
+}
+
+void export_source_schedules(prometheus::Registry& registry, const Config& config) {
+  auto& family = prometheus::BuildGauge()
+                     .Name(metric::kSourceScheduleSeconds)
+                     .Help("The configured schedule of a source (sources[].schedule)")
+                     .Register(registry);
+  for (const auto& s : config.sources) {
+    family.Add({{"source", s.name}}).Set(std::chrono::duration<double>(s.schedule).count());
   }
 }
 

@@ -45,4 +45,8 @@ class CommandLine {
   CommonOptions options_;
 };
 
+// leadsync_source_schedule_seconds{source} for each configured source (the producer exports it, so
+// that an alert can compare the time since the last success with the schedule).
+void export_source_schedules(prometheus::Registry& registry, const Config& config);
+
 }  // namespace leadsync::common

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/errors.h"
+#include "common/kafka_config.h"
 
 namespace leadsync::common {
 namespace {
@@ -351,7 +352,8 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
 
   Config c;
   if (const auto k = top.child("kafka"); k.defined()) {
-    k.expect_map({"brokers", "topic", "partitions", "group", "retry", "dlq_topic", "properties"});
+    k.expect_map({"brokers", "topic", "partitions", "group", "retry", "dlq_topic", "properties", "secrets_env",
+                  "allow_unsafe_producer"});
     c.kafka.brokers = k.child("brokers").str_or(c.kafka.brokers);
     c.kafka.topic = k.child("topic").str_or(c.kafka.topic);
     c.kafka.partitions = k.child("partitions").integer(c.kafka.partitions, 1, 10000);
@@ -367,10 +369,20 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
     if (const auto p = k.child("properties"); p.defined()) {
       p.each_entry([&](const std::string& key, const Node& v) { c.kafka.properties[key] = v.str(); });
     }
+    if (const auto e = k.child("secrets_env"); e.defined()) {
+      e.each_entry([&](const std::string& key, const Node& v) { c.kafka.secrets_env[key] = v.required_str(); });
+    }
+    c.kafka.allow_unsafe_producer = k.child("allow_unsafe_producer").boolean(false);
+    validate_kafka_properties(c.kafka);
   }
   if (const auto p = top.child("postgres"); p.defined()) {
-    p.expect_map({"url", "schema"});
+    p.expect_map({"url", "schema", "statement_timeout_ms", "lock_timeout_ms", "idle_in_transaction_timeout_ms"});
     c.postgres.url = p.child("url").str_or(c.postgres.url);
+    auto& pg = c.postgres;
+    pg.statement_timeout_ms = p.child("statement_timeout_ms").integer(pg.statement_timeout_ms, 0, 86'400'000);
+    pg.lock_timeout_ms = p.child("lock_timeout_ms").integer(pg.lock_timeout_ms, 0, 86'400'000);
+    pg.idle_in_transaction_timeout_ms =
+        p.child("idle_in_transaction_timeout_ms").integer(pg.idle_in_transaction_timeout_ms, 0, 86'400'000);
     c.postgres.schema = p.child("schema").str_or(c.postgres.schema);
     check_identifier(p.child("schema"), c.postgres.schema);
     if (c.postgres.schema == "leadsync") p.child("schema").fail("schema 'leadsync' is reserved for leadsync's own tables");
@@ -435,7 +447,7 @@ Config load_config(const std::string& path) {
     if (s.url.starts_with("file://")) s.url = s.url.substr(7);
     if (!remote && std::filesystem::path(s.url).is_relative()) s.url = (base / s.url).lexically_normal().string();
   }
-  if (const char* v = std::getenv("LEADSYNC_KAFKA_BROKERS"); v && *v) c.kafka.brokers = v;
+  apply_kafka_environment(c.kafka);  // LEADSYNC_KAFKA_BROKERS, SASL/SSL secrets
   if (const char* v = std::getenv("LEADSYNC_PG_URL"); v && *v) c.postgres.url = v;
   return c;
 }

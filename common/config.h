@@ -72,7 +72,11 @@ struct KafkaConfig {
   std::string group = "leadsync-workers";
   RetryConfig retry;
   std::string dlq_topic = "leadsync.changes.dlq";
-  std::map<std::string, std::string> properties;
+  std::map<std::string, std::string> properties;  // passed to librdkafka (common/kafka_config.h checks them)
+  // librdkafka property -> environment variable holding its secret value (sasl.password: KAFKA_PW).
+  std::map<std::string, std::string> secrets_env;
+  // `properties` may switch off enable.idempotence or acks=all only when this is true.
+  bool allow_unsafe_producer = false;
 
   std::string retry_topic(int tier) const { return topic + ".retry." + std::to_string(tier); }
 };
@@ -80,6 +84,11 @@ struct KafkaConfig {
 struct PostgresConfig {
   std::string url = "postgresql://localhost/leadsync";
   std::string schema = "public";
+  // Session limits on the connections that apply changes (0 = off): a statement waiting on a row
+  // lock fails with 55P03, a runaway one with 57014 (both retryable), an abandoned transaction ends.
+  int statement_timeout_ms = 60'000;
+  int lock_timeout_ms = 10'000;
+  int idle_in_transaction_timeout_ms = 60'000;
 };
 
 struct WorkerConfig {
@@ -113,8 +122,9 @@ struct Config {
 
 // Parses and validates YAML text. `origin` names the file in error messages.
 Config parse_config(const std::string& yaml_text, const std::string& origin = "config");
-// Reads the file, parses it, then applies LEADSYNC_KAFKA_BROKERS and LEADSYNC_PG_URL from the
-// environment. Relative source paths are resolved against the config file's directory.
+// Reads the file, parses it, then applies the environment: LEADSYNC_KAFKA_BROKERS, the Kafka
+// SASL/SSL secrets (common/kafka_config.h: LEADSYNC_KAFKA_SASL_PASSWORD…, kafka.secrets_env) and
+// LEADSYNC_PG_URL. Relative source paths are resolved against the config file's directory.
 Config load_config(const std::string& path);
 
 // What the loader accepts, recorded while it parses `yaml_text` (which must be valid): `keys` holds the

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <stdexcept>
 
 #include "common/kafka_handles.h"
@@ -21,13 +22,19 @@ void KafkaConsumer::Rebalance::rebalance_cb(RdKafka::KafkaConsumer* consumer, Rd
                                             PartitionList& partitions) {
   const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
   if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+    assigned_once = true;
     if (on_assign) on_assign(partitions);
     std::unique_ptr<RdKafka::Error> e(cooperative ? consumer->incremental_assign(partitions) : nullptr);
     if (!cooperative) consumer->assign(partitions);
     if (e) spdlog::error("kafka: incremental assign failed: {}", e->str());
+    // A partition arrives unpaused, whatever its state when this consumer last owned it.
+    consumer->resume(partitions);
     spdlog::info("kafka: assigned {} partition(s)", partitions.size());
   } else {
     if (on_revoke) on_revoke(partitions);
+    // librdkafka keeps the application's pause on a partition after it is revoked: one held for a
+    // retry backoff and later assigned back would never be read again. Release it on the way out.
+    consumer->resume(partitions);
     std::unique_ptr<RdKafka::Error> e(cooperative ? consumer->incremental_unassign(partitions) : nullptr);
     if (!cooperative) consumer->unassign();
     if (e) spdlog::error("kafka: incremental unassign failed: {}", e->str());
@@ -70,6 +77,7 @@ void KafkaConsumer::set_hooks(AssignHook on_assign, RevokeHook on_revoke) {
 void KafkaConsumer::subscribe(const std::vector<std::string>& topics) {
   const auto rc = handle_->subscribe(topics);
   if (rc != RdKafka::ERR_NO_ERROR) throw std::runtime_error("kafka subscribe: " + RdKafka::err2str(rc));
+  subscribed_ = true;
 }
 
 std::unique_ptr<RdKafka::Message> KafkaConsumer::consume(int timeout_ms) {
@@ -158,6 +166,16 @@ int64_t KafkaConsumer::lag() {
 void KafkaConsumer::close() {
   if (closed_ || !handle_) return;
   closed_ = true;
+#if RD_KAFKA_VERSION < 0x020300ff
+  // librdkafka before 2.3 aborts (assertion `assignor_state`, its issue 4312) when a
+  // cooperative-sticky member is closed before its first assignment, as a worker stopped right
+  // after it started can be. Wait for that assignment, bounded; messages served meanwhile are
+  // not stored, so the partitions' owners read them.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (subscribed_ && !rebalance_.assigned_once && std::chrono::steady_clock::now() < until) {
+    std::unique_ptr<RdKafka::Message> ignored(handle_->consume(100));
+  }
+#endif
   handle_->close();
 }
 

@@ -57,10 +57,12 @@ class KafkaConsumer {
     void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err, PartitionList& partitions) override;
     AssignHook on_assign;
     RevokeHook on_revoke;
+    bool assigned_once = false;
   };
   Rebalance rebalance_;  // outlives handle_
   std::unique_ptr<RdKafka::KafkaConsumer> handle_;
   bool closed_ = false;
+  bool subscribed_ = false;
 };
 
 }  // namespace leadsync::common

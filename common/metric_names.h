@@ -11,8 +11,10 @@
 
 namespace leadsync::metric {
 
-// Who exports a metric: the worker, the producer, or every process (common/telemetry).
-enum class Exporter { kWorker, kProducer, kEveryProcess };
+// Who exports a metric: the worker, the producer, every process (common/telemetry),
+// `leadsyncctl verify --metrics-file` (a file for node_exporter's textfile collector), or
+// `leadsyncctl exporter` (the consumer group as the broker sees it, also while every worker is down).
+enum class Exporter { kWorker, kProducer, kEveryProcess, kVerifyCommand, kGroupExporter };
 enum class Kind { kCounter, kGauge, kHistogram };
 
 // ---- worker
@@ -26,10 +28,13 @@ inline constexpr char kDatabaseUp[] = "leadsync_database_up";
 inline constexpr char kAssignedPartitions[] = "leadsync_assigned_partitions";
 inline constexpr char kIdentityLinks[] = "leadsync_identity_links_total";
 inline constexpr char kConsumerLagMessages[] = "leadsync_consumer_lag_messages";
-// 1 while the worker backs off from an infrastructure error (schema mismatch, missing privilege,
-// out of resources) instead of applying; labelled by the SQLSTATE class. Exported by the worker's
-// infrastructure backoff (issue 7 item 9).
+// 1 while the worker backs off from an unavailable target (an outage, or a misfit: schema mismatch,
+// missing privilege, out of resources) instead of applying (issue 7 item 9).
 inline constexpr char kWorkerBackoffActive[] = "leadsync_worker_backoff_active";
+// Batches the target could not take, by reason = outage | misfit.
+inline constexpr char kTargetUnavailable[] = "leadsync_target_unavailable_total";
+// Failed records whose forward to a retry tier or the dead-letter topic Kafka did not acknowledge.
+inline constexpr char kForwardFailures[] = "leadsync_forward_failures_total";
 
 // ---- producer
 inline constexpr char kSourceRuns[] = "leadsync_source_runs_total";
@@ -37,10 +42,22 @@ inline constexpr char kSourceRecords[] = "leadsync_source_records_total";
 inline constexpr char kEventsPublished[] = "leadsync_events_published_total";
 inline constexpr char kSourceRunDurationSeconds[] = "leadsync_source_run_duration_seconds";
 inline constexpr char kSourceLastSuccessTimestamp[] = "leadsync_source_last_success_timestamp_seconds";
+// Each source's configured schedule, so an alert can say "not synced within 3 x its schedule".
+inline constexpr char kSourceScheduleSeconds[] = "leadsync_source_schedule_seconds";
 
 // ---- every process (common/telemetry)
 inline constexpr char kBuildInfo[] = "leadsync_build_info";
 inline constexpr char kReady[] = "leadsync_ready";
+
+// ---- leadsyncctl verify --metrics-file
+inline constexpr char kVerifyDriftRecords[] = "leadsync_verify_drift_records";
+inline constexpr char kVerifyLastRunTimestamp[] = "leadsync_verify_last_run_timestamp_seconds";
+
+// ---- leadsyncctl exporter
+inline constexpr char kGroupLagMessages[] = "leadsync_group_lag_messages";
+inline constexpr char kGroupCommittedMessages[] = "leadsync_group_committed_messages";
+inline constexpr char kGroupMembers[] = "leadsync_group_members";
+inline constexpr char kExporterErrors[] = "leadsync_exporter_errors_total";
 
 struct MetricInfo {
   std::string_view name;
@@ -60,13 +77,22 @@ inline constexpr MetricInfo kAll[] = {
     {kIdentityLinks, Kind::kCounter, Exporter::kWorker},
     {kConsumerLagMessages, Kind::kGauge, Exporter::kWorker},
     {kWorkerBackoffActive, Kind::kGauge, Exporter::kWorker},
+    {kTargetUnavailable, Kind::kCounter, Exporter::kWorker},
+    {kForwardFailures, Kind::kCounter, Exporter::kWorker},
     {kSourceRuns, Kind::kCounter, Exporter::kProducer},
     {kSourceRecords, Kind::kCounter, Exporter::kProducer},
     {kEventsPublished, Kind::kCounter, Exporter::kProducer},
     {kSourceRunDurationSeconds, Kind::kHistogram, Exporter::kProducer},
     {kSourceLastSuccessTimestamp, Kind::kGauge, Exporter::kProducer},
+    {kSourceScheduleSeconds, Kind::kGauge, Exporter::kProducer},
     {kBuildInfo, Kind::kGauge, Exporter::kEveryProcess},
     {kReady, Kind::kGauge, Exporter::kEveryProcess},
+    {kVerifyDriftRecords, Kind::kGauge, Exporter::kVerifyCommand},
+    {kVerifyLastRunTimestamp, Kind::kGauge, Exporter::kVerifyCommand},
+    {kGroupLagMessages, Kind::kGauge, Exporter::kGroupExporter},
+    {kGroupCommittedMessages, Kind::kGauge, Exporter::kGroupExporter},
+    {kGroupMembers, Kind::kGauge, Exporter::kGroupExporter},
+    {kExporterErrors, Kind::kCounter, Exporter::kGroupExporter},
 };
 
 inline const MetricInfo* find(std::string_view name) {

@@ -24,6 +24,31 @@ std::unique_ptr<pqxx::connection> pg_connect(const std::string& url, const std::
   return conn;
 }
 
+namespace {
+std::string quoted(std::string_view text, char quote) {
+  std::string out(1, quote);
+  for (const char c : text) {
+    if (c == quote) out += quote;
+    out += c;
+  }
+  return out + quote;
+}
+}  // namespace
+
+std::string quote_ident(std::string_view name) { return quoted(name, '"'); }
+std::string quote_literal(std::string_view text) { return quoted(text, '\''); }
+
+std::unique_ptr<pqxx::connection> pg_connect(const PostgresConfig& pg, const std::string& application_name) {
+  auto conn = pg_connect(pg.url, application_name);
+  // A statement that waits on a row lock or runs away fails with 55P03 / 57014 (retryable) instead
+  // of blocking the worker until its consumer group evicts it; a session left idle inside a
+  // transaction releases its locks. 0 switches a limit off.
+  conn->set_variable("statement_timeout", std::to_string(pg.statement_timeout_ms));
+  conn->set_variable("lock_timeout", std::to_string(pg.lock_timeout_ms));
+  conn->set_variable("idle_in_transaction_session_timeout", std::to_string(pg.idle_in_transaction_timeout_ms));
+  return conn;
+}
+
 std::string qualified(const pqxx::connection_base& c, const std::string& schema, const std::string& name) {
   auto& conn = const_cast<pqxx::connection_base&>(c);
   return conn.quote_name(schema) + "." + conn.quote_name(name);
@@ -52,6 +77,8 @@ ErrorClass classify_pg_error(const std::exception& e) {
     return state == "57014" ? ErrorClass::kRetryable : ErrorClass::kInfrastructure;  // 57014: query_canceled
   }
   if (cls == "40" || cls == "55") return ErrorClass::kRetryable;  // rollback, lock not available
+  // foreign_key_violation: the parent row is not there yet (it may arrive on another partition).
+  if (state == "23503") return ErrorClass::kRetryable;
   // Undefined table or column, insufficient privilege, missing schema: the statement is wrong for
   // every record, not for this one. Dead-lettering the whole stream would hide a deployment
   // problem; waiting (and alerting) until it is fixed loses nothing.

@@ -10,20 +10,31 @@
 #include <string_view>
 #include <string>
 
+#include "common/config.h"
 #include "common/errors.h"
 
 namespace leadsync::common {
 
 // Opens a connection; adds connect_timeout=5 unless the URL sets one, and an application_name.
 std::unique_ptr<pqxx::connection> pg_connect(const std::string& url, const std::string& application_name);
+// The same, with the session limits of `postgres:` (statement, lock and idle-in-transaction
+// timeouts) set on the connection: for the processes that apply and record changes.
+std::unique_ptr<pqxx::connection> pg_connect(const PostgresConfig& pg, const std::string& application_name);
+
+// An identifier or a string literal quoted for SQL text, without a connection (the statements are
+// built once and checked by unit tests): "a""b" and 'it''s'. leadsync's connections run with
+// standard_conforming_strings on (the default since PostgreSQL 9.1), so a backslash is literal.
+std::string quote_ident(std::string_view name);
+std::string quote_literal(std::string_view text);
 
 // "schema"."name", each part quoted.
 std::string qualified(const pqxx::connection_base& c, const std::string& schema, const std::string& name);
 
 // Infrastructure: the connection broke, the server is going away / out of resources, or the
 // schema does not fit the statement (SQLSTATE classes 42, 3F: a deployment problem, not a record's).
-// Retryable: serialization failure, deadlock, lock timeout, statement timeout, and any error raised
-// with SQLSTATE class 40 or 55. Everything else (data, constraint, syntax): permanent.
+// Retryable: serialization failure, deadlock, lock timeout, statement timeout, a foreign key whose
+// parent is not there yet (23503), and any error raised with SQLSTATE class 40 or 55. Everything
+// else (data, constraint, syntax): permanent.
 ErrorClass classify_pg_error(const std::exception& e);
 std::string pg_sqlstate(const std::exception& e);  // empty when not an SQL error
 

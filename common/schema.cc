@@ -204,6 +204,39 @@ const char* printed_type(FieldType t) {
   return "text";
 }
 
+// An entity that starts accepting partial events: every existing row was written by full images,
+// so each field's version is the row's (without it a replayed older image would win every field).
+// Entries written before versions carried event ids (bare numbers) become [version, ""].
+std::vector<std::string> ensure_field_versions(pqxx::work& tx, const std::string& table, const EntityConfig& e,
+                                               const std::map<std::string, std::string>& existing) {
+  std::vector<std::string> report;
+  std::string names, required;
+  for (const auto& f : e.fields) {
+    names += (names.empty() ? "" : ", ") + quote_literal(f.name);
+    if (f.required) required += (required.empty() ? "" : " OR ") + quote_ident(f.name) + " IS NULL";
+  }
+  if (!existing.count("_field_versions")) {
+    tx.exec("ALTER TABLE " + table + " ADD COLUMN _field_versions jsonb NOT NULL DEFAULT '{}'");
+    const auto filled = tx.exec(
+        "UPDATE " + table + " SET _field_versions = (SELECT jsonb_object_agg(n, jsonb_build_array(_version, "
+        "coalesce(_event_id, ''))) FROM unnest(ARRAY[" + names + "]::text[]) n)").affected_rows();
+    report.push_back("added per-field versions to " + e.table + ", " + std::to_string(filled) +
+                     " row(s) filled from _version");
+  } else {
+    tx.exec("UPDATE " + table + " SET _field_versions = (SELECT coalesce(jsonb_object_agg(v.key, CASE WHEN "
+            "jsonb_typeof(v.value) = 'number' THEN jsonb_build_array(v.value, '') ELSE v.value END), '{}') FROM "
+            "jsonb_each(_field_versions) v) WHERE EXISTS (SELECT 1 FROM jsonb_each(_field_versions) v WHERE "
+            "jsonb_typeof(v.value) = 'number')");
+  }
+  if (!existing.count("_incomplete")) {
+    // A row a partial event created before the required fields arrived is not a record yet.
+    tx.exec("ALTER TABLE " + table + " ADD COLUMN _incomplete boolean NOT NULL DEFAULT false");
+    if (!required.empty()) tx.exec("UPDATE " + table + " SET _incomplete = true WHERE " + required);
+    report.push_back("added the incomplete-row flag to " + e.table);
+  }
+  return report;
+}
+
 std::vector<std::string> ensure_entity_table(pqxx::connection& conn, const Config& config, const EntityConfig& e) {
   std::vector<std::string> report;
   pqxx::work tx(conn);
@@ -215,9 +248,9 @@ std::vector<std::string> ensure_entity_table(pqxx::connection& conn, const Confi
     std::string ddl = "CREATE TABLE " + table + " (" + conn.quote_name(e.key) + " text PRIMARY KEY";
     for (const auto& f : e.fields) ddl += ", " + column_definition(conn, f);
     ddl +=
-        ", _version bigint NOT NULL, _deleted boolean NOT NULL DEFAULT false, _source text, _origin text, "
-        "_synced_at timestamptz";
-    if (e.partial_events) ddl += ", _field_versions jsonb NOT NULL DEFAULT '{}'";
+        ", _version bigint NOT NULL, _event_id text, _deleted boolean NOT NULL DEFAULT false, _source text, "
+        "_origin text, _synced_at timestamptz";
+    if (e.partial_events) ddl += ", _field_versions jsonb NOT NULL DEFAULT '{}', _incomplete boolean NOT NULL DEFAULT false";
     ddl += ")";
     tx.exec(ddl);
     report.push_back("created table " + config.postgres.schema + "." + e.table);
@@ -233,9 +266,14 @@ std::vector<std::string> ensure_entity_table(pqxx::connection& conn, const Confi
                           field_type_name(f.type) + " (" + printed_type(f.type) + "); migrate the column by hand");
       }
     }
-    if (e.partial_events && !existing.count("_field_versions")) {
-      tx.exec("ALTER TABLE " + table + " ADD COLUMN _field_versions jsonb NOT NULL DEFAULT '{}'");
-      report.push_back("added per-field versions to " + e.table);
+    if (!existing.count("_event_id")) {
+      // Equal versions are decided by event id (workers/collapse.h): the row keeps the winner's.
+      tx.exec("ALTER TABLE " + table + " ADD COLUMN _event_id text");
+      report.push_back("added event ids to " + e.table);
+    }
+    if (e.partial_events) {
+      auto r = ensure_field_versions(tx, table, e, existing);
+      report.insert(report.end(), r.begin(), r.end());
     }
     if (!existing.count(e.key) || !existing.count("_version")) {
       throw ConfigError("entities." + e.name + ": table " + config.postgres.schema + "." + e.table +

@@ -2,7 +2,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <iostream>
 #include <thread>
 
@@ -15,12 +17,17 @@
 #include "common/runs.h"
 #include "common/schema.h"
 #include "ctl/dlq.h"
+#include "ctl/exporter.h"
 #include "ctl/runs.h"
 #include "ctl/verify.h"
+#include "ctl/verify_metrics.h"
 
 namespace {
 
 using leadsync::common::Config;
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop.store(true); }
 
 constexpr int kOk = leadsync::common::kExitOk, kFailed = leadsync::common::kExitFailed,
               kUsage = leadsync::common::kExitUsage;
@@ -160,17 +167,21 @@ int cmd_wait(const Config& config, const std::string& source, int timeout_s) {
   }
 }
 
-int cmd_verify(const Config& config, const std::string& source) {
+int cmd_verify(const Config& config, const std::string& source, const std::string& metrics_file) {
   bool drift = false;
   int shown = 0;
+  prometheus::Registry registry;
+  leadsync::ctl::VerifyMetrics metrics(registry);
   for (const auto& s : config.sources) {
     if (!source.empty() && s.name != source) continue;
     ++shown;
     const auto report = leadsync::ctl::verify_source(config, s);
     std::cout << leadsync::ctl::format_report(report);
     drift = drift || report.drift();
+    metrics.record(report, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
   }
   if (!source.empty() && shown == 0) throw leadsync::common::ConfigError("no source named '" + source + "'");
+  if (!metrics_file.empty()) leadsync::ctl::write_textfile(registry, metrics_file);
   return drift ? kFailed : kOk;
 }
 
@@ -191,11 +202,19 @@ int main(int argc, char** argv) {
   status->add_flag("--json", json, "one JSON object per source");
   auto* verify = app.add_subcommand("verify", "compare a source with PostgreSQL field by field; exit 1 on drift");
   verify->add_option("source", source, "source name (default: every source)");
+  std::string verify_metrics_file;
+  verify->add_option("--metrics-file", verify_metrics_file,
+                     "also write the result as Prometheus metrics to this file (node_exporter textfile collector)");
   int timeout_s = 120;
   auto* wait = app.add_subcommand("wait", "wait until the latest run of SOURCE is fully applied");
   wait->add_option("source", source, "source name")->required();
   wait->add_option("--timeout", timeout_s, "seconds (default 120)");
 
+  int exporter_interval_s = 15;
+  auto* exporter = app.add_subcommand(
+      "exporter", "serve the consumer group's lag, committed position and members on --metrics-address until SIGTERM");
+  exporter->add_option("--interval", exporter_interval_s, "seconds between samples (default 15)")
+      ->check(CLI::Range(1, 3600));
   leadsync::ctl::RunCommands run_commands(app);
 
   auto* dlq = app.add_subcommand("dlq", "dead letters: list them, replay them to the main topic");
@@ -223,8 +242,16 @@ int main(int argc, char** argv) {
     if (*migrate) return cmd_migrate(config);
     if (*topics) return cmd_topics(config);
     if (*status) return cmd_status(config, source, json);
-    if (*verify) return cmd_verify(config, source);
+    if (*verify) return cmd_verify(config, source, verify_metrics_file);
     if (*wait) return cmd_wait(config, source, timeout_s);
+    if (*exporter) {
+      if (cli.options().metrics_address.empty()) {
+        throw leadsync::common::ConfigError("exporter: --metrics-address HOST:PORT is required");
+      }
+      std::signal(SIGTERM, on_signal);
+      std::signal(SIGINT, on_signal);
+      return leadsync::ctl::run_exporter(config, telemetry, std::chrono::seconds(exporter_interval_s), g_stop);
+    }
     if (const auto rc = run_commands.dispatch(config)) return *rc;
     if (*dlq_list) {
       leadsync::ctl::dlq_list(config, filter, limit, json);

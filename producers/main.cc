@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   }
   auto& producer = *producer_handle;
   leadsync::producers::ProducerMetrics metrics(telemetry.registry());
+  leadsync::common::export_source_schedules(telemetry.registry(), config);
   leadsync::producers::SyncRunner runner(config, producer, &metrics);
   telemetry.set_ready(true);
 

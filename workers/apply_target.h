@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "workers/apply.h"
+#include "workers/apply_counts.h"
 #include "workers/record.h"
 
 namespace leadsync::workers {

@@ -17,37 +17,55 @@ int64_t wall_ms() {
 }  // namespace
 
 ConsumeLoop::ConsumeLoop(const common::Config& config, const RetryTiers& tiers, WorkerMetrics& metrics)
-    : config_(config), tiers_(tiers), metrics_(metrics), consumer_(config.kafka, config.kafka.group) {
-  consumer_.set_hooks([this](const auto& partitions) { assigned(partitions); },
-                      [this](const auto& partitions) { revoked(partitions); });
-  std::vector<std::string> topics{config.kafka.topic};
-  for (int tier = 1; tier <= config.kafka.retry.attempts; ++tier) topics.push_back(config.kafka.retry_topic(tier));
-  consumer_.subscribe(topics);
+    : config_(config), tiers_(tiers), metrics_(metrics) {
+  std::vector<std::vector<std::string>> subscriptions{{config.kafka.topic}};
+  if (config.kafka.retry.attempts > 0) subscriptions.emplace_back();
+  for (int tier = 1; tier <= config.kafka.retry.attempts; ++tier) {
+    subscriptions.back().push_back(config.kafka.retry_topic(tier));
+  }
+  for (const auto& topics : subscriptions) {
+    auto consumer = std::make_unique<common::KafkaConsumer>(config.kafka, config.kafka.group);
+    auto* c = consumer.get();
+    consumer->set_hooks([this](const auto& partitions) { assigned(partitions); },
+                        [this, c](const auto& partitions) { revoked(*c, partitions); });
+    consumer->subscribe(topics);
+    consumers_.push_back(std::move(consumer));
+  }
+}
+
+common::KafkaConsumer& ConsumeLoop::consumer_of(const std::string& topic) {
+  return topic == config_.kafka.topic || consumers_.size() == 1 ? *consumers_[0] : *consumers_[1];
 }
 
 void ConsumeLoop::poll(const std::atomic<bool>& stop) {
   const auto max_batch = static_cast<std::size_t>(config_.worker.max_batch);
+  const auto idle_until = Clock::now() + std::chrono::milliseconds(100);
   std::optional<Clock::time_point> deadline;
   while (batch_.size() < max_batch && !stop.load()) {
-    int timeout_ms = 100;
-    if (deadline) {
-      timeout_ms =
-          static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()).count());
-      if (timeout_ms <= 0) break;
-    }
-    auto msg = consumer_.consume(timeout_ms);
-    if (!msg || msg->err() == RdKafka::ERR__TIMED_OUT) {
-      if (!deadline) return;  // idle: let the loop beat its heartbeat
-      continue;
-    }
-    if (msg->err() != RdKafka::ERR_NO_ERROR) {
-      spdlog::warn("kafka: {}", msg->errstr());
-      continue;
-    }
-    if (accept(std::move(msg)) && !deadline) {
-      deadline = Clock::now() + std::chrono::milliseconds(config_.worker.max_wait_ms);
-    }
+    bool received = false, accepted = false;
+    // Both consumers without waiting first, so that neither starves the other...
+    for (auto& c : consumers_) received |= receive(c->consume(0), accepted);
+    if (accepted && !deadline) deadline = Clock::now() + std::chrono::milliseconds(config_.worker.max_wait_ms);
+    if (received) continue;
+    const auto now = Clock::now();
+    const auto until = deadline ? *deadline : idle_until;
+    if (now >= until) return;  // batch complete, or idle: let the loop beat its heartbeat
+    // ...then a short wait on the main topic; the tiers are looked at again within 10 ms.
+    const auto wait_ms = std::clamp<int64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count(), 1, 10);
+    receive(consumers_[0]->consume(static_cast<int>(wait_ms)), accepted);
+    if (accepted && !deadline) deadline = Clock::now() + std::chrono::milliseconds(config_.worker.max_wait_ms);
   }
+}
+
+bool ConsumeLoop::receive(std::unique_ptr<RdKafka::Message> msg, bool& accepted) {
+  if (!msg || msg->err() == RdKafka::ERR__TIMED_OUT) return false;
+  if (msg->err() != RdKafka::ERR_NO_ERROR) {
+    spdlog::warn("kafka: {}", msg->errstr());
+    return true;
+  }
+  accepted |= accept(std::move(msg));
+  return true;
 }
 
 // Takes a message into the batch, or holds it back when it belongs to a partition that waits.
@@ -75,8 +93,9 @@ bool ConsumeLoop::accept(std::unique_ptr<RdKafka::Message> msg) {
 }
 
 void ConsumeLoop::hold(const TopicPartition& tp, int64_t offset, Clock::time_point until) {
-  consumer_.pause(tp.first, tp.second);
-  consumer_.seek(tp.first, tp.second, offset);
+  auto& consumer = consumer_of(tp.first);
+  consumer.pause(tp.first, tp.second);
+  consumer.seek(tp.first, tp.second, offset);
   held_[tp] = until;
   // Records after the head in this partition that are already in the batch stay; nothing after
   // the head is taken until it resumes, so the partition's processed records remain a prefix.
@@ -86,7 +105,7 @@ void ConsumeLoop::resume_due() {
   const auto now = Clock::now();
   for (auto it = held_.begin(); it != held_.end();) {
     if (it->second <= now) {
-      consumer_.resume(it->first.first, it->first.second);
+      consumer_of(it->first.first).resume(it->first.first, it->first.second);
       it = held_.erase(it);
     } else {
       ++it;
@@ -94,13 +113,17 @@ void ConsumeLoop::resume_due() {
   }
 }
 
-void ConsumeLoop::finish_batch() {
+void ConsumeLoop::finish_batch(const std::map<TopicPartition, int64_t>& rewind, std::chrono::milliseconds backoff) {
   std::map<TopicPartition, int64_t> next;
   for (const auto& r : batch_) {
     auto& n = next[r.partition()];
     n = std::max(n, r.offset() + 1);
   }
-  for (const auto& [tp, offset] : next) consumer_.store_offset(tp.first, tp.second, offset);
+  for (const auto& [tp, offset] : rewind) {
+    next[tp] = offset;
+    hold(tp, offset, Clock::now() + backoff);
+  }
+  for (const auto& [tp, offset] : next) consumer_of(tp.first).store_offset(tp.first, tp.second, offset);
   batch_.clear();
 }
 
@@ -109,7 +132,7 @@ void ConsumeLoop::assigned(const common::KafkaConsumer::PartitionList& partition
   if (on_assigned_) on_assigned_();
 }
 
-void ConsumeLoop::revoked(const common::KafkaConsumer::PartitionList& partitions) {
+void ConsumeLoop::revoked(common::KafkaConsumer& consumer, const common::KafkaConsumer::PartitionList& partitions) {
   std::set<TopicPartition> gone;
   for (const auto* p : partitions) gone.insert({p->topic(), p->partition()});
   // Records of revoked partitions not yet applied are dropped: their offsets were not stored, so
@@ -117,34 +140,48 @@ void ConsumeLoop::revoked(const common::KafkaConsumer::PartitionList& partitions
   std::erase_if(batch_, [&](const Record& r) { return gone.count(r.partition()) > 0; });
   for (const auto& tp : gone) held_.erase(tp);
   metrics_.assigned.Decrement(static_cast<double>(partitions.size()));
-  consumer_.commit();
+  consumer.commit();
 }
 
-void ConsumeLoop::pause_all() { consumer_.pause_all(); }
+void ConsumeLoop::pause_all() {
+  for (auto& c : consumers_) c->pause_all();
+}
 
 void ConsumeLoop::serve_paused(int timeout_ms) {
-  auto msg = consumer_.consume(timeout_ms);
-  if (msg && msg->err() == RdKafka::ERR_NO_ERROR) {
-    // A partition assigned during the wait: hold it until the target is back.
-    consumer_.pause(msg->topic_name(), msg->partition());
-    consumer_.seek(msg->topic_name(), msg->partition(), msg->offset());
+  for (auto& c : consumers_) {
+    auto msg = c->consume(c == consumers_.front() ? timeout_ms : 0);
+    if (msg && msg->err() == RdKafka::ERR_NO_ERROR) {
+      // A partition assigned during the wait: hold it until the target is back.
+      c->pause(msg->topic_name(), msg->partition());
+      c->seek(msg->topic_name(), msg->partition(), msg->offset());
+    }
   }
 }
 
 void ConsumeLoop::resume_all() {
-  consumer_.resume_all();
-  for (const auto& [tp, until] : held_) consumer_.pause(tp.first, tp.second);  // tiers keep waiting
+  for (auto& c : consumers_) c->resume_all();
+  for (const auto& [tp, until] : held_) consumer_of(tp.first).pause(tp.first, tp.second);  // tiers keep waiting
+}
+
+size_t ConsumeLoop::assignment_size() {
+  size_t n = 0;
+  for (auto& c : consumers_) n += c->assignment_size();
+  return n;
 }
 
 void ConsumeLoop::sample_lag() {
   if (Clock::now() < next_lag_sample_) return;
-  metrics_.lag.Set(static_cast<double>(consumer_.lag()));
+  int64_t lag = 0;
+  for (auto& c : consumers_) lag += c->lag();
+  metrics_.lag.Set(static_cast<double>(lag));
   next_lag_sample_ = Clock::now() + std::chrono::seconds(5);
 }
 
 void ConsumeLoop::close() {
-  consumer_.commit();
-  consumer_.close();
+  for (auto& c : consumers_) {
+    c->commit();
+    c->close();
+  }
 }
 
 }  // namespace leadsync::workers

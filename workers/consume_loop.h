@@ -2,12 +2,17 @@
 // a retry tier's partition (paused, rewound to its head) until its head record is due, stores a
 // batch's offsets once the batch is done, and keeps serving the group (heartbeats, rebalances)
 // while the worker waits for its target with every partition paused.
+//
+// The main topic and the retry tiers are read by two consumers (two members of the same group):
+// one subscription over both let the assignor balance only the total partition count, so a second
+// worker could be given every tier partition and none of the main topic, and sit idle.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "common/config.h"
@@ -37,8 +42,11 @@ class ConsumeLoop {
   // Pauses the partition and rewinds it to `offset`, until `until`.
   void hold(const TopicPartition& tp, int64_t offset, Clock::time_point until);
 
-  // Stores, for each partition in the batch, the offset after its last record, and empties the batch.
-  void finish_batch();
+  // Stores, for each partition in the batch, the offset after its last record, and empties the
+  // batch. A partition in `rewind` stores only up to the given offset (its first record that is not
+  // done) and is held there for `backoff`, so that the record is read again, never skipped.
+  void finish_batch(const std::map<TopicPartition, int64_t>& rewind = {},
+                    std::chrono::milliseconds backoff = std::chrono::milliseconds(0));
 
   // Pauses every partition (the worker waits for its target).
   void pause_all();
@@ -48,25 +56,30 @@ class ConsumeLoop {
   // Resumes every partition except the held ones.
   void resume_all();
 
-  size_t assignment_size() { return consumer_.assignment_size(); }
+  size_t assignment_size();
   // Samples the consumer lag into its gauge, at most every 5 s.
   void sample_lag();
   // Commits the stored offsets and leaves the group.
   void close();
 
  private:
+  // Takes a message in; true when it was a message at all (not a timeout), and sets `accepted`.
+  bool receive(std::unique_ptr<RdKafka::Message> msg, bool& accepted);
   bool accept(std::unique_ptr<RdKafka::Message> msg);
+  common::KafkaConsumer& consumer_of(const std::string& topic);
   void assigned(const common::KafkaConsumer::PartitionList& partitions);
-  void revoked(const common::KafkaConsumer::PartitionList& partitions);
+  void revoked(common::KafkaConsumer& consumer, const common::KafkaConsumer::PartitionList& partitions);
 
   const common::Config& config_;
   const RetryTiers& tiers_;
   WorkerMetrics& metrics_;
-  common::KafkaConsumer consumer_;
   std::function<void()> on_assigned_;
   std::vector<Record> batch_;
   std::map<TopicPartition, Clock::time_point> held_;  // partitions paused until a time
   Clock::time_point next_lag_sample_ = Clock::now();
+  // Declared last, destroyed first: closing them runs the revoke hook, which uses the batch.
+  // [0] reads the main topic, [1] (when there are tiers) the retry tiers.
+  std::vector<std::unique_ptr<common::KafkaConsumer>> consumers_;
 };
 
 }  // namespace leadsync::workers

@@ -33,6 +33,12 @@ struct WorkerMetrics {
   prometheus::Gauge& assigned;
   prometheus::Counter& identity_links;
   prometheus::Gauge& lag;
+  prometheus::Counter& forward_failures;
+  prometheus::Counter& target_unavailable(const std::string& reason) {
+    return target_unavailable_.Add({{"reason", reason}});
+  }
+  prometheus::Family<prometheus::Counter>& target_unavailable_;
+  prometheus::Gauge& backoff_active;
 };
 
 }  // namespace leadsync::workers

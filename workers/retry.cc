@@ -76,4 +76,16 @@ int64_t RetryTiers::not_before_ms(const RdKafka::Message& msg) const {
   return to_int(common::header_value(msg, "leadsync-not-before-ms"));
 }
 
+Backoff::Backoff(std::chrono::milliseconds base, std::chrono::milliseconds max)
+    : base_(base), max_(max), rng_(std::random_device{}()) {}
+
+std::chrono::milliseconds Backoff::next() {
+  auto d = base_.count();
+  for (int i = 0; i < failures_ && d < max_.count(); ++i) d *= 2;
+  d = std::min<int64_t>(d, max_.count());
+  ++failures_;
+  const auto jitter = static_cast<int64_t>(rng_() % static_cast<uint64_t>(d / 2 + 1));
+  return std::chrono::milliseconds(d + jitter);
+}
+
 }  // namespace leadsync::workers

@@ -4,7 +4,9 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include <chrono>
 #include <cstdint>
+#include <random>
 #include <string>
 
 #include "common/config.h"
@@ -45,6 +47,23 @@ class RetryTiers {
 
  private:
   const common::KafkaConfig& config_;
+};
+
+// Exponential backoff with jitter for a wait that repeats while a condition lasts (a target that
+// stays unavailable, a topic that keeps refusing forwards): the n-th consecutive wait is drawn
+// from [d, 1.5·d] with d = base·2^(n-1), capped at `max`, so that workers restarted together do
+// not retry in step.
+class Backoff {
+ public:
+  Backoff(std::chrono::milliseconds base, std::chrono::milliseconds max);
+  std::chrono::milliseconds next();
+  void reset() { failures_ = 0; }
+  int failures() const { return failures_; }
+
+ private:
+  std::chrono::milliseconds base_, max_;
+  int failures_ = 0;
+  std::mt19937_64 rng_;
 };
 
 }  // namespace leadsync::workers

@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <random>
 
 #include "workers/consume_loop.h"
 #include "workers/forwarder.h"
@@ -43,7 +42,7 @@ class Worker::Impl {
   void run(const std::atomic<bool>& stop) {
     spdlog::info("worker: consuming {} and {} retry tier(s) as group {}", config_.kafka.topic,
                  config_.kafka.retry.attempts, config_.kafka.group);
-    if (!target_->connect()) wait_for_target(stop);
+    if (!target_->connect()) wait_for_target(stop, "PostgreSQL is not reachable");
     while (!stop.load()) {
       telemetry_.heartbeat();
       loop_.resume_due();
@@ -62,31 +61,47 @@ class Worker::Impl {
   void process_batch(const std::atomic<bool>& stop) {
     const auto started = Clock::now();
     auto& batch = loop_.batch();
-    std::vector<Record*> records;
-    records.reserve(batch.size());
-    for (auto& r : batch) records.push_back(&r);
     RunCounts per_run;
     for (;;) {
+      // Taken anew for each attempt: a rebalance while waiting drops the revoked partitions' records.
+      std::vector<Record*> records;
+      records.reserve(batch.size());
+      for (auto& r : batch) records.push_back(&r);
       try {
         per_run = target_->apply(records);
+        target_backoff_.reset();
         break;
       } catch (const TargetUnavailable& e) {
-        spdlog::error("worker: database unavailable ({}); pausing consumption until it is back", e.what());
-        wait_for_target(stop);
-        if (stop.load() && !target_->available()) return;  // not applied, offsets not stored: replayed later
+        const bool outage = e.kind() == Unavailability::kOutage;
+        metrics_.target_unavailable(outage ? "outage" : "misfit").Increment();
+        if (!wait_for_target(stop, e.what())) return;  // not applied, offsets not stored: replayed later
       }
     }
     const auto forwarded = forwarder_.forward(batch, std::chrono::minutes(3));
-    if (!forwarded.all_acknowledged()) {
-      // Without the acknowledgement the offsets must not move. Exiting replays the batch from the
-      // last stored offsets on restart, which the version guard makes harmless.
-      throw std::runtime_error("forwarding failed records to retry/dead-letter topics was not acknowledged: " +
-                               forwarded.first_error);
-    }
     target_->count_dead_letters(forwarded.dead_lettered);
     for (const auto& [run, c] : forwarded.dead_lettered) per_run[run].failed += c.failed;
     observe(started, per_run);
-    loop_.finish_batch();
+    const auto rewind = rewind_unacknowledged(forwarded);
+    if (rewind.empty()) forward_backoff_.reset();
+    loop_.finish_batch(rewind, rewind.empty() ? std::chrono::milliseconds(0) : forward_backoff_.next());
+  }
+
+  // A failed record whose forward Kafka did not acknowledge is not done: its partition's offset
+  // stays before it and the partition is read again from there after a backoff (the records after
+  // it are applied again, which the version guard makes harmless). Nothing is lost, and the worker
+  // keeps serving its other partitions instead of exiting.
+  std::map<TopicPartition, int64_t> rewind_unacknowledged(const ForwardResult& forwarded) {
+    std::map<TopicPartition, int64_t> rewind;
+    for (const auto* r : forwarded.unacknowledged) {
+      auto [it, inserted] = rewind.emplace(r->partition(), r->offset());
+      if (!inserted) it->second = std::min(it->second, r->offset());
+    }
+    if (!rewind.empty()) {
+      metrics_.forward_failures.Increment(static_cast<double>(forwarded.unacknowledged.size()));
+      spdlog::error("worker: {} failed record(s) could not be forwarded ({}); their partitions are read again",
+                    forwarded.unacknowledged.size(), forwarded.first_error);
+    }
+    return rewind;
   }
 
   void observe(Clock::time_point started, const RunCounts& per_run) {
@@ -106,28 +121,30 @@ class Worker::Impl {
     metrics_.applied("stale").Increment(static_cast<double>(total.stale));
   }
 
-  // Pauses every partition and keeps serving the group (rebalances, heartbeats) while it retries
-  // the connection with exponential backoff and jitter. Records are not touched.
-  void wait_for_target(const std::atomic<bool>& stop) {
+  // Pauses every partition and keeps serving the group (rebalances, heartbeats) for a backoff with
+  // jitter that grows while the target stays unavailable, reconnecting when the connection is gone.
+  // Records are not touched. Returns false when stopped first.
+  bool wait_for_target(const std::atomic<bool>& stop, const std::string& why) {
     telemetry_.set_ready(false);
     loop_.pause_all();
-    std::mt19937_64 rng(std::random_device{}());
-    int64_t backoff_ms = 250;
-    auto next_try = Clock::now();
+    auto wait = target_backoff_.next();
+    spdlog::error("worker: target unavailable ({}); consumption paused, trying again in {} ms", why, wait.count());
+    auto next_try = Clock::now() + wait;
+    metrics_.backoff_active.Set(1);
     bool up = false;
     while (!stop.load()) {
       telemetry_.heartbeat();
       loop_.serve_paused(100);
       if (Clock::now() < next_try) continue;
-      if ((up = target_->connect())) break;
-      const auto jitter = static_cast<int64_t>(rng() % static_cast<uint64_t>(backoff_ms / 2 + 1));
-      next_try = Clock::now() + std::chrono::milliseconds(backoff_ms + jitter);
-      backoff_ms = std::min<int64_t>(backoff_ms * 2, 5000);
+      if ((up = target_->available() || target_->connect())) break;
+      next_try = Clock::now() + target_backoff_.next();
     }
-    if (!up) return;
-    spdlog::info("worker: database is back; resuming");
+    metrics_.backoff_active.Set(0);
+    if (!up) return false;
+    spdlog::info("worker: trying the target again; consumption resumed");
     loop_.resume_all();
     telemetry_.set_ready(loop_.assignment_size() > 0);
+    return true;
   }
 
   const common::Config& config_;
@@ -138,6 +155,8 @@ class Worker::Impl {
   // Destruction order: the consume loop goes first (it leaves the group), then the producer flushes.
   Forwarder forwarder_;
   ConsumeLoop loop_;
+  Backoff target_backoff_{std::chrono::milliseconds(250), std::chrono::seconds(5)};
+  Backoff forward_backoff_{std::chrono::milliseconds(500), std::chrono::seconds(30)};
 };
 
 Worker::Worker(const common::Config& config, common::Telemetry& telemetry)

@@ -5,8 +5,10 @@
 
 #include "common/kafka_producer.h"
 #include "common/mapping.h"
+#include "common/schema.h"
 #include "ctl/verify.h"
 #include "tests/integration/cluster.h"
+#include "workers/targets/identity.h"
 
 namespace leadsync::testing {
 namespace {
@@ -97,6 +99,44 @@ TEST(Identity, R1_AnEventWithAForeignKeyButAKnownEmailUpdatesTheRecordInsteadOfD
   publish(producer, config, lead_event(config, other_uid, "someone.else@example.com", "new", 400, run(4)));
   ASSERT_TRUE(eventually([&] { return accounted_events(*conn, run(4)) >= 1; }, 30s));
   EXPECT_EQ(query("SELECT count(*) FROM " + table)[0][0].as<int>(), 2);
+}
+
+TEST(Identity, R1_ABatchRetriedAfterItsTransactionRolledBackRecreatesTheIdentityLink) {
+  const auto tag = unique_tag("identity_retry");
+  auto config = isolated_example_config(tag);
+  config.entities.at("lead").match_on = {"email"};
+  auto conn = connect(config);
+  common::migrate(*conn, config);
+  const auto table = common::qualified(*conn, config.postgres.schema, "leads");
+  const auto email = tag + "@example.com";
+  pqxx::nontransaction(*conn).exec_params("INSERT INTO " + table + " (lead_id, email, _version) VALUES ('L-1', $1, 1)",
+                                          email);
+  const auto uid = "uid-" + tag;
+  const auto event = lead_event(config, uid, email, "qualified", 200, "");
+  const std::vector<const common::ChangeEvent*> batch{&event};
+  workers::IdentityResolver resolver(config, config.entity("lead"));
+
+  {  // The first attempt resolves and links, then the database goes away before the commit.
+    pqxx::work tx(*conn);
+    const auto links = resolver.resolve(tx, batch);
+    ASSERT_EQ(links.size(), 1u);
+    EXPECT_EQ(links[0].to_key, "L-1");
+    tx.abort();
+  }
+  // The worker retries the same records: they still carry the key they came with, and the link is
+  // made again.
+  EXPECT_EQ(event.key(), uid);
+  pqxx::work tx(*conn);
+  const auto links = resolver.resolve(tx, batch);
+  ASSERT_EQ(links.size(), 1u);
+  EXPECT_EQ(links[0].from_key, uid);
+  EXPECT_EQ(links[0].to_key, "L-1");
+  EXPECT_EQ(links[0].field, "email");
+  EXPECT_EQ(tx.exec_params1("SELECT key FROM leadsync.identities WHERE entity = 'lead' AND field = '_key' AND value = $1",
+                            uid)[0].as<std::string>(),
+            "L-1");
+  tx.exec("DROP SCHEMA " + conn->quote_name(config.postgres.schema) + " CASCADE");
+  tx.commit();
 }
 
 }  // namespace

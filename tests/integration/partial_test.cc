@@ -6,7 +6,8 @@
 #include "common/mapping.h"
 #include "common/schema.h"
 #include "tests/integration/cluster.h"
-#include "workers/apply.h"
+#include "workers/targets/entity_applier.h"
+#include "workers/validate.h"
 
 namespace leadsync::testing {
 namespace {
@@ -18,7 +19,7 @@ class PartialEvents : public ::testing::Test {
     config_.entities.at("lead").partial_events = true;
     conn_ = connect(config_);
     common::migrate(*conn_, config_);
-    applier_ = std::make_unique<workers::EntityApplier>(config_, config_.entity("lead"), *conn_);
+    applier_ = std::make_unique<workers::EntityApplier>(config_, config_.entity("lead"));
   }
   void TearDown() override {
     pqxx::work tx(*conn_);

@@ -1,5 +1,6 @@
 // R6, R13 — properties of the apply path (design.md §4) against the real PostgreSQL, through the real
-// code the worker runs: validate_event, newest_per_key, EntityApplier::apply. Events are full images
+// code the worker runs: PostgresTarget::apply (validation, identities, the collapse, the merge
+// statement, isolation), one poll per call. Events are full images
 // (or deletes) of the example `lead` entity over a few awkward keys, with versions from a small range
 // so that ties, duplicates and replays of older events after newer ones are common.
 #include <gtest/gtest.h>
@@ -19,7 +20,12 @@
 #include "common/pg.h"
 #include "common/schema.h"
 #include "tests/integration/cluster.h"
-#include "workers/apply.h"
+#include <prometheus/registry.h>
+
+#include "workers/collapse.h"
+#include "workers/metrics.h"
+#include "workers/targets/postgres_target.h"
+#include "workers/validate.h"
 
 namespace leadsync::testing {
 namespace {
@@ -173,7 +179,8 @@ std::vector<std::vector<ChangeEvent>> pick_batches(std::vector<ChangeEvent> even
 }
 
 // The design's semantics (design.md §4), written without the SQL: in a batch the newest event per
-// key wins (on a tie the later one) and the others are stale; the winner applies only over an
+// key wins (on equal versions the greater event id; the same event twice: the first) and the
+// others are stale; the winner applies only over an
 // older version; an upsert writes every field, a delete keeps the row's last values (NULLs for a
 // key never seen). Updates `table` and returns the counts the applier must report.
 Counts model_apply(Table& table, const std::vector<ChangeEvent>& batch, const EntityConfig& lead) {
@@ -181,7 +188,7 @@ Counts model_apply(Table& table, const std::vector<ChangeEvent>& batch, const En
   std::map<std::string, std::size_t> winner;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     auto& w = winner.try_emplace(batch[i].key(), i).first->second;
-    if (batch[i].source_version() >= batch[w].source_version()) w = i;
+    if (workers::newer_than(batch[i], batch[w])) w = i;
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& e = batch[i];
@@ -280,7 +287,8 @@ class LeadTable {
     pqxx::nontransaction(*conn_).exec("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'");  // for from_sql
     lead_ = &config_.entity("lead");
     table_ = common::qualified(*conn_, config_.postgres.schema, lead_->table);
-    applier_.emplace(config_, *lead_, *conn_);
+    target_ = std::make_unique<workers::PostgresTarget>(config_, metrics_);
+    if (!target_->connect()) throw std::runtime_error("the worker's target cannot connect");
   }
   LeadTable(const LeadTable&) = delete;
   LeadTable& operator=(const LeadTable&) = delete;
@@ -309,21 +317,17 @@ class LeadTable {
   // One poll of the worker (design.md §4): validate, collapse to the newest event per key, apply in
   // one transaction. Returns the counts per run, the collapsed events included as stale.
   Counts apply_batch(const std::vector<ChangeEvent>& batch) {
-    std::vector<const ChangeEvent*> events;
-    for (const auto& e : batch) {
-      require(workers::validate_event(config_, e));
-      events.push_back(&e);
+    std::vector<workers::Record> records(batch.size());
+    std::vector<workers::Record*> pointers;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      require(workers::validate_event(config_, batch[i]));
+      records[i].event = batch[i];
+      pointers.push_back(&records[i]);
     }
-    Counts counts;
-    const auto newest = workers::newest_per_key(events, counts);
-    pqxx::work tx(*conn_);
-    for (const auto& [entity, indexes] : newest) {
-      RC_ASSERT(entity == lead_->name);
-      std::vector<const ChangeEvent*> chosen;
-      for (const auto i : indexes) chosen.push_back(events[i]);
-      for (const auto& [run, c] : applier_->apply(tx, chosen)) counts[run] += c;
+    auto counts = target_->apply(pointers);
+    for (const auto& r : records) {
+      if (r.failure) RC_FAIL("an event failed: " + r.failure->message);
     }
-    tx.commit();
     return counts;
   }
 
@@ -368,13 +372,15 @@ class LeadTable {
   }
 
  private:
-  // conn_ and applier_ refer to config_ (the applier keeps a reference to its entity): config_ is
+  // conn_ and target_ refer to config_ (the target keeps a reference to it): config_ is
   // declared first, and the class is neither copied nor moved.
   common::Config config_;
   std::unique_ptr<pqxx::connection> conn_;
   const EntityConfig* lead_ = nullptr;
   std::string table_;
-  std::optional<workers::EntityApplier> applier_;
+  prometheus::Registry registry_;
+  workers::WorkerMetrics metrics_{registry_};
+  std::unique_ptr<workers::PostgresTarget> target_;  // the worker's batch path
   std::string sources_, source_;  // the prefix of this test's source names, and this case's
   int cases_ = 0;
 };

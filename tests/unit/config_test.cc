@@ -1,6 +1,11 @@
 // Config validation: every error names the key path and what was expected.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sys/wait.h>
+
 #include "common/config.h"
 #include "common/errors.h"
 
@@ -132,6 +137,113 @@ TEST(Config, ParsesDurations) {
   EXPECT_FALSE(parse_duration("5"));
   EXPECT_FALSE(parse_duration("s"));
   EXPECT_FALSE(parse_duration("5 days"));
+}
+
+// Issue 7 item 19: a value librdkafka rejects is a configuration error that names its key, found
+// when the configuration is loaded (not an abort when the client is created).
+TEST(Config, R19_KafkaPropertyLibrdkafkaRejectsNamesTheKey) {
+  const auto e = error_of(replace(kValid, "  partitions: 6\n", "  partitions: 6\n  properties: {acks: sometimes}\n"));
+  EXPECT_NE(e.find("kafka.properties.acks"), std::string::npos) << e;
+  EXPECT_NE(e.find("sometimes"), std::string::npos) << e;
+  const auto unknown = error_of(replace(kValid, "  partitions: 6\n", "  partitions: 6\n  properties: {no.such: 1}\n"));
+  EXPECT_NE(unknown.find("kafka.properties.no.such"), std::string::npos) << unknown;
+}
+
+// Issue 7 item 19: user properties must not silently switch off the idempotent, acks=all producer
+// that "nothing lost" rests on; kafka.allow_unsafe_producer says it was meant.
+TEST(Config, R19_KafkaPropertiesCannotWeakenTheProducerUnlessAllowed) {
+  for (const char* weak : {"{acks: 1}", "{acks: \"0\"}", "{enable.idempotence: \"false\"}"}) {
+    const auto yaml = replace(kValid, "  partitions: 6\n", std::string("  partitions: 6\n  properties: ") + weak + "\n");
+    const auto e = error_of(yaml);
+    EXPECT_NE(e.find("kafka.properties."), std::string::npos) << weak << ": " << e;
+    EXPECT_NE(e.find("allow_unsafe_producer"), std::string::npos) << weak << ": " << e;
+    const auto allowed = parse_config(replace(yaml, "  partitions: 6\n", "  partitions: 6\n  allow_unsafe_producer: true\n"));
+    EXPECT_TRUE(allowed.kafka.allow_unsafe_producer);
+  }
+  // Saying the safe thing explicitly is fine.
+  EXPECT_NO_THROW(parse_config(replace(kValid, "  partitions: 6\n", "  partitions: 6\n  properties: {acks: all}\n")));
+  EXPECT_NO_THROW(parse_config(replace(kValid, "  partitions: 6\n", "  partitions: 6\n  properties: {acks: \"-1\"}\n")));
+}
+
+// Offsets are stored by leadsync only after the database commit; a property that stores them
+// earlier (or moves the client elsewhere) would lose events silently.
+TEST(Config, R19_KafkaPropertiesThatLeadsyncManagesAreRefused) {
+  for (const char* managed : {"enable.auto.offset.store", "group.id", "bootstrap.servers"}) {
+    const auto e = error_of(replace(kValid, "  partitions: 6\n",
+                                    std::string("  partitions: 6\n  properties: {") + managed + ": x}\n"));
+    EXPECT_NE(e.find(std::string("kafka.properties.") + managed), std::string::npos) << e;
+  }
+}
+
+class KafkaSecretsTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (const char* v : {"LEADSYNC_KAFKA_SASL_PASSWORD", "LEADSYNC_KAFKA_SASL_USERNAME", "LEADSYNC_KAFKA_SSL_KEY_PASSWORD",
+                          "TEST_KAFKA_SECRET"}) {
+      unsetenv(v);
+    }
+    std::filesystem::remove(path_);
+  }
+  Config load(const std::string& yaml) {
+    std::ofstream(path_) << yaml;
+    return load_config(path_);
+  }
+  std::string load_error(const std::string& yaml) {
+    try {
+      load(yaml);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  }
+  std::string path_ = (std::filesystem::temp_directory_path() / ("leadsync-secrets-" + std::to_string(getpid()) + ".yaml")).string();
+};
+
+// Issue 7 item 18: Kafka SASL/SSL secrets come from the environment, never from the YAML.
+TEST_F(KafkaSecretsTest, R18_SaslAndSslSecretsComeFromTheEnvironment) {
+  setenv("LEADSYNC_KAFKA_SASL_USERNAME", "svc-leadsync", 1);
+  setenv("LEADSYNC_KAFKA_SASL_PASSWORD", "pw-from-env", 1);
+  setenv("LEADSYNC_KAFKA_SSL_KEY_PASSWORD", "key-pw", 1);
+  const auto c = load(replace(kValid, "  partitions: 6\n",
+                              "  partitions: 6\n  properties: {security.protocol: SASL_SSL, sasl.mechanisms: PLAIN}\n"));
+  EXPECT_EQ(c.kafka.properties.at("sasl.username"), "svc-leadsync");
+  EXPECT_EQ(c.kafka.properties.at("sasl.password"), "pw-from-env");
+  EXPECT_EQ(c.kafka.properties.at("ssl.key.password"), "key-pw");
+}
+
+TEST_F(KafkaSecretsTest, R18_SecretsEnvNamesTheVariableForAnyProperty) {
+  setenv("TEST_KAFKA_SECRET", "s3", 1);
+  const auto c = load(replace(kValid, "  partitions: 6\n",
+                              "  partitions: 6\n  secrets_env: {sasl.password: TEST_KAFKA_SECRET}\n"));
+  EXPECT_EQ(c.kafka.properties.at("sasl.password"), "s3");
+  const auto e = load_error(replace(kValid, "  partitions: 6\n",
+                                    "  partitions: 6\n  secrets_env: {sasl.password: TEST_KAFKA_UNSET}\n"));
+  EXPECT_NE(e.find("kafka.secrets_env.sasl.password"), std::string::npos) << e;
+  EXPECT_NE(e.find("TEST_KAFKA_UNSET"), std::string::npos) << e;
+}
+
+TEST_F(KafkaSecretsTest, R18_ASecretWrittenIntoTheYamlIsRefusedWithoutEchoingIt) {
+  const auto e = error_of(replace(kValid, "  partitions: 6\n", "  partitions: 6\n  properties: {sasl.password: hunter2}\n"));
+  EXPECT_NE(e.find("kafka.properties.sasl.password"), std::string::npos) << e;
+  EXPECT_NE(e.find("LEADSYNC_KAFKA_SASL_PASSWORD"), std::string::npos) << e;
+  EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
+}
+
+// Issue 7 item 19 end to end: the producer used to die with SIGABRT on such a property.
+TEST(Executables, R19_ProducerExitsTwoNamingABadKafkaProperty) {
+  const auto dir = std::filesystem::temp_directory_path() / ("leadsync-exit-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "leads.csv") << "Lead ID,Email,Lead sources,Score\n1,a@b.test,x,1\n";
+  std::ofstream(dir / "c.yaml") << replace(kValid, "  partitions: 6\n", "  partitions: 6\n  properties: {acks: sometimes}\n");
+  const auto cmd = std::string(LEADSYNC_BINARY_DIR) + "/producers/leadsync-producer --config " + (dir / "c.yaml").string() +
+                   " --once >" + (dir / "out").string() + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  std::ifstream in(dir / "out");
+  const std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by a signal; output: " << out;
+  EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+  EXPECT_NE(out.find("kafka.properties.acks"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 // common/config.cc without a line in the reference fails here, and so does a key the maximal config
 // below forgets to set (its sub-keys would otherwise never be visited).
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -22,9 +24,14 @@ kafka:
   retry: {attempts: 3, base_ms: 1000, max_ms: 10000}
   dlq_topic: leadsync.changes.dlq
   properties: {security.protocol: plaintext}
+  secrets_env: {sasl.password: KAFKA_PASSWORD}
+  allow_unsafe_producer: false
 postgres:
   url: postgresql://localhost/leadsync
   schema: public
+  statement_timeout_ms: 60000
+  lock_timeout_ms: 10000
+  idle_in_transaction_timeout_ms: 60000
 worker:
   max_batch: 5000
   max_wait_ms: 20
@@ -102,6 +109,81 @@ TEST(DocsConfig, TheMaximalConfigSetsEveryAcceptedKey) {
     for (const auto& s : config.sources) used = used || s.kind == kind;
     EXPECT_TRUE(used) << "kMaximal has no source of kind `" << kind << "`: its keys would not be visited";
   }
+}
+
+// Every configuration example in docs/ is accepted by the loader, so that an example cannot keep a key
+// that was renamed or removed. A fragment without `entities:` gets a minimal one.
+TEST(DocsConfig, EveryYamlExampleInTheDocsParses) {
+  int examples = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(LEADSYNC_SOURCE_DIR) + "/docs")) {
+    if (entry.path().extension() != ".md") continue;
+    std::ifstream in(entry.path());
+    std::string line, block;
+    int line_no = 0, start = 0;
+    bool in_yaml = false;
+    while (std::getline(in, line)) {
+      ++line_no;
+      if (!in_yaml && line == "```yaml") {
+        in_yaml = true;
+        block.clear();
+        start = line_no;
+      } else if (in_yaml && line == "```") {
+        in_yaml = false;
+        if (block.find("entities:") == std::string::npos) {
+          block += "entities:\n  e:\n    key: id\n    fields: {f: {type: text}}\n";
+        }
+        ++examples;
+        try {
+          parse_config(block, entry.path().filename().string());
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << entry.path().filename().string() << ":" << start << ": " << e.what();
+        }
+      } else if (in_yaml) {
+        block += line + "\n";
+      }
+    }
+  }
+  EXPECT_GE(examples, 5) << "fewer configuration examples in docs/ than expected: is the path right?";
+}
+
+// Walks kMaximal independently of the loader and finds, for every key it sets, the schema path the
+// loader registered for it. A parser that stopped reporting its keys (a section parsed by a copy of
+// the walker without the registry) fails here instead of silently dropping out of the check above.
+void expect_registered(const YAML::Node& node, const std::string& schema, const ConfigSchema& registered,
+                       const std::string& concrete) {
+  auto has_prefix = [&](const std::string& prefix) {
+    const auto it = registered.keys.lower_bound(prefix);
+    return it != registered.keys.end() && it->rfind(prefix, 0) == 0;
+  };
+  auto join = [](const std::string& parent, const std::string& key) {
+    return parent.empty() ? key : parent + "." + key;
+  };
+  if (node.IsSequence()) {
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      expect_registered(node[i], schema + "[]", registered, concrete + "[" + std::to_string(i) + "]");
+    }
+    return;
+  }
+  if (!node.IsMap()) return;
+  for (const auto& kv : node) {
+    const auto key = kv.first.as<std::string>();
+    const auto where = join(concrete, key);
+    if (registered.keys.count(join(schema, key))) {
+      expect_registered(kv.second, join(schema, key), registered, where);
+    } else if (has_prefix(join(schema, "<name>") + ".")) {
+      expect_registered(kv.second, join(schema, "<name>"), registered, where);  // an entity, a field
+    } else {
+      // Otherwise only a user-named scalar entry of a registered mapping (a column, a Kafka property).
+      EXPECT_TRUE(registered.keys.count(schema) && kv.second.IsScalar())
+          << "kMaximal sets `" << where << "` but the loader reported no key for it: does every "
+          << "parser record its keys (expect_map of the walker in common/config.cc)?";
+    }
+  }
+}
+
+TEST(DocsConfig, TheLoaderReportsEveryKeyTheMaximalConfigSets) {
+  const auto schema = accepted_config_keys(kMaximal);
+  expect_registered(YAML::Load(kMaximal), "", schema, "");
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "common/mapping.h"
-#include "workers/apply.h"
+#include "workers/targets/entity_applier.h"
 
 namespace leadsync::common {
 namespace {

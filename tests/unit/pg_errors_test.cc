@@ -18,6 +18,11 @@ TEST(PgErrors, TransientConflictsGoToTheRetryTiers) {
   EXPECT_EQ(of("57014"), ErrorClass::kRetryable);  // query_canceled (statement timeout)
 }
 
+TEST(PgErrors, AForeignKeyWhoseParentIsNotThereYetIsRetriedNotDeadLettered) {
+  // The parent row may arrive later on another partition (design.md §4, step 5).
+  EXPECT_EQ(of("23503"), ErrorClass::kRetryable);  // foreign_key_violation
+}
+
 TEST(PgErrors, BadDataIsPermanent) {
   EXPECT_EQ(of("22P02"), ErrorClass::kPermanent);  // invalid_text_representation
   EXPECT_EQ(of("23505"), ErrorClass::kPermanent);  // unique_violation

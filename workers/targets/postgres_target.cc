@@ -4,6 +4,8 @@
 
 #include "common/errors.h"
 #include "common/pg.h"
+#include "workers/collapse.h"
+#include "workers/validate.h"
 
 namespace leadsync::workers {
 namespace {
@@ -17,6 +19,13 @@ std::string field_named_in(const std::string& problem) {
   if (a == std::string::npos) return "";
   const auto b = problem.find('\'', a + 7);
   return b == std::string::npos ? "" : problem.substr(a + 7, b - a - 7);
+}
+
+// 53200 (out of memory) and 54xxx (program limit exceeded) fail a statement for its size: a
+// smaller piece of the batch may well pass.
+bool fails_for_size(const std::exception& e) {
+  const auto state = common::pg_sqlstate(e);
+  return state == "53200" || state.rfind("54", 0) == 0;
 }
 
 std::vector<Record*> without_failure(const std::vector<Record*>& records) {
@@ -39,11 +48,11 @@ void PostgresTarget::set_up(bool up) {
 
 bool PostgresTarget::connect() {
   try {
-    conn_ = common::pg_connect(config_.postgres.url, "leadsync-worker");
+    conn_ = common::pg_connect(config_.postgres, "leadsync-worker");
     if (appliers_.empty()) {
       for (const auto& [name, entity] : config_.entities) {
-        appliers_.emplace(name, EntityApplier(config_, entity, *conn_));
-        resolvers_.emplace(name, IdentityResolver(config_, entity, *conn_));
+        appliers_.emplace(name, EntityApplier(config_, entity));
+        resolvers_.emplace(name, IdentityResolver(config_, entity));
       }
     }
     set_up(true);
@@ -56,12 +65,21 @@ bool PostgresTarget::connect() {
   }
 }
 
+// The server going away (class 08 connection exception, 57 operator intervention) or a connection
+// that libpq no longer holds is an outage: reconnect. Anything else classified as infrastructure
+// (42 and 3F: the schema does not fit; XX000, 53: the server cannot run it now) happens on a
+// working connection: keep it, back off and try again.
 void PostgresTarget::unavailable(const std::exception& e) {
-  set_up(false);
-  throw TargetUnavailable(Unavailability::kOutage, e.what());
+  const auto state = common::pg_sqlstate(e);
+  const bool outage = !conn_ || !conn_->is_open() || dynamic_cast<const pqxx::broken_connection*>(&e) ||
+                      dynamic_cast<const pqxx::in_doubt_error*>(&e) || state.rfind("08", 0) == 0 ||
+                      state.rfind("57", 0) == 0;
+  if (outage) set_up(false);
+  throw TargetUnavailable(outage ? Unavailability::kOutage : Unavailability::kMisfit,
+                          (state.empty() ? "" : "SQLSTATE " + state + ": ") + first_line(e.what()));
 }
 
-// ------------------------------------------------------------------ calls into apply.* and identity.*
+// ------------------------------------------------------------------ calls into validate, collapse, identity
 
 void PostgresTarget::validate(const std::vector<Record*>& records) const {
   for (auto* r : records) {
@@ -73,15 +91,22 @@ void PostgresTarget::validate(const std::vector<Record*>& records) const {
 }
 
 // Re-keys events that belong to a record known under another key (R1), before the batch is
-// collapsed per key, so that both spellings of one record meet in one row.
+// collapsed per key, so that both spellings of one record meet in one row. The records keep the
+// keys they came with (a retried batch resolves again); the copies live for this batch.
 void PostgresTarget::resolve_identities(pqxx::transaction_base& tx, const std::vector<Record*>& records) {
+  rekeyed_.clear();
   for (const auto& [name, resolver] : resolvers_) {
     if (!resolver.enabled()) continue;
-    std::vector<common::ChangeEvent*> events;
+    std::vector<Record*> of_entity;
+    std::vector<const common::ChangeEvent*> events;
     for (auto* r : records) {
-      if (r->event.entity() == name) events.push_back(&r->event);
+      if (r->event.entity() != name) continue;
+      of_entity.push_back(r);
+      events.push_back(&r->event);
     }
     for (const auto& link : resolver.resolve(tx, events)) {
+      auto& copy = rekeyed_.insert_or_assign(of_entity[link.index], of_entity[link.index]->event).first->second;
+      copy.set_key(link.to_key);
       if (link.field.empty()) continue;
       metrics_.identity_links.Increment();
       spdlog::info("worker: {} key '{}' linked to existing record '{}' by {} = '{}'", name, link.from_key,
@@ -90,23 +115,37 @@ void PostgresTarget::resolve_identities(pqxx::transaction_base& tx, const std::v
   }
 }
 
+const common::ChangeEvent& PostgresTarget::applied_event(const Record* r) const {
+  const auto it = rekeyed_.find(r);
+  return it == rekeyed_.end() ? r->event : it->second;
+}
+
+// Applies the batch in the rounds the collapse plans (workers/collapse.h): when an event fails, the
+// next newest of its key is applied in the next round.
 void PostgresTarget::apply_newest(pqxx::dbtransaction& tx, const std::vector<Record*>& records, RunCounts& per_run) {
   std::vector<const common::ChangeEvent*> events;
   events.reserve(records.size());
-  for (auto* r : records) events.push_back(&r->event);
-  for (const auto& [entity, indexes] : newest_per_key(events, per_run)) {
-    std::vector<Record*> newest;
-    newest.reserve(indexes.size());
-    for (const auto i : indexes) newest.push_back(records[i]);
-    apply_isolating(tx, appliers_.at(entity), newest, per_run);
+  for (auto* r : records) events.push_back(&applied_event(r));
+  BatchPlan plan(config_, events);
+  for (auto round = plan.next_round(); !round.empty(); round = plan.next_round()) {
+    for (const auto& [entity, indexes] : round) {
+      std::vector<Record*> chosen;
+      chosen.reserve(indexes.size());
+      for (const auto i : indexes) chosen.push_back(records[i]);
+      apply_isolating(tx, appliers_.at(entity), chosen, per_run);
+      for (const auto i : indexes) {
+        if (records[i]->failure) plan.failed(i);
+      }
+    }
   }
+  plan.count_unoffered(per_run);
 }
 
 void PostgresTarget::apply_one_entity(pqxx::dbtransaction& tx, const EntityApplier& applier,
                                       const std::vector<Record*>& records, RunCounts& per_run) {
   std::vector<const common::ChangeEvent*> events;
   events.reserve(records.size());
-  for (auto* r : records) events.push_back(&r->event);
+  for (auto* r : records) events.push_back(&applied_event(r));
   for (auto& [run, c] : applier.apply(tx, events)) per_run[run] += c;
 }
 
@@ -115,11 +154,27 @@ void PostgresTarget::apply_one_entity(pqxx::dbtransaction& tx, const EntityAppli
 RunCounts PostgresTarget::apply(const std::vector<Record*>& records) {
   validate(records);
   const auto good = without_failure(records);
+  if (good.empty()) return {};
+  try {
+    return apply_in_one_transaction(good);
+  } catch (const TargetUnavailable&) {
+    throw;
+  } catch (const std::exception& e) {
+    // An error outside the savepoints (identity resolution, run statistics, SAVEPOINT, COMMIT)
+    // names no record. Replaying the batch would fail the same way forever, so each record gets a
+    // transaction of its own: the one that causes the error fails alone, the others apply.
+    spdlog::warn("worker: batch of {} failed outside record isolation ({}); applying its records one by one",
+                 good.size(), first_line(e.what()));
+    return apply_one_by_one(good);
+  }
+}
+
+RunCounts PostgresTarget::apply_in_one_transaction(const std::vector<Record*>& records) {
   RunCounts per_run;
   try {
     pqxx::work tx(*conn_);
-    resolve_identities(tx, good);
-    apply_newest(tx, good, per_run);
+    resolve_identities(tx, records);
+    apply_newest(tx, records, per_run);
     write_run_stats(tx, per_run);
     tx.commit();
   } catch (const TargetUnavailable&) {
@@ -127,6 +182,20 @@ RunCounts PostgresTarget::apply(const std::vector<Record*>& records) {
   } catch (const std::exception& e) {
     if (common::classify_pg_error(e) == ErrorClass::kInfrastructure) unavailable(e);
     throw;
+  }
+  return per_run;
+}
+
+RunCounts PostgresTarget::apply_one_by_one(const std::vector<Record*>& records) {
+  RunCounts per_run;
+  for (auto* r : records) {
+    try {
+      for (const auto& [run, c] : apply_in_one_transaction({r})) per_run[run] += c;
+    } catch (const TargetUnavailable&) {
+      throw;  // records applied so far are committed; replaying them is harmless
+    } catch (const std::exception& e) {
+      r->failure = Failure{common::classify_pg_error(e), "database", first_line(e.what()), ""};
+    }
   }
   return per_run;
 }
@@ -143,7 +212,7 @@ void PostgresTarget::apply_isolating(pqxx::dbtransaction& tx, const EntityApplie
     return;
   } catch (const std::exception& e) {
     const auto cls = common::classify_pg_error(e);
-    if (cls == ErrorClass::kInfrastructure) unavailable(e);
+    if (cls == ErrorClass::kInfrastructure && !(fails_for_size(e) && records.size() > 1)) unavailable(e);
     // ROLLBACK TO keeps the savepoint; release it so that splits do not stack savepoints.
     tx.exec("ROLLBACK TO SAVEPOINT leadsync_apply");
     tx.exec("RELEASE SAVEPOINT leadsync_apply");
@@ -152,7 +221,8 @@ void PostgresTarget::apply_isolating(pqxx::dbtransaction& tx, const EntityApplie
       return;
     }
   }
-  // A data error in a batch: split until the bad records are found, so the good ones apply.
+  // A data error in a batch, or a batch too big for the server: split until the bad records are
+  // found (or the pieces fit), so the good ones apply.
   const auto half = static_cast<std::ptrdiff_t>(records.size() / 2);
   std::vector<Record*> left(records.begin(), records.begin() + half);
   std::vector<Record*> right(records.begin() + half, records.end());

@@ -1,14 +1,13 @@
-#include "workers/identity.h"
+#include "workers/targets/identity.h"
 
 #include "common/pg.h"
 
 namespace leadsync::workers {
 
-IdentityResolver::IdentityResolver(const common::Config& config, const common::EntityConfig& entity,
-                                   pqxx::connection_base& conn)
+IdentityResolver::IdentityResolver(const common::Config& config, const common::EntityConfig& entity)
     : entity_(entity) {
   if (entity.match_on.empty()) return;
-  auto q = [&](const std::string& name) { return conn.quote_name(name); };
+  const auto q = [](const std::string& name) { return common::quote_ident(name); };
   const auto table = q(config.postgres.schema) + "." + q(entity.table);
   const auto key = q(entity.key);
   // $1 keys, $2.. one array per match_on field, last: the entity name.
@@ -22,9 +21,10 @@ IdentityResolver::IdentityResolver(const common::Config& config, const common::E
   for (std::size_t i = 0; i < entity.match_on.size(); ++i) {
     const auto m = "s.m" + std::to_string(i);
     if (i) candidates += " UNION ALL ";
-    candidates += "SELECT t." + key + " AS key, " + std::to_string(i) + " AS prio, '" + entity.match_on[i] +
-                  "' AS field, " + m + " AS value FROM " + table + " t WHERE " + m + " IS NOT NULL AND t." +
-                  q(entity.match_on[i]) + " = " + m + " AND t." + key + " <> s.k AND NOT t._deleted";
+    candidates += "SELECT t." + key + " AS key, " + std::to_string(i) + " AS prio, " + common::quote_literal(entity.match_on[i]) +
+                  " AS field, " + m + " AS value FROM " + table + " t WHERE " + m + " IS NOT NULL AND t." +
+                  q(entity.match_on[i]) + " = " + m + " AND t." + key + " <> s.k AND NOT t._deleted" +
+                  (entity.partial_events ? " AND NOT t._incomplete" : "");
   }
   sql_ = "SELECT s.i, coalesce(link.key, m.key), CASE WHEN link.key IS NULL THEN m.field ELSE '' END, "
          "CASE WHEN link.key IS NULL THEN m.value ELSE '' END "
@@ -38,7 +38,7 @@ IdentityResolver::IdentityResolver(const common::Config& config, const common::E
 }
 
 std::vector<IdentityLink> IdentityResolver::resolve(pqxx::transaction_base& tx,
-                                                    const std::vector<common::ChangeEvent*>& events) const {
+                                                    const std::vector<const common::ChangeEvent*>& events) const {
   std::vector<IdentityLink> links;
   if (!enabled() || events.empty()) return links;
   common::TextArrayLiteral keys;
@@ -61,8 +61,9 @@ std::vector<IdentityLink> IdentityResolver::resolve(pqxx::transaction_base& tx,
   params.push_back(entity_.name);
   const auto rows = tx.exec_params(sql_, pqxx::prepare::make_dynamic_params(params));
   for (const auto& r : rows) {
-    auto* e = events.at(r[0].as<std::size_t>() - 1);
-    IdentityLink link{e->key(), r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<std::string>()};
+    const auto index = r[0].as<std::size_t>() - 1;
+    IdentityLink link{index, events.at(index)->key(), r[1].as<std::string>(), r[2].as<std::string>(),
+                      r[3].as<std::string>()};
     if (!link.field.empty()) {
       // A new link: remember it, so that later events with this key follow it even when the
       // alternate key changes, and so that verify and explain can show it.
@@ -71,7 +72,6 @@ std::vector<IdentityLink> IdentityResolver::resolve(pqxx::transaction_base& tx,
           "ON CONFLICT (entity, field, value) DO UPDATE SET key = EXCLUDED.key, linked_at = now()",
           entity_.name, link.from_key, link.to_key, link.field, link.value);
     }
-    e->set_key(link.to_key);
     links.push_back(std::move(link));
   }
   return links;

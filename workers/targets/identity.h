@@ -16,6 +16,7 @@
 namespace leadsync::workers {
 
 struct IdentityLink {
+  std::size_t index = 0;  // the event, in the list given to resolve()
   std::string from_key;  // the key the event carried
   std::string to_key;    // the record it was applied to
   std::string field;     // the alternate key that matched ("" when an earlier link was followed)
@@ -24,12 +25,15 @@ struct IdentityLink {
 
 class IdentityResolver {
  public:
-  IdentityResolver(const common::Config& config, const common::EntityConfig& entity, pqxx::connection_base& conn);
+  IdentityResolver(const common::Config& config, const common::EntityConfig& entity);
 
   bool enabled() const { return !entity_.match_on.empty(); }
-  // Rewrites the keys of `events` (all of this entity) that resolve to another record, stores new
-  // links, and returns every rewrite made.
-  std::vector<IdentityLink> resolve(pqxx::transaction_base& tx, const std::vector<common::ChangeEvent*>& events) const;
+  // Finds the events of `events` (all of this entity) that belong to another record, stores new
+  // links in `tx`, and returns one link per such event. The events are not touched: the caller
+  // applies copies with the new keys, so that a batch retried after `tx` rolled back resolves (and
+  // links) again (R1).
+  std::vector<IdentityLink> resolve(pqxx::transaction_base& tx,
+                                    const std::vector<const common::ChangeEvent*>& events) const;
 
  private:
   const common::EntityConfig& entity_;

@@ -1,0 +1,30 @@
+// `leadsyncctl verify --metrics-file PATH`: verify's result as Prometheus metrics, written in the
+// text format for node_exporter's textfile collector (a short-lived command cannot be scraped), so
+// that the LeadsyncVerifyDrift alert sees drift found by a scheduled verify.
+#pragma once
+
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <string>
+
+#include "ctl/verify.h"
+
+namespace leadsync::ctl {
+
+// Records whose fields differ, missing in PostgreSQL, or extra in it.
+int64_t drift_records(const VerifyReport& r);
+
+struct VerifyMetrics {
+  explicit VerifyMetrics(prometheus::Registry& registry);
+  void record(const VerifyReport& r, double unix_seconds);
+
+  prometheus::Family<prometheus::Gauge>& drift;
+  prometheus::Family<prometheus::Gauge>& last_run;
+};
+
+// Writes the registry to `path` atomically (a temporary file beside it, then rename), so the
+// collector never reads half a file. Throws std::runtime_error naming the path.
+void write_textfile(prometheus::Registry& registry, const std::string& path);
+
+}  // namespace leadsync::ctl

@@ -1,0 +1,253 @@
+// R6, R13 — what one poll's batch does to the table, through the worker's real batch path
+// (PostgresTarget::apply: validation, identities, the collapse, the merge statement, isolation)
+// against the real PostgreSQL: partial events in one poll are merged per field, an event never
+// loses to a newer one that failed, equal versions are decided by event id wherever the batch was
+// cut, and per-field bookkeeping (sources, tombstones, enabling partial events later) holds.
+#include <gtest/gtest.h>
+
+#include <prometheus/registry.h>
+
+#include <cstdio>
+
+#include "common/mapping.h"
+#include "common/pg.h"
+#include "common/schema.h"
+#include "ctl/verify.h"
+#include "tests/integration/cluster.h"
+#include "workers/metrics.h"
+#include "workers/targets/postgres_target.h"
+
+namespace leadsync::testing {
+namespace {
+
+using workers::ApplyCounts;
+
+class ApplyBatch : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = isolated_example_config(unique_tag("batch"));
+    config_.entities.at("lead").partial_events = true;
+    conn_ = connect(config_);
+    common::migrate(*conn_, config_);
+    table_ = common::qualified(*conn_, config_.postgres.schema, "leads");
+  }
+  void TearDown() override {
+    pqxx::work tx(*conn_);
+    tx.exec("DROP SCHEMA IF EXISTS " + conn_->quote_name(config_.postgres.schema) + " CASCADE");
+    tx.commit();
+  }
+
+  common::ChangeEvent base(const std::string& key, int64_t version, const std::string& id) {
+    common::ChangeEvent e;
+    e.set_source("crm");
+    e.set_entity("lead");
+    e.set_key(key);
+    e.set_op(v1::OP_UPSERT);
+    e.set_source_version(version);
+    e.set_event_id(id);
+    return e;
+  }
+  common::ChangeEvent full(const std::string& key, int64_t version, const std::string& status,
+                           const std::string& phone, const std::string& id = "") {
+    auto e = base(key, version, id.empty() ? "full-" + std::to_string(version) : id);
+    for (const auto& f : config_.entity("lead").fields) (*e.mutable_fields())[f.name].set_null_value(true);
+    (*e.mutable_fields())["email"].set_string_value(key + "@example.com");
+    (*e.mutable_fields())["status"].set_string_value(status);
+    (*e.mutable_fields())["phone"].set_string_value(phone);
+    return e;
+  }
+  common::ChangeEvent partial(const std::string& key, int64_t version, const std::string& field,
+                              const std::string& value) {
+    auto e = base(key, version, "partial-" + std::to_string(version));
+    e.set_partial(true);
+    (*e.mutable_fields())[field].set_string_value(value);
+    return e;
+  }
+  common::ChangeEvent tombstone(const std::string& key, int64_t version) {
+    auto e = base(key, version, "delete-" + std::to_string(version));
+    e.set_op(v1::OP_DELETE);
+    return e;
+  }
+
+  // One poll through the worker's apply target; the records keep their failures for inspection.
+  ApplyCounts apply(const std::vector<common::ChangeEvent>& events) {
+    records_.clear();
+    records_.resize(events.size());
+    std::vector<workers::Record*> batch;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      records_[i].event = events[i];
+      batch.push_back(&records_[i]);
+    }
+    prometheus::Registry registry;
+    workers::WorkerMetrics metrics(registry);
+    workers::PostgresTarget target(config_, metrics);
+    EXPECT_TRUE(target.connect());
+    ApplyCounts total;
+    for (const auto& [run, c] : target.apply(batch)) total += c;
+    return total;
+  }
+  pqxx::row row(const std::string& key) {
+    pqxx::work tx(*conn_);
+    return tx.exec_params1("SELECT status, phone, email, _version, _deleted, _source FROM " + table_ +
+                               " WHERE lead_id = $1",
+                           key);
+  }
+  std::string text(const pqxx::field& f) { return f.is_null() ? "NULL" : f.as<std::string>(); }
+
+  common::Config config_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::string table_;
+  std::vector<workers::Record> records_;
+};
+
+TEST_F(ApplyBatch, R6_TwoPartialEventsOfOneKeyInOnePollBothApply) {
+  apply({full("L-1", 10, "new", "111")});
+  const auto counts = apply({partial("L-1", 11, "status", "won"), partial("L-1", 12, "phone", "222")});
+  const auto r = row("L-1");
+  EXPECT_EQ(text(r[0]), "won");
+  EXPECT_EQ(text(r[1]), "222");
+  EXPECT_EQ(r[3].as<int64_t>(), 12);
+  EXPECT_EQ(counts.updated, 2);
+}
+
+TEST_F(ApplyBatch, R6_ALateFullImageAndANewerPartialInOnePollKeepTheImagesOtherFields) {
+  apply({full("L-1", 10, "new", "111")});
+  apply({full("L-1", 20, "contacted", "222"), partial("L-1", 30, "status", "won")});
+  const auto r = row("L-1");
+  EXPECT_EQ(text(r[0]), "won");
+  EXPECT_EQ(text(r[1]), "222");
+  EXPECT_EQ(r[3].as<int64_t>(), 30);
+}
+
+TEST_F(ApplyBatch, R6_APartialEventForAnUnknownKeyMakesAnIncompleteRowThatTheFullImageCompletes) {
+  const auto first = apply({partial("L-9", 30, "status", "won")});
+  EXPECT_EQ(first.inserted, 0) << "a record without its required e-mail was counted as inserted";
+  {
+    pqxx::work tx(*conn_);
+    const auto r = tx.exec1("SELECT email, status, _incomplete FROM " + table_ + " WHERE lead_id = 'L-9'");
+    EXPECT_TRUE(r[0].is_null());
+    EXPECT_EQ(text(r[1]), "won");
+    EXPECT_TRUE(r[2].as<bool>()) << "a row whose required field is NULL is not marked incomplete";
+  }
+  // The full image was older than the partial: it completes the row, the partial's status stays.
+  const auto second = apply({full("L-9", 20, "new", "333")});
+  EXPECT_EQ(second.inserted, 1);
+  pqxx::work tx(*conn_);
+  const auto r = tx.exec1("SELECT email, status, phone, _incomplete, _version FROM " + table_ + " WHERE lead_id = 'L-9'");
+  EXPECT_EQ(text(r[0]), "L-9@example.com");
+  EXPECT_EQ(text(r[1]), "won");
+  EXPECT_EQ(text(r[2]), "333");
+  EXPECT_FALSE(r[3].as<bool>());
+  EXPECT_EQ(r[4].as<int64_t>(), 30);
+}
+
+TEST_F(ApplyBatch, R7_VerifyDoesNotCountAnIncompleteRowAsARecord) {
+  auto& source = config_.sources.at(0);
+  source.url = "/tmp/" + config_.postgres.schema + ".csv";
+  write_text_file(source.url,
+                  "Lead ID,First name,Last name,Email,Phone,Company,Status,Assignee,Lead sources,Score,Created at,"
+                  "Updated at,Notes\nL-1,Ann,Lee,l-1@example.com,111,Acme,new,,web,1,2026-01-01 00:00:00,"
+                  "2026-01-01 00:00:00,\n");
+  auto complete = full("L-1", 10, "new", "111");
+  (*complete.mutable_fields())["email"].set_string_value("l-1@example.com");  // as the mapping normalises it
+  (*complete.mutable_fields())["first_name"].set_string_value("Ann");
+  (*complete.mutable_fields())["last_name"].set_string_value("Lee");
+  (*complete.mutable_fields())["company"].set_string_value("Acme");
+  (*complete.mutable_fields())["lead_sources"].mutable_string_list()->add_values("web");
+  (*complete.mutable_fields())["score"].set_int_value(1);
+  (*complete.mutable_fields())["created_at"].set_timestamp_micros(1'767'225'600'000'000);
+  (*complete.mutable_fields())["updated_at"].set_timestamp_micros(1'767'225'600'000'000);
+  auto pending = partial("L-2", 30, "status", "won");
+  for (auto* e : {&complete, &pending}) e->set_source(source.name);
+  apply({complete, pending});
+  const auto report = ctl::verify_source(config_, source);
+  std::remove(source.url.c_str());
+  EXPECT_EQ(report.database_records, 1);
+  EXPECT_EQ(report.extra_in_database, 0) << ctl::format_report(report);
+  EXPECT_EQ(report.matching, 1) << ctl::format_report(report);
+}
+
+TEST_F(ApplyBatch, R13_WhenTheNewestEventOfAKeyFailsInTheDatabaseTheNextNewestApplies) {
+  config_.entities.at("lead").partial_events = false;
+  pqxx::nontransaction(*conn_).exec("ALTER TABLE " + table_ + " ADD CONSTRAINT no_poison CHECK (status <> 'poison')");
+  const auto counts = apply({full("L-1", 5, "new", "111"), full("L-1", 6, "poison", "222")});
+  ASSERT_TRUE(records_[1].failure.has_value()) << "the poisoned v6 did not fail";
+  EXPECT_FALSE(records_[0].failure.has_value());
+  const auto r = row("L-1");
+  EXPECT_EQ(text(r[0]), "new") << "v5 was dropped by the collapse and lost with the failed v6";
+  EXPECT_EQ(r[3].as<int64_t>(), 5);
+  EXPECT_EQ(counts.inserted, 1);
+  EXPECT_EQ(counts.stale, 0);
+}
+
+TEST_F(ApplyBatch, R13_EqualVersionsAreDecidedByEventIdWhereverTheBatchIsCut) {
+  for (const bool partial_entity : {false, true}) {
+    config_.entities.at("lead").partial_events = partial_entity;
+    const auto a = full("L-a", 7, "from-a", "1", "event-a");
+    const auto b = full("L-a", 7, "from-b", "2", "event-b");
+    const std::vector<std::vector<std::vector<common::ChangeEvent>>> cuts = {
+        {{a, b}}, {{b, a}}, {{a}, {b}}, {{b}, {a}}};
+    for (const auto& polls : cuts) {
+      pqxx::nontransaction(*conn_).exec("TRUNCATE " + table_);
+      for (const auto& poll : polls) apply(poll);
+      EXPECT_EQ(text(row("L-a")[0]), "from-b") << "partial_events " << partial_entity << ", polls " << polls.size()
+                                               << ", first " << polls[0][0].event_id();
+    }
+  }
+}
+
+TEST_F(ApplyBatch, R13_AnOlderEventThatWinsOneFieldLeavesTheRecordsSourceAndOrigin) {
+  apply({full("L-1", 100, "new", "111")});
+  apply({partial("L-1", 300, "status", "won")});
+  auto late = full("L-1", 200, "contacted", "222");
+  late.set_source("sheet");
+  late.set_origin("sheet");
+  apply({late});
+  pqxx::work tx(*conn_);
+  const auto r = tx.exec1("SELECT phone, status, _source, _origin, _version FROM " + table_);
+  EXPECT_EQ(text(r[0]), "222");
+  EXPECT_EQ(text(r[1]), "won");
+  EXPECT_EQ(text(r[2]), "crm") << "the older image took over the record's source";
+  EXPECT_EQ(text(r[3]), "crm");
+  EXPECT_EQ(r[4].as<int64_t>(), 300);
+}
+
+TEST_F(ApplyBatch, R13_ATombstoneRaisesEveryFieldsVersionSoThatOlderEventsNeverWriteAfterIt) {
+  apply({full("L-1", 100, "new", "111")});
+  apply({tombstone("L-1", 200)});
+  apply({partial("L-1", 300, "status", "won")});  // revives the record
+  apply({partial("L-1", 150, "phone", "999")});   // older than the delete: must not write
+  const auto r = row("L-1");
+  EXPECT_EQ(text(r[1]), "111") << "an event older than the tombstone wrote a field after it";
+  EXPECT_EQ(text(r[0]), "won");
+  EXPECT_FALSE(r[4].as<bool>());
+}
+
+TEST_F(ApplyBatch, R13_ATombstoneThatArrivesAfterANewerEventStillRaisesTheFieldsWrittenBeforeIt) {
+  apply({full("L-1", 100, "new", "111")});
+  apply({partial("L-1", 300, "status", "won")});
+  apply({tombstone("L-1", 200)});                // older than the record: it stays live
+  apply({partial("L-1", 150, "phone", "999")});  // older than the delete: must not write
+  const auto r = row("L-1");
+  EXPECT_EQ(text(r[1]), "111") << "whether an event older than a delete writes depended on arrival order";
+  EXPECT_FALSE(r[4].as<bool>());
+  EXPECT_EQ(r[3].as<int64_t>(), 300);
+}
+
+TEST_F(ApplyBatch, R13_EnablingPartialEventsOnAnExistingTableBackfillsEachFieldsVersion) {
+  TearDown();
+  config_.entities.at("lead").partial_events = false;
+  common::migrate(*conn_, config_);
+  apply({full("L-1", 200, "won", "222")});
+  config_.entities.at("lead").partial_events = true;
+  common::migrate(*conn_, config_);
+  // A replayed older full image must lose every field, as it did before the switch.
+  const auto counts = apply({full("L-1", 100, "new", "111")});
+  const auto r = row("L-1");
+  EXPECT_EQ(text(r[0]), "won");
+  EXPECT_EQ(text(r[1]), "222");
+  EXPECT_EQ(counts.stale, 1);
+}
+
+}  // namespace
+}  // namespace leadsync::testing

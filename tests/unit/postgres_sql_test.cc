@@ -1,0 +1,165 @@
+// The merge statement (design.md §4) as text, without a database: a change to the SQL shows up here
+// as a diff to review. The integration and property tests prove what the statement does.
+#include <gtest/gtest.h>
+
+#include "workers/targets/entity_applier.h"
+#include "workers/targets/postgres_sql.h"
+
+namespace leadsync::workers {
+namespace {
+
+using common::FieldType;
+
+common::EntityConfig contact(bool partial, bool audit) {
+  common::EntityConfig e;
+  e.name = "contact";
+  e.table = "contacts";
+  e.key = "id";
+  e.audit = audit;
+  e.partial_events = partial;
+  e.fields = {{"email", FieldType::kText, true}, {"score", FieldType::kInt, false}};
+  return e;
+}
+
+// The builder writes one line; the goldens are wrapped between words for review (a line break
+// stands for one space, the first one for nothing).
+std::string unwrapped(const char* golden) {
+  std::string out;
+  for (const char* p = golden; *p; ++p) {
+    if (*p != '\n') {
+      out += *p;
+    } else if (p != golden) {
+      out += ' ';
+    }
+  }
+  return out;
+}
+
+TEST(MergeSql, GoldenStatementForAFullImageEntityWithAudit) {
+  const auto st = merge_statement("crm", contact(false, true));
+  EXPECT_EQ(st.sql, unwrapped(R"sql(
+WITH stage AS MATERIALIZED (SELECT s.c1 AS "id", s.c2::text AS "email", s.c3::bigint AS "score", s.c4::bigint
+AS _version, s.c5::boolean AS _deleted, s.c7 AS _source, s.c8 AS _origin, s.c6 AS _event_id, s.c9 AS _run_id
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+$9::text[]) AS s(c1, c2, c3, c4, c5, c6, c7, c8, c9)), old AS MATERIALIZED (SELECT t."id", t."email",
+t."score", t._deleted FROM "crm"."contacts" t WHERE t."id" IN (SELECT "id" FROM stage)), up AS (INSERT INTO
+"crm"."contacts" AS t ("id", "email", "score", _version, _event_id, _deleted, _source, _origin, _synced_at)
+SELECT "id", "email", "score", _version, _event_id, _deleted, _source, _origin, now() FROM stage ON CONFLICT
+("id") DO UPDATE SET "email" = CASE WHEN EXCLUDED._deleted THEN t."email" ELSE EXCLUDED."email" END, "score" =
+CASE WHEN EXCLUDED._deleted THEN t."score" ELSE EXCLUDED."score" END, _version = EXCLUDED._version, _event_id
+= EXCLUDED._event_id, _deleted = EXCLUDED._deleted, _source = EXCLUDED._source, _origin = EXCLUDED._origin,
+_synced_at = EXCLUDED._synced_at WHERE (t._version, coalesce(t._event_id, '')) < (EXCLUDED._version,
+EXCLUDED._event_id) RETURNING t."id", t."email", t."score", t._deleted), cls AS (SELECT up.*, o."id" IS NULL
+AS is_insert, (o."id" IS NOT NULL AND ROW(o."email", o."score", o._deleted) IS DISTINCT FROM ROW(up."email",
+up."score", up._deleted)) AS is_changed, (o."id" IS NOT NULL AND NOT false) AS was_record, NOT false AS
+is_record FROM up LEFT JOIN old o ON o."id" = up."id"), audit AS (INSERT INTO leadsync.field_changes (entity,
+key, field, old_value, new_value, source, event_id) SELECT $10, c."id", f.field, f.o, f.n, s._source,
+s._event_id FROM cls c JOIN stage s ON s."id" = c."id" JOIN old o ON o."id" = c."id" CROSS JOIN LATERAL
+(VALUES ('email', o."email"::text, c."email"::text), ('score', o."score"::text, c."score"::text), ('_deleted',
+o._deleted::text, c._deleted::text)) AS f(field, o, n) WHERE c.is_changed AND f.o IS DISTINCT FROM f.n UNION
+ALL SELECT $10, c."id", '*', NULL, CASE WHEN c._deleted THEN 'created as deleted' ELSE 'created' END,
+s._source, s._event_id FROM cls c JOIN stage s ON s."id" = c."id" WHERE c.is_insert) SELECT s._run_id,
+count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND NOT c.was_record), count(*) FILTER (WHERE NOT
+c._deleted AND c.is_record AND c.was_record AND c.is_changed), count(*) FILTER (WHERE c._deleted AND
+(c.is_insert OR c.is_changed)), count(*) FILTER (WHERE c."id" IS NOT NULL AND NOT (NOT c._deleted AND
+c.is_record AND NOT c.was_record) AND NOT (NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed)
+AND NOT (c._deleted AND (c.is_insert OR c.is_changed))), count(*) FILTER (WHERE c."id" IS NULL) FROM stage s
+LEFT JOIN cls c ON c."id" = s."id" GROUP BY s._run_id)sql"));
+  EXPECT_TRUE(st.binds_entity_name);
+}
+
+TEST(MergeSql, GoldenStatementForAPartialEventEntity) {
+  const auto st = merge_statement("crm", contact(true, false));
+  EXPECT_EQ(st.sql, unwrapped(R"sql(
+WITH stage AS MATERIALIZED (SELECT s.c1 AS "id", s.c2::text AS "email", s.c3::bigint AS "score", s.c4::bigint
+AS _version, s.c5::boolean AS _deleted, s.c7 AS _source, s.c8 AS _origin, s.c6 AS _event_id, s.c9 AS _run_id,
+coalesce((SELECT jsonb_object_agg(a.name, jsonb_build_array(s.c4::bigint, s.c6)) FROM unnest(ARRAY['email',
+'score']) WITH ORDINALITY AS a(name, i) WHERE substr(s.c10, a.i::int, 1) = '1' OR s.c5::boolean), '{}') AS
+_field_versions, (s.c2 IS NULL) AS _incomplete FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) AS s(c1, c2, c3, c4, c5, c6, c7, c8,
+c9, c10)), old AS MATERIALIZED (SELECT t."id", t."email", t."score", t._deleted, t._incomplete FROM
+"crm"."contacts" t WHERE t."id" IN (SELECT "id" FROM stage)), up AS (INSERT INTO "crm"."contacts" AS t ("id",
+"email", "score", _version, _event_id, _deleted, _source, _origin, _synced_at, _field_versions, _incomplete)
+SELECT "id", "email", "score", _version, _event_id, _deleted, _source, _origin, now(), _field_versions,
+_incomplete FROM stage ON CONFLICT ("id") DO UPDATE SET "email" = CASE WHEN (NOT EXCLUDED._deleted AND
+EXCLUDED._field_versions->'email' > coalesce(t._field_versions->'email', '[0, ""]') AND (NOT t._deleted OR
+EXCLUDED._field_versions->'email' > jsonb_build_array(t._version, coalesce(t._event_id, '')))) THEN
+EXCLUDED."email" ELSE t."email" END, "score" = CASE WHEN (NOT EXCLUDED._deleted AND
+EXCLUDED._field_versions->'score' > coalesce(t._field_versions->'score', '[0, ""]') AND (NOT t._deleted OR
+EXCLUDED._field_versions->'score' > jsonb_build_array(t._version, coalesce(t._event_id, '')))) THEN
+EXCLUDED."score" ELSE t."score" END, _field_versions = t._field_versions ||
+jsonb_strip_nulls(jsonb_build_object('email', GREATEST(t._field_versions->'email', CASE WHEN (NOT
+EXCLUDED._deleted AND EXCLUDED._field_versions->'email' > coalesce(t._field_versions->'email', '[0, ""]') AND
+(NOT t._deleted OR EXCLUDED._field_versions->'email' > jsonb_build_array(t._version, coalesce(t._event_id,
+'')))) THEN EXCLUDED._field_versions->'email' END, CASE WHEN EXCLUDED._deleted THEN
+jsonb_build_array(EXCLUDED._version, EXCLUDED._event_id) END), 'score', GREATEST(t._field_versions->'score',
+CASE WHEN (NOT EXCLUDED._deleted AND EXCLUDED._field_versions->'score' > coalesce(t._field_versions->'score',
+'[0, ""]') AND (NOT t._deleted OR EXCLUDED._field_versions->'score' > jsonb_build_array(t._version,
+coalesce(t._event_id, '')))) THEN EXCLUDED._field_versions->'score' END, CASE WHEN EXCLUDED._deleted THEN
+jsonb_build_array(EXCLUDED._version, EXCLUDED._event_id) END))), _deleted = CASE WHEN (t._version,
+coalesce(t._event_id, '')) < (EXCLUDED._version, EXCLUDED._event_id) THEN EXCLUDED._deleted ELSE t._deleted
+END, _version = CASE WHEN (t._version, coalesce(t._event_id, '')) < (EXCLUDED._version, EXCLUDED._event_id)
+THEN EXCLUDED._version ELSE t._version END, _event_id = CASE WHEN (t._version, coalesce(t._event_id, '')) <
+(EXCLUDED._version, EXCLUDED._event_id) THEN EXCLUDED._event_id ELSE t._event_id END, _source = CASE WHEN
+(t._version, coalesce(t._event_id, '')) < (EXCLUDED._version, EXCLUDED._event_id) THEN EXCLUDED._source ELSE
+t._source END, _origin = CASE WHEN (t._version, coalesce(t._event_id, '')) < (EXCLUDED._version,
+EXCLUDED._event_id) THEN EXCLUDED._origin ELSE t._origin END, _incomplete = (CASE WHEN (NOT EXCLUDED._deleted
+AND EXCLUDED._field_versions->'email' > coalesce(t._field_versions->'email', '[0, ""]') AND (NOT t._deleted OR
+EXCLUDED._field_versions->'email' > jsonb_build_array(t._version, coalesce(t._event_id, '')))) THEN
+EXCLUDED."email" ELSE t."email" END) IS NULL, _synced_at = EXCLUDED._synced_at WHERE (t._version,
+coalesce(t._event_id, '')) < (EXCLUDED._version, EXCLUDED._event_id) OR (NOT EXCLUDED._deleted AND
+EXCLUDED._field_versions->'email' > coalesce(t._field_versions->'email', '[0, ""]') AND (NOT t._deleted OR
+EXCLUDED._field_versions->'email' > jsonb_build_array(t._version, coalesce(t._event_id, '')))) OR (NOT
+EXCLUDED._deleted AND EXCLUDED._field_versions->'score' > coalesce(t._field_versions->'score', '[0, ""]') AND
+(NOT t._deleted OR EXCLUDED._field_versions->'score' > jsonb_build_array(t._version, coalesce(t._event_id,
+'')))) OR (EXCLUDED._deleted AND (coalesce(t._field_versions->'email', '[0, ""]') <
+jsonb_build_array(EXCLUDED._version, EXCLUDED._event_id) OR coalesce(t._field_versions->'score', '[0, ""]') <
+jsonb_build_array(EXCLUDED._version, EXCLUDED._event_id))) RETURNING t."id", t."email", t."score", t._deleted,
+t._incomplete), cls AS (SELECT up.*, o."id" IS NULL AS is_insert, (o."id" IS NOT NULL AND ROW(o."email",
+o."score", o._deleted) IS DISTINCT FROM ROW(up."email", up."score", up._deleted)) AS is_changed, (o."id" IS
+NOT NULL AND NOT o._incomplete) AS was_record, NOT up._incomplete AS is_record FROM up LEFT JOIN old o ON
+o."id" = up."id") SELECT s._run_id, count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND NOT
+c.was_record), count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed),
+count(*) FILTER (WHERE c._deleted AND (c.is_insert OR c.is_changed)), count(*) FILTER (WHERE c."id" IS NOT
+NULL AND NOT (NOT c._deleted AND c.is_record AND NOT c.was_record) AND NOT (NOT c._deleted AND c.is_record AND
+c.was_record AND c.is_changed) AND NOT (c._deleted AND (c.is_insert OR c.is_changed))), count(*) FILTER (WHERE
+c."id" IS NULL) FROM stage s LEFT JOIN cls c ON c."id" = s."id" GROUP BY s._run_id)sql"));
+  EXPECT_FALSE(st.binds_entity_name);
+}
+
+TEST(MergeSql, IdentifiersAreQuotedEvenWhenTheyContainQuotes) {
+  auto e = contact(false, false);
+  e.table = "odd\"table";
+  e.fields[0].name = "e\"mail";
+  const auto sql = merge_statement("my schema", e).sql;
+  EXPECT_NE(sql.find(R"("my schema"."odd""table")"), std::string::npos) << sql;
+  EXPECT_NE(sql.find(R"("e""mail")"), std::string::npos) << sql;
+}
+
+TEST(MergeSql, EveryStagedColumnIsBoundOnceInOrder) {
+  common::Config config;
+  config.postgres.schema = "crm";
+  const auto entity = contact(true, true);
+  EntityApplier applier(config, entity);
+  common::ChangeEvent e;
+  e.set_entity("contact");
+  e.set_key("k\"1");
+  e.set_source("sheet");
+  e.set_op(v1::OP_UPSERT);
+  e.set_partial(true);
+  e.set_source_version(7);
+  e.set_event_id("ev");
+  e.set_run_id("run");
+  (*e.mutable_fields())["score"].set_int_value(42);
+  const auto params = applier.parameters({&e});
+  const auto& st = applier.statement();
+  ASSERT_EQ(params.size(), st.columns.size() + 1);
+  for (std::size_t i = 1; i <= st.columns.size(); ++i) {
+    EXPECT_NE(st.sql.find("$" + std::to_string(i) + "::text[]"), std::string::npos) << "$" << i;
+  }
+  EXPECT_EQ(params.back(), "contact");
+  EXPECT_EQ(params.front(), R"({"k\"1"})");
+}
+
+}  // namespace
+}  // namespace leadsync::workers

@@ -1,0 +1,102 @@
+#include "workers/targets/entity_applier.h"
+
+#include <cstdio>
+
+#include "common/pg.h"
+
+namespace leadsync::workers {
+namespace {
+
+using common::FieldType;
+using common::Value;
+
+std::string list_literal(const leadsync::v1::StringList& list) {
+  common::TextArrayLiteral a;
+  for (const auto& v : list.values()) a.add(std::string_view(v));
+  return a.str();
+}
+
+bool is_delete(const common::ChangeEvent& e) { return e.op() == leadsync::v1::OP_DELETE; }
+
+}  // namespace
+
+std::optional<std::string> sql_text(const common::FieldConfig& field, const Value& v) {
+  char buf[40];
+  switch (v.kind_case()) {
+    case Value::kNullValue:
+    case Value::KIND_NOT_SET: return std::nullopt;
+    case Value::kBoolValue: return std::string(v.bool_value() ? "t" : "f");
+    case Value::kIntValue: return std::to_string(v.int_value());
+    case Value::kDoubleValue:
+      std::snprintf(buf, sizeof buf, "%.17g", v.double_value());
+      return std::string(buf);
+    case Value::kStringValue: return v.string_value();
+    case Value::kTimestampMicros:
+      return field.type == FieldType::kDate ? common::format_date(v.timestamp_micros())
+                                            : common::format_timestamp_micros(v.timestamp_micros());
+    case Value::kStringList: return list_literal(v.string_list());
+    case Value::kJsonValue: return v.json_value();
+  }
+  return std::nullopt;
+}
+
+EntityApplier::EntityApplier(const common::Config& config, const common::EntityConfig& entity)
+    : entity_(entity), statement_(merge_statement(config.postgres.schema, entity)) {}
+
+std::vector<std::string> EntityApplier::parameters(const std::vector<const common::ChangeEvent*>& events) const {
+  const auto& columns = statement_.columns;
+  std::vector<common::TextArrayLiteral> staged(columns.size());
+  for (auto& c : staged) c.reserve(events.size() * 16);
+  for (const auto* e : events) {
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      auto& out = staged[c];
+      switch (columns[c]) {
+        case StagedColumn::kKey: out.add(e->key()); break;
+        case StagedColumn::kField: {
+          const auto& f = entity_.fields[static_cast<std::size_t>(statement_.column_field[c])];
+          const auto it = e->fields().find(f.name);
+          // A tombstone stages no values: the statement keeps the record's last ones.
+          out.add(is_delete(*e) || it == e->fields().end() ? std::nullopt : sql_text(f, it->second));
+          break;
+        }
+        case StagedColumn::kVersion: out.add(std::to_string(e->source_version())); break;
+        case StagedColumn::kDeleted: out.add(std::string(is_delete(*e) ? "t" : "f")); break;
+        case StagedColumn::kSource: out.add(e->source()); break;
+        case StagedColumn::kOrigin: out.add(e->origin().empty() ? e->source() : e->origin()); break;
+        case StagedColumn::kEventId: out.add(e->event_id()); break;
+        case StagedColumn::kRunId: out.add(e->run_id()); break;
+        case StagedColumn::kFieldPresence: {
+          std::string mask(entity_.fields.size(), '0');
+          for (std::size_t i = 0; i < mask.size() && !is_delete(*e); ++i) {
+            if (e->fields().count(entity_.fields[i].name)) mask[i] = '1';
+          }
+          out.add(mask);
+          break;
+        }
+      }
+    }
+  }
+  std::vector<std::string> params;
+  params.reserve(staged.size() + 1);
+  for (const auto& c : staged) params.push_back(c.str());
+  if (statement_.binds_entity_name) params.push_back(entity_.name);
+  return params;
+}
+
+std::map<std::string, ApplyCounts> EntityApplier::apply(pqxx::transaction_base& tx,
+                                                        const std::vector<const common::ChangeEvent*>& events) const {
+  std::map<std::string, ApplyCounts> out;
+  if (events.empty()) return out;
+  const auto rows = tx.exec_params(statement_.sql, pqxx::prepare::make_dynamic_params(parameters(events)));
+  for (const auto& r : rows) {
+    auto& c = out[r[0].is_null() ? std::string() : r[0].as<std::string>()];
+    c.inserted += r[1].as<int64_t>();
+    c.updated += r[2].as<int64_t>();
+    c.deleted += r[3].as<int64_t>();
+    c.unchanged += r[4].as<int64_t>();
+    c.stale += r[5].as<int64_t>();
+  }
+  return out;
+}
+
+}  // namespace leadsync::workers

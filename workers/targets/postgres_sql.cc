@@ -1,0 +1,210 @@
+#include "workers/targets/postgres_sql.h"
+
+#include "common/pg.h"
+
+namespace leadsync::workers {
+namespace {
+
+using common::quote_ident;
+using common::quote_literal;
+
+// The staged batch: every bound column gets its parameter number here and nowhere else.
+class Staging {
+ public:
+  explicit Staging(MergeStatement& out) : out_(out) {}
+
+  // Binds one more text[] column; returns how the staging CTE reads it.
+  std::string bind(StagedColumn kind, int field = -1) {
+    out_.columns.push_back(kind);
+    out_.column_field.push_back(field);
+    return "s.c" + std::to_string(out_.columns.size());
+  }
+  // The scalar parameter after the columns.
+  std::string entity_name() {
+    out_.binds_entity_name = true;
+    return "$" + std::to_string(out_.columns.size() + 1);
+  }
+  std::string from() const {
+    std::string args, names;
+    for (std::size_t i = 1; i <= out_.columns.size(); ++i) {
+      args += (i > 1 ? ", $" : "$") + std::to_string(i) + "::text[]";
+      names += (i > 1 ? ", c" : "c") + std::to_string(i);
+    }
+    return "unnest(" + args + ") AS s(" + names + ")";
+  }
+
+ private:
+  MergeStatement& out_;
+};
+
+std::string joined(const std::vector<std::string>& parts, const std::string& prefix, const std::string& sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + prefix + p;
+  return out;
+}
+
+// The tie rule (collapse.h newer_than): versions first, then event ids. A row written before
+// leadsync kept _event_id has none, and loses every tie.
+const std::string kRowIsOlder = "(t._version, coalesce(t._event_id, '')) < (EXCLUDED._version, EXCLUDED._event_id)";
+
+// How the ON CONFLICT branch treats an existing row: one assignment per field, the bookkeeping
+// assignments, and the guard that decides whether the row moves at all.
+struct ConflictRules {
+  std::vector<std::string> field_sets;  // per field, in declaration order
+  std::string record_sets;
+  std::string guard;
+};
+
+// Full images: the record-level version guard (design.md §4). A tombstone keeps the record's last
+// values; only an upsert changes them.
+ConflictRules full_rules(const common::EntityConfig& entity) {
+  ConflictRules r;
+  for (const auto& f : entity.fields) {
+    const auto c = quote_ident(f.name);
+    r.field_sets.push_back(c + " = CASE WHEN EXCLUDED._deleted THEN t." + c + " ELSE EXCLUDED." + c + " END");
+  }
+  r.record_sets =
+      "_version = EXCLUDED._version, _event_id = EXCLUDED._event_id, _deleted = EXCLUDED._deleted, "
+      "_source = EXCLUDED._source, _origin = EXCLUDED._origin, _synced_at = EXCLUDED._synced_at";
+  r.guard = kRowIsOlder;
+  return r;
+}
+
+// Partial events: each field is guarded by its own [version, event id] in _field_versions. An
+// event newer than the record moves the record's bookkeeping (_version, _source, _origin, …); an
+// older one that wins a field changes only that field. A tombstone raises every field's version
+// (also when it arrives after a newer event), so that no older event writes a field after it.
+ConflictRules partial_rules(const common::EntityConfig& entity) {
+  const std::string event_at = "jsonb_build_array(EXCLUDED._version, EXCLUDED._event_id)";
+  const std::string tombstone_at = "jsonb_build_array(t._version, coalesce(t._event_id, ''))";
+  ConflictRules r;
+  std::vector<std::string> wins, versions, incomplete, raised;
+  for (const auto& f : entity.fields) {
+    const auto c = quote_ident(f.name);
+    const auto name = quote_literal(f.name);
+    const auto offered = "EXCLUDED._field_versions->" + name;
+    const auto held = "t._field_versions->" + name;
+    // A table whose tombstones predate per-field tombstone versions: the record's version guards.
+    const auto win = "(NOT EXCLUDED._deleted AND " + offered + " > coalesce(" + held + ", '[0, \"\"]') AND (NOT t._deleted OR " +
+                     offered + " > " + tombstone_at + "))";
+    const auto value = "CASE WHEN " + win + " THEN EXCLUDED." + c + " ELSE t." + c + " END";
+    wins.push_back(win);
+    r.field_sets.push_back(c + " = " + value);
+    versions.push_back(name + ", GREATEST(" + held + ", CASE WHEN " + win + " THEN " + offered +
+                       " END, CASE WHEN EXCLUDED._deleted THEN " + event_at + " END)");
+    raised.push_back("coalesce(" + held + ", '[0, \"\"]') < " + event_at);
+    if (f.required) incomplete.push_back("(" + value + ") IS NULL");
+  }
+  // jsonb_build_object takes at most 100 arguments: 40 fields per call.
+  std::string merged = "t._field_versions";
+  for (std::size_t i = 0; i < versions.size(); i += 40) {
+    const std::vector<std::string> chunk(versions.begin() + static_cast<std::ptrdiff_t>(i),
+                                         versions.begin() + static_cast<std::ptrdiff_t>(std::min(i + 40, versions.size())));
+    merged += " || jsonb_strip_nulls(jsonb_build_object(" + joined(chunk, "", ", ") + "))";
+  }
+  auto when_newer = [&](const std::string& column) {
+    return column + " = CASE WHEN " + kRowIsOlder + " THEN EXCLUDED." + column + " ELSE t." + column + " END";
+  };
+  r.record_sets = "_field_versions = " + merged + ", " + when_newer("_deleted") + ", " + when_newer("_version") + ", " +
+                  when_newer("_event_id") + ", " + when_newer("_source") + ", " + when_newer("_origin") +
+                  ", _incomplete = " + (incomplete.empty() ? "false" : joined(incomplete, "", " OR ")) +
+                  ", _synced_at = EXCLUDED._synced_at";
+  // A tombstone older than the record still raises the fields written before it: whatever the order
+  // of arrival, no event older than a delete writes a field after it.
+  r.guard = kRowIsOlder + " OR " + joined(wins, "", " OR ") + " OR (EXCLUDED._deleted AND (" +
+            joined(raised, "", " OR ") + "))";
+  return r;
+}
+
+}  // namespace
+
+MergeStatement merge_statement(const std::string& schema, const common::EntityConfig& entity) {
+  MergeStatement out;
+  Staging staging(out);
+  const bool partial = entity.partial_events;
+  const auto table = quote_ident(schema) + "." + quote_ident(entity.table);
+  const auto key = quote_ident(entity.key);
+
+  std::vector<std::string> fields, required;  // quoted field columns, in declaration order
+  std::string stage = staging.bind(StagedColumn::kKey) + " AS " + key;
+  for (std::size_t i = 0; i < entity.fields.size(); ++i) {
+    const auto& f = entity.fields[i];
+    fields.push_back(quote_ident(f.name));
+    const auto staged = staging.bind(StagedColumn::kField, static_cast<int>(i));
+    stage += ", " + staged + "::" + common::field_sql_type(f.type) + " AS " + fields.back();
+    if (f.required) required.push_back(staged + " IS NULL");
+  }
+  const auto version = staging.bind(StagedColumn::kVersion) + "::bigint";
+  const auto deleted = staging.bind(StagedColumn::kDeleted) + "::boolean";
+  const auto event_id = staging.bind(StagedColumn::kEventId);
+  stage += ", " + version + " AS _version, " + deleted + " AS _deleted";
+  stage += ", " + staging.bind(StagedColumn::kSource) + " AS _source";
+  stage += ", " + staging.bind(StagedColumn::kOrigin) + " AS _origin";
+  stage += ", " + event_id + " AS _event_id";
+  stage += ", " + staging.bind(StagedColumn::kRunId) + " AS _run_id";
+  std::string extra;  // the partial entity's bookkeeping columns
+  if (partial) {
+    // Per field the event carries, [version, event id]; a tombstone carries every field. A row a
+    // partial event creates lacks the fields it did not name: incomplete while a required one is NULL.
+    std::vector<std::string> names;
+    for (const auto& f : entity.fields) names.push_back(quote_literal(f.name));
+    const auto presence = staging.bind(StagedColumn::kFieldPresence);
+    stage += ", coalesce((SELECT jsonb_object_agg(a.name, jsonb_build_array(" + version + ", " + event_id +
+             ")) FROM unnest(ARRAY[" + joined(names, "", ", ") + "]) WITH ORDINALITY AS a(name, i) WHERE substr(" +
+             presence + ", a.i::int, 1) = '1' OR " + deleted + "), '{}') AS _field_versions";
+    stage += ", " + (required.empty() ? std::string("false") : "(" + joined(required, "", " OR ") + ")") +
+             " AS _incomplete";
+    extra = ", _field_versions, _incomplete";
+  }
+  const auto rules = partial ? partial_rules(entity) : full_rules(entity);
+  const auto field_list = joined(fields, "", ", ");
+  const auto incomplete = [&](const std::string& row) { return partial ? row + "._incomplete" : std::string("false"); };
+
+  std::string sql = "WITH stage AS MATERIALIZED (SELECT " + stage + " FROM " + staging.from() + "), ";
+  sql += "old AS MATERIALIZED (SELECT t." + key + ", " + joined(fields, "t.", ", ") + ", t._deleted" +
+         (partial ? ", t._incomplete" : "") + " FROM " + table + " t WHERE t." + key + " IN (SELECT " + key +
+         " FROM stage)), ";
+  sql += "up AS (INSERT INTO " + table + " AS t (" + key + ", " + field_list +
+         ", _version, _event_id, _deleted, _source, _origin, _synced_at" + extra + ") SELECT " + key + ", " +
+         field_list + ", _version, _event_id, _deleted, _source, _origin, now()" + extra + " FROM stage ON CONFLICT (" +
+         key + ") DO UPDATE SET " + joined(rules.field_sets, "", ", ") + ", " + rules.record_sets + " WHERE " +
+         rules.guard + " RETURNING t." + key + ", " + joined(fields, "t.", ", ") + ", t._deleted" +
+         (partial ? ", t._incomplete" : "") + "), ";
+  // cls: each touched row: inserted, its content changed (else only bookkeeping moved), and
+  // whether it is a record readers see before and after (a row is not one while incomplete).
+  sql += "cls AS (SELECT up.*, o." + key + " IS NULL AS is_insert, (o." + key + " IS NOT NULL AND ROW(" +
+         joined(fields, "o.", ", ") + ", o._deleted) IS DISTINCT FROM ROW(" + joined(fields, "up.", ", ") +
+         ", up._deleted)) AS is_changed, (o." + key + " IS NOT NULL AND NOT " + incomplete("o") +
+         ") AS was_record, NOT " + incomplete("up") + " AS is_record FROM up LEFT JOIN old o ON o." + key + " = up." +
+         key + ")";
+  if (entity.audit) {
+    // One row per changed field of an update, one ('*') per insert (R6).
+    const auto entity_name = staging.entity_name();
+    std::string changes;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      changes += "(" + quote_literal(entity.fields[i].name) + ", o." + fields[i] + "::text, c." + fields[i] +
+                 "::text), ";
+    }
+    sql += ", audit AS (INSERT INTO leadsync.field_changes (entity, key, field, old_value, new_value, source, "
+           "event_id) SELECT " + entity_name + ", c." + key + ", f.field, f.o, f.n, s._source, s._event_id FROM cls c "
+           "JOIN stage s ON s." + key + " = c." + key + " JOIN old o ON o." + key + " = c." + key +
+           " CROSS JOIN LATERAL (VALUES " + changes + "('_deleted', o._deleted::text, c._deleted::text)) "
+           "AS f(field, o, n) WHERE c.is_changed AND f.o IS DISTINCT FROM f.n "
+           "UNION ALL SELECT " + entity_name + ", c." + key +
+           ", '*', NULL, CASE WHEN c._deleted THEN 'created as deleted' ELSE 'created' END, s._source, s._event_id "
+           "FROM cls c JOIN stage s ON s." + key + " = c." + key + " WHERE c.is_insert)";
+  }
+  // Per run: inserted (a record appeared), updated, deleted, unchanged (touched, nothing a reader
+  // sees changed: also a row that stays incomplete), stale (not touched).
+  const std::string inserted = "NOT c._deleted AND c.is_record AND NOT c.was_record";
+  const std::string updated = "NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed";
+  const std::string removed = "c._deleted AND (c.is_insert OR c.is_changed)";
+  sql += " SELECT s._run_id, count(*) FILTER (WHERE " + inserted + "), count(*) FILTER (WHERE " + updated +
+         "), count(*) FILTER (WHERE " + removed + "), count(*) FILTER (WHERE c." + key + " IS NOT NULL AND NOT (" +
+         inserted + ") AND NOT (" + updated + ") AND NOT (" + removed + ")), count(*) FILTER (WHERE c." + key +
+         " IS NULL) FROM stage s LEFT JOIN cls c ON c." + key + " = s." + key + " GROUP BY s._run_id";
+  out.sql = std::move(sql);
+  return out;
+}
+
+}  // namespace leadsync::workers
