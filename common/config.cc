@@ -9,136 +9,14 @@
 #include <set>
 #include <sstream>
 
+#include "common/config_node.h"
 #include "common/errors.h"
 #include "common/kafka_config.h"
 
 namespace leadsync::common {
-namespace {
+namespace config_detail {
 
-// Filled while parsing only when accepted_config_keys() asks for it: every key each mapping accepts
-// and every value each enumerated key accepts, so that docs/configuration.md is checked against the
-// loader itself rather than against a list kept by hand.
 thread_local ConfigSchema* t_schema = nullptr;
-
-std::string schema_join(const std::string& parent, const std::string& key) {
-  return parent.empty() ? key : parent + "." + key;
-}
-
-// Walks a YAML tree keeping the key path, so that every error names where it is. Beside the path it
-// keeps the schema path (list items as `[]`, user-named entries such as entities as `<name>`).
-class Node {
- public:
-  Node(YAML::Node node, std::string path) : Node(std::move(node), path, path) {}
-  Node(YAML::Node node, std::string path, std::string schema)
-      : node_(std::move(node)), path_(std::move(path)), schema_(std::move(schema)) {}
-
-  const std::string& path() const { return path_; }
-  bool defined() const { return node_.IsDefined() && !node_.IsNull(); }
-
-  [[noreturn]] void fail(const std::string& what) const {
-    throw ConfigError("config error at " + path_ + ": " + what);
-  }
-
-  Node child(const std::string& key) const {
-    return Node(node_[key], path_.empty() ? key : path_ + "." + key, schema_join(schema_, key));
-  }
-
-  void expect_map(std::initializer_list<const char*> allowed) const {
-    if (!node_.IsMap()) fail("expected a mapping");
-    if (t_schema) {
-      for (const char* a : allowed) t_schema->keys.insert(schema_join(schema_, a));
-    }
-    for (const auto& kv : node_) {
-      const auto key = kv.first.as<std::string>();
-      if (t_schema) t_schema->present.insert(schema_join(schema_, key));
-      if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
-        std::string list;
-        for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-        child(key).fail("unknown key '" + key + "' (expected one of: " + list + ")");
-      }
-    }
-  }
-
-  std::string str() const {
-    if (!node_.IsScalar()) fail("expected a string");
-    return node_.as<std::string>();
-  }
-  std::string str_or(const std::string& fallback) const { return defined() ? str() : fallback; }
-  std::string required_str() const {
-    if (!defined()) fail("is required");
-    auto s = str();
-    if (s.empty()) fail("must not be empty");
-    return s;
-  }
-
-  int integer(int fallback, int min, int max) const {
-    if (!defined()) return fallback;
-    if (!node_.IsScalar()) fail("expected an integer");
-    const auto text = node_.as<std::string>();
-    char* end = nullptr;
-    const long v = std::strtol(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0') fail("expected an integer, got '" + text + "'");
-    if (v < min || v > max) {
-      fail("value " + text + " out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
-    }
-    return static_cast<int>(v);
-  }
-
-  bool boolean(bool fallback) const {
-    if (!defined()) return fallback;
-    const auto text = str();
-    if (text == "true") return true;
-    if (text == "false") return false;
-    fail("expected true or false, got '" + text + "'");
-  }
-
-  template <typename E>
-  E choice(E fallback, std::initializer_list<std::pair<const char*, E>> options) const {
-    if (t_schema) {
-      for (const auto& option : options) t_schema->values[schema_].insert(option.first);
-    }
-    if (!defined()) return fallback;
-    const auto text = str();
-    std::string list;
-    for (const auto& [name, value] : options) {
-      if (text == name) return value;
-      list += (list.empty() ? "" : ", ") + std::string(name);
-    }
-    fail("unknown value '" + text + "' (expected one of: " + list + ")");
-  }
-
-  std::vector<std::string> str_list() const {
-    std::vector<std::string> out;
-    if (!defined()) return out;
-    if (!node_.IsSequence()) fail("expected a list of strings");
-    for (std::size_t i = 0; i < node_.size(); ++i) {
-      out.push_back(Node(node_[i], path_ + "[" + std::to_string(i) + "]").str());
-    }
-    return out;
-  }
-
-  template <typename F>
-  void each_entry(F&& f) const {  // f(key, Node)
-    if (!node_.IsMap()) fail("expected a mapping");
-    for (const auto& kv : node_) {
-      const auto key = kv.first.as<std::string>();
-      f(key, Node(node_[key], path_.empty() ? key : path_ + "." + key, schema_join(schema_, "<name>")));
-    }
-  }
-
-  template <typename F>
-  void each_item(F&& f) const {  // f(Node)
-    if (!node_.IsSequence()) fail("expected a list");
-    for (std::size_t i = 0; i < node_.size(); ++i) {
-      f(Node(node_[i], path_ + "[" + std::to_string(i) + "]", schema_ + "[]"));
-    }
-  }
-
- private:
-  YAML::Node node_;
-  std::string path_;
-  std::string schema_;
-};
 
 bool valid_identifier(const std::string& s) {
   if (s.empty() || s.size() > 63) return false;
@@ -154,6 +32,14 @@ void check_identifier(const Node& n, const std::string& s) {
            "at most 63 characters)");
   }
 }
+
+}  // namespace config_detail
+
+namespace {
+
+using config_detail::check_identifier;
+using config_detail::Node;
+using config_detail::t_schema;
 
 FieldConfig parse_field(const std::string& name, const Node& n) {
   check_identifier(n, name);
@@ -210,56 +96,6 @@ EntityConfig parse_entity(const std::string& name, const Node& n) {
     }
   }
   return e;
-}
-
-SourceConfig parse_source(const Node& n, const std::map<std::string, EntityConfig>& entities) {
-  n.expect_map({"name", "kind", "entity", "url", "key_column", "columns", "on_missing", "allow_empty",
-                "schedule"});
-  SourceConfig s;
-  s.name = n.child("name").required_str();
-  s.kind = n.child("kind").choice<std::string>("csv", {{"csv", "csv"}});
-  s.entity = n.child("entity").required_str();
-  const auto it = entities.find(s.entity);
-  if (it == entities.end()) n.child("entity").fail("'" + s.entity + "' is not a configured entity");
-  const EntityConfig& entity = it->second;
-  s.url = n.child("url").required_str();
-  s.key_column = n.child("key_column").required_str();
-  const auto columns = n.child("columns");
-  if (!columns.defined()) columns.fail("is required: map source columns to entity fields");
-  std::set<std::string> targets;
-  columns.each_entry([&](const std::string& column, const Node& cn) {
-    const auto field = cn.str();
-    if (field != entity.key && !entity.field(field)) {
-      cn.fail("'" + field + "' is neither the key nor a field of entity '" + entity.name + "'");
-    }
-    if (!targets.insert(field).second) cn.fail("field '" + field + "' is mapped from two columns");
-    s.columns.emplace_back(column, field);
-  });
-  const auto key_mapped = std::find_if(s.columns.begin(), s.columns.end(),
-                                       [&](const auto& c) { return c.first == s.key_column; });
-  if (key_mapped == s.columns.end()) {
-    columns.fail("the key column '" + s.key_column + "' must be mapped (to '" + entity.key + "')");
-  }
-  if (key_mapped->second != entity.key) {
-    columns.fail("the key column '" + s.key_column + "' must map to the entity key '" + entity.key + "'");
-  }
-  // A full image must carry every field: an unmapped field would be silently nulled on each run (R6).
-  for (const auto& f : entity.fields) {
-    if (!targets.count(f.name)) {
-      columns.fail("field '" + f.name + "' of entity '" + entity.name +
-                   "' is not mapped from any column; every field must be mapped");
-    }
-  }
-  s.on_missing = n.child("on_missing").choice<OnMissing>(
-      OnMissing::kDelete, {{"delete", OnMissing::kDelete}, {"ignore", OnMissing::kIgnore}});
-  s.allow_empty = n.child("allow_empty").boolean(false);
-  if (n.child("schedule").defined()) {
-    const auto text = n.child("schedule").str();
-    const auto d = parse_duration(text);
-    if (!d || d->count() <= 0) n.child("schedule").fail("expected a duration like 60s, 5m or 500ms, got '" + text + "'");
-    s.schedule = *d;
-  }
-  return s;
 }
 
 }  // namespace
@@ -417,7 +253,7 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   if (const auto sources = top.child("sources"); sources.defined()) {
     std::set<std::string> names;
     sources.each_item([&](const Node& n) {
-      auto s = parse_source(n, c.entities);
+      auto s = config_detail::parse_source(n, c.entities);
       if (!names.insert(s.name).second) n.child("name").fail("source name '" + s.name + "' is used twice");
       c.sources.push_back(std::move(s));
     });
@@ -441,12 +277,7 @@ Config load_config(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   Config c = parse_config(buffer.str(), path);
-  const auto base = std::filesystem::absolute(path).parent_path();
-  for (auto& s : c.sources) {
-    const bool remote = s.url.starts_with("http://") || s.url.starts_with("https://");
-    if (s.url.starts_with("file://")) s.url = s.url.substr(7);
-    if (!remote && std::filesystem::path(s.url).is_relative()) s.url = (base / s.url).lexically_normal().string();
-  }
+  config_detail::resolve_source_urls(c.sources, std::filesystem::absolute(path).parent_path());
   apply_kafka_environment(c.kafka);  // LEADSYNC_KAFKA_BROKERS, SASL/SSL secrets
   if (const char* v = std::getenv("LEADSYNC_PG_URL"); v && *v) c.postgres.url = v;
   return c;

@@ -11,13 +11,14 @@
 #include <utility>
 #include <vector>
 
+#include "common/source_config.h"
+
 namespace leadsync::common {
 
 enum class FieldType { kText, kInt, kFloat, kBool, kTimestamp, kDate, kTextList, kJson };
 enum class Normalize { kNone, kTrim, kLower, kLowerTrim };
 enum class ListCoerce { kWrapScalar, kReject };
 enum class DeleteMode { kSoft };
-enum class OnMissing { kDelete, kIgnore };
 
 const char* field_type_name(FieldType t) noexcept;
 // The PostgreSQL column type that stores a field of this type.
@@ -45,18 +46,6 @@ struct EntityConfig {
   std::vector<FieldConfig> fields;  // in declaration order
 
   const FieldConfig* field(std::string_view name) const;
-};
-
-struct SourceConfig {
-  std::string name;
-  std::string kind;  // csv (others arrive with their adapters)
-  std::string entity;
-  std::string url;
-  std::string key_column;
-  std::vector<std::pair<std::string, std::string>> columns;  // source column -> entity field, in order
-  OnMissing on_missing = OnMissing::kDelete;
-  bool allow_empty = false;  // an emptied source deletes everything only when this is true
-  std::chrono::milliseconds schedule{60'000};
 };
 
 struct RetryConfig {

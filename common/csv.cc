@@ -20,7 +20,7 @@ enum class State {
   kAfterQuoteInQuoted  // a quote inside a quoted cell: it closes the cell or doubles with the next
 };
 
-enum class Problem { kQuoteInUnquoted, kTextAfterClosingQuote, kUnterminatedQuote };
+using Problem = CsvProblem;
 
 std::string cell_position(std::size_t line, std::size_t cell) {
   return "line " + std::to_string(line) + ", cell " + std::to_string(cell) + " (" +
@@ -112,7 +112,7 @@ bool CsvReader::next(CsvRecord& out, std::optional<CsvError>& out_error) {
   std::string* cell = nullptr;
   std::size_t quote_line = 0;  // where the current quoted cell opened
   const auto report = [&](Problem problem, std::size_t line) {
-    if (!out_error) out_error = CsvError{line, cell_count, describe(problem, line, cell_count)};
+    if (!out_error) out_error = CsvError{line, cell_count, describe(problem, line, cell_count), problem};
   };
 
   while (pos_ != end_ || refill()) {
@@ -209,6 +209,7 @@ bool CsvReader::next(CsvRecord& out, std::optional<CsvError>& out_error) {
     case State::kRecordStart:
       return false;
     case State::kQuoted:
+      ended_in_open_quote_ = true;
       report(Problem::kUnterminatedQuote, quote_line);
       break;
     default:

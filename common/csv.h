@@ -26,10 +26,15 @@ struct CsvRecord {
   friend bool operator==(const CsvRecord&, const CsvRecord&) = default;
 };
 
+// An unterminated quote swallows the rest of the input into one cell: unlike the other two, the
+// reader cannot recover from it, and a caller should distrust the whole input.
+enum class CsvProblem { kQuoteInUnquoted, kTextAfterClosingQuote, kUnterminatedQuote };
+
 struct CsvError {
   std::size_t line = 0;    // 1-based physical line where the problem is
   std::size_t column = 0;  // 1-based cell number within the record
   std::string message;     // e.g. "unterminated quoted cell starting at line 12, cell 3 (C)"
+  CsvProblem problem = CsvProblem::kQuoteInUnquoted;
   friend bool operator==(const CsvError&, const CsvError&) = default;
 };
 
@@ -64,6 +69,10 @@ class CsvReader {
   // block on a stream); once next() has returned false this is the whole input's size.
   std::size_t bytes_read() const;
 
+  // The input ended inside a quoted cell (whatever else was wrong with that record): the last
+  // record holds the rest of the input in one cell, so the input cannot be trusted as a whole.
+  bool ended_in_open_quote() const noexcept { return ended_in_open_quote_; }
+
  private:
   bool refill();
   std::size_t read_into(char* dst, std::size_t n);
@@ -84,6 +93,7 @@ class CsvReader {
   std::size_t records_ = 0;
   // The last byte consumed was a CR: an LF right after it belongs to the same line end.
   bool after_cr_ = false;
+  bool ended_in_open_quote_ = false;
   // Bytes that end a scan: in an unquoted cell the delimiter, quote, CR, LF; in a quoted one the
   // quote, CR, LF (newlines are kept but counted).
   std::array<bool, 256> stops_unquoted_{};

@@ -1,5 +1,6 @@
 #include "common/mapping.h"
 
+#include <nlohmann/json.hpp>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -8,6 +9,8 @@
 #include <cstring>
 #include <ctime>
 #include <vector>
+
+#include "common/text_encoding.h"
 
 namespace leadsync::common {
 namespace {
@@ -35,9 +38,9 @@ std::string normalized(const FieldConfig& f, std::string_view s) {
   return std::string(s);
 }
 
-std::string quoted(std::string_view raw) {
+std::string quote_value(std::string_view raw) {
   constexpr std::size_t kMax = 80;
-  std::string s(raw.substr(0, kMax));
+  std::string s(utf8_prefix(raw, kMax));  // never cut inside a character: the text goes into PostgreSQL
   if (raw.size() > kMax) s += "…";
   return "'" + s + "'";
 }
@@ -64,7 +67,7 @@ int64_t days_from_civil(int y, unsigned m, unsigned d) {
 
 bool valid_date(int y, int m, int d) {
   static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (m < 1 || m > 12 || d < 1) return false;
+  if (y < 1 || m < 1 || m > 12 || d < 1) return false;  // PostgreSQL has no year 0
   const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   return d <= kDays[m - 1] + (m == 2 && leap ? 1 : 0);
 }
@@ -197,6 +200,10 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
       int64_t n = 0;
       const auto* end = t.data() + t.size();
       const auto* begin = t.data() + (t.front() == '+' ? 1 : 0);
+      if (begin != end && (*begin == '+' || (begin != t.data() && *begin == '-'))) {
+        error = "field '" + f.name + "' expects an integer, got " + quote_value(raw);
+        return std::nullopt;  // "+-5": one sign only
+      }
       auto [p, ec] = std::from_chars(begin, end, n);
       if (ec != std::errc() || p != end) {
         // Spreadsheets often render whole numbers as "42.0".
@@ -206,7 +213,7 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
           v.set_int_value(static_cast<int64_t>(d));
           return v;
         }
-        error = "field '" + f.name + "' expects an integer, got " + quoted(raw);
+        error = "field '" + f.name + "' expects an integer, got " + quote_value(raw);
         return std::nullopt;
       }
       v.set_int_value(n);
@@ -215,9 +222,10 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
     case FieldType::kFloat: {
       double d = 0;
       const auto* end = t.data() + t.size();
-      auto [p, ec] = std::from_chars(t.data() + (t.front() == '+' ? 1 : 0), end, d);
-      if (ec != std::errc() || p != end || !std::isfinite(d)) {
-        error = "field '" + f.name + "' expects a number, got " + quoted(raw);
+      const auto* begin = t.data() + (t.front() == '+' ? 1 : 0);
+      auto [p, ec] = std::from_chars(begin, end, d);
+      if (ec != std::errc() || p != end || !std::isfinite(d) || (begin != t.data() && *begin == '-')) {
+        error = "field '" + f.name + "' expects a number, got " + quote_value(raw);
         return std::nullopt;
       }
       v.set_double_value(d);
@@ -230,7 +238,7 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
       } else if (l == "false" || l == "no" || l == "n" || l == "0") {
         v.set_bool_value(false);
       } else {
-        error = "field '" + f.name + "' expects true/false, got " + quoted(raw);
+        error = "field '" + f.name + "' expects true/false, got " + quote_value(raw);
         return std::nullopt;
       }
       return v;
@@ -242,13 +250,18 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
         error = "field '" + f.name + "' expects a " +
                 (f.type == FieldType::kDate ? std::string("date (YYYY-MM-DD)")
                                             : std::string("timestamp (YYYY-MM-DD HH:MM:SS, ISO 8601)")) +
-                ", got " + quoted(raw);
+                ", got " + quote_value(raw);
         return std::nullopt;
       }
       v.set_timestamp_micros(*micros);
       return v;
     }
     case FieldType::kJson:
+      // jsonb refuses what is not JSON, and \u0000 in a string: say so here, as a row error.
+      if (!nlohmann::json::accept(t) || t.find("\\u0000") != std::string_view::npos) {
+        error = "field '" + f.name + "' expects JSON, got " + quote_value(raw);
+        return std::nullopt;
+      }
       v.set_json_value(std::string(t));
       return v;
     case FieldType::kTextList:
@@ -346,106 +359,17 @@ std::string describe_value(const Value& v) {
       std::snprintf(b, sizeof b, "%.17g", v.double_value());
       return b;
     }
-    case Value::kStringValue: return quoted(v.string_value());
+    case Value::kStringValue: return quote_value(v.string_value());
     case Value::kTimestampMicros: return format_timestamp_micros(v.timestamp_micros());
     case Value::kStringList: {
       std::string s = "[";
       for (int i = 0; i < v.string_list().values_size(); ++i) s += (i ? ", " : "") + v.string_list().values(i);
       return s + "]";
     }
-    case Value::kJsonValue: return quoted(v.json_value());
+    case Value::kJsonValue: return quote_value(v.json_value());
     case Value::KIND_NOT_SET: return "(no value)";
   }
   return "?";
-}
-
-}  // namespace leadsync::common
-
-namespace leadsync::common {
-namespace {
-
-// Parses a one-dimensional PostgreSQL array literal: {a,"b c",NULL,"d\"e"}.
-std::optional<std::vector<std::string>> parse_pg_array(std::string_view s) {
-  if (s.size() < 2 || s.front() != '{' || s.back() != '}') return std::nullopt;
-  std::vector<std::string> out;
-  std::size_t i = 1;
-  const std::size_t end = s.size() - 1;
-  if (i == end) return out;
-  while (i <= end) {
-    std::string item;
-    if (s[i] == '"') {
-      ++i;
-      while (i < end && s[i] != '"') {
-        if (s[i] == '\\' && i + 1 < end) ++i;
-        item += s[i++];
-      }
-      if (i >= end) return std::nullopt;
-      ++i;  // closing quote
-    } else {
-      while (i < end && s[i] != ',') item += s[i++];
-    }
-    out.push_back(std::move(item));
-    if (i == end) break;
-    if (s[i] != ',') return std::nullopt;
-    ++i;
-  }
-  return out;
-}
-
-}  // namespace
-
-std::optional<Value> value_from_sql_text(const FieldConfig& field, std::string_view text) {
-  Value v;
-  std::string error;
-  switch (field.type) {
-    case FieldType::kText: v.set_string_value(std::string(text)); return v;
-    case FieldType::kJson: v.set_json_value(std::string(text)); return v;
-    case FieldType::kBool:
-      if (text == "t" || text == "f") {
-        v.set_bool_value(text == "t");
-        return v;
-      }
-      return std::nullopt;
-    case FieldType::kTextList: {
-      auto items = parse_pg_array(text);
-      if (!items) return std::nullopt;
-      auto* list = v.mutable_string_list();  // an empty array is still a list, not "no value"
-      for (auto& item : *items) list->add_values(std::move(item));
-      return v;
-    }
-    case FieldType::kInt:
-    case FieldType::kFloat:
-    case FieldType::kTimestamp:
-    case FieldType::kDate: {
-      FieldConfig raw = field;
-      raw.required = false;
-      raw.normalize = Normalize::kNone;
-      return coerce_text(raw, text, error);
-    }
-  }
-  return std::nullopt;
-}
-
-bool same_value(const Value& a, const Value& b) {
-  if (a.kind_case() == Value::kIntValue && b.kind_case() == Value::kDoubleValue) {
-    return static_cast<double>(a.int_value()) == b.double_value();
-  }
-  if (a.kind_case() == Value::kDoubleValue && b.kind_case() == Value::kIntValue) return same_value(b, a);
-  if (a.kind_case() != b.kind_case()) return false;
-  switch (a.kind_case()) {
-    case Value::kNullValue: return true;
-    case Value::kBoolValue: return a.bool_value() == b.bool_value();
-    case Value::kIntValue: return a.int_value() == b.int_value();
-    case Value::kDoubleValue: return a.double_value() == b.double_value();
-    case Value::kStringValue: return a.string_value() == b.string_value();
-    case Value::kTimestampMicros: return a.timestamp_micros() == b.timestamp_micros();
-    case Value::kStringList:
-      return std::equal(a.string_list().values().begin(), a.string_list().values().end(),
-                        b.string_list().values().begin(), b.string_list().values().end());
-    case Value::kJsonValue: return a.json_value() == b.json_value();
-    case Value::KIND_NOT_SET: return true;
-  }
-  return false;
 }
 
 }  // namespace leadsync::common

@@ -1,6 +1,5 @@
-// The status of a sync run (design.md §6): the only five words, in this one spelling, that the
-// database's CHECK constraint on leadsync.sync_runs.status, the producer, leadsyncctl, metrics and
-// logs use. Code holds the enum; the string form exists for SQL, JSON and labels only.
+// The one status vocabulary of a sync run (design.md §6, R3): the database's CHECK constraint, the
+// API, the CLI, metrics and logs all use these five words and no others.
 #pragma once
 
 #include <optional>
@@ -11,7 +10,7 @@ namespace leadsync::common {
 
 enum class RunStatus { kQueued, kRunning, kCompleted, kFailed, kCancelled };
 
-constexpr std::string_view run_status_name(RunStatus s) noexcept {
+constexpr const char* run_status_name(RunStatus s) noexcept {
   switch (s) {
     case RunStatus::kQueued: return "queued";
     case RunStatus::kRunning: return "running";
@@ -23,9 +22,9 @@ constexpr std::string_view run_status_name(RunStatus s) noexcept {
 }
 
 constexpr std::optional<RunStatus> parse_run_status(std::string_view text) noexcept {
-  for (const auto s : {RunStatus::kQueued, RunStatus::kRunning, RunStatus::kCompleted, RunStatus::kFailed,
-                       RunStatus::kCancelled}) {
-    if (run_status_name(s) == text) return s;
+  for (auto s : {RunStatus::kQueued, RunStatus::kRunning, RunStatus::kCompleted, RunStatus::kFailed,
+                 RunStatus::kCancelled}) {
+    if (text == run_status_name(s)) return s;
   }
   return std::nullopt;
 }
@@ -36,8 +35,10 @@ constexpr bool is_final(RunStatus s) noexcept {
 }
 
 // A status equals its one string form (so `report.status == "completed"` reads as it did when the
-// status was a string, and cannot be misspelt into a silent false: an unknown word never matches).
-constexpr bool operator==(RunStatus s, std::string_view name) noexcept { return run_status_name(s) == name; }
+// status was a string; an unknown or misspelt word never matches).
+constexpr bool operator==(RunStatus s, std::string_view name) noexcept {
+  return std::string_view(run_status_name(s)) == name;
+}
 
 inline std::ostream& operator<<(std::ostream& out, RunStatus s) { return out << run_status_name(s); }
 

@@ -172,6 +172,12 @@ CREATE TABLE leadsync.producer_instances (
   heartbeat_at timestamptz NOT NULL DEFAULT now()
 );
 )sql"},
+    {5, "source state bound to its target",
+     R"sql(
+-- The target (entity, table and its identity) a completed run's state was built against: a run
+-- that finds another target (a new, recreated or restored table) publishes every record again.
+ALTER TABLE leadsync.sync_runs ADD COLUMN target_stamp text;
+)sql"},
 };
 
 std::string column_definition(pqxx::connection& c, const FieldConfig& f) {

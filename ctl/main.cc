@@ -14,6 +14,7 @@
 #include "common/kafka_admin.h"
 #include "common/pg.h"
 #include "common/redact.h"
+#include "common/run_status.h"
 #include "common/runs.h"
 #include "common/schema.h"
 #include "ctl/dlq.h"
@@ -146,14 +147,14 @@ int cmd_wait(const Config& config, const std::string& source, int timeout_s) {
         std::cerr << "leadsyncctl wait: source " << source << " has never run\n";
         return kFailed;
       }
-      const auto status = rows[0]["status"].as<std::string>();
+      const auto status = leadsync::common::parse_run_status(rows[0]["status"].as<std::string>());
       const auto applied = applied_for(tx, rows[0]["run_id"].as<std::string>());
       const auto published = rows[0]["events_published"].as<int64_t>();
-      if (status == "failed" || status == "cancelled") {
+      if (status == leadsync::common::RunStatus::kFailed || status == leadsync::common::RunStatus::kCancelled) {
         std::cout << run_json(rows[0], applied).dump() << "\n";
         return kFailed;
       }
-      if (status == "completed" && applied.total() >= published) {
+      if (status == leadsync::common::RunStatus::kCompleted && applied.total() >= published) {
         std::cout << run_json(rows[0], applied).dump() << "\n";
         return kOk;
       }

@@ -78,7 +78,7 @@ VerifyReport verify_source(const common::Config& config, const common::SourceCon
   auto adapter = producers::make_adapter(source, std::filesystem::temp_directory_path().string());
   adapter->open();
   producers::Mapper mapper(source, entity, *adapter);
-  producers::RawRecord record;
+  producers::SourceRecord record;
   std::optional<std::string> parse_error;
   common::ChangeEvent event;
   producers::RowError row_error;

@@ -24,7 +24,7 @@ void on_signal(int) { g_stop.store(true); }
 void print_report(const leadsync::producers::RunReport& r) {
   nlohmann::json j = {{"run_id", r.run_id},
                       {"source", r.source},
-                      {"status", r.status},
+                      {"status", std::string(leadsync::common::run_status_name(r.status))},
                       {"rows_read", r.rows_read},
                       {"new", r.new_records},
                       {"changed", r.changed_records},
@@ -44,9 +44,12 @@ int main(int argc, char** argv) {
   leadsync::common::CommandLine cli("leadsync-producer",
                                     "leadsync-producer: reads the configured sources and publishes their changes to Kafka");
   std::string source_name;
-  bool once = false;
+  bool once = false, allow_mass_delete = false, full = false;
   cli.app().add_option("--source", source_name, "run only this source");
   cli.app().add_flag("--once", once, "one run of each source (or of --source), then exit");
+  cli.app().add_flag("--allow-mass-delete", allow_mass_delete,
+                     "let runs delete more than a source's max_delete_fraction of its records");
+  cli.app().add_flag("--full", full, "publish every record, ignoring the stored per-key state");
   if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
   leadsync::common::Telemetry telemetry("leadsync-producer");
   const auto loaded = cli.start(telemetry);
@@ -77,7 +80,10 @@ int main(int argc, char** argv) {
   auto& producer = *producer_handle;
   leadsync::producers::ProducerMetrics metrics(telemetry.registry());
   leadsync::common::export_source_schedules(telemetry.registry(), config);
-  leadsync::producers::SyncRunner runner(config, producer, &metrics);
+  leadsync::producers::RunOptions options;
+  if (allow_mass_delete) options.mass_delete = leadsync::producers::MassDelete::kAllowed;
+  if (full) options.state = leadsync::producers::StateUse::kFull;
+  leadsync::producers::SyncRunner runner(config, producer, &metrics, options);
   telemetry.set_ready(true);
 
   if (once) {
@@ -86,7 +92,7 @@ int main(int argc, char** argv) {
       telemetry.heartbeat();
       const auto report = runner.run(*s);
       print_report(report);
-      if (report.status != "completed") {
+      if (report.status != leadsync::common::RunStatus::kCompleted) {
         spdlog::error("source {}: run failed: {}", s->name, leadsync::common::redact(report.message));
         all_ok = false;
       }
@@ -117,7 +123,9 @@ int main(int argc, char** argv) {
       if (Clock::now() < due[i]) continue;
       const auto report = runner.run(*sources[i]);
       print_report(report);
-      if (report.status != "completed") spdlog::error("source {}: run failed: {}", sources[i]->name, leadsync::common::redact(report.message));
+      if (report.status != leadsync::common::RunStatus::kCompleted) {
+        spdlog::error("source {}: run failed: {}", sources[i]->name, leadsync::common::redact(report.message));
+      }
       due[i] = Clock::now() + sources[i]->schedule;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -57,20 +57,35 @@ Mapper::Mapper(const common::SourceConfig& source, const common::EntityConfig& e
   }
 }
 
-bool Mapper::is_blank(const RawRecord& record) {
+bool Mapper::is_blank(const SourceRecord& record) {
+  if (!record.key.empty()) return false;
   for (const auto& c : record.cells) {
     if (!trimmed(c).empty()) return false;
+  }
+  for (const auto& v : record.values) {
+    if (v.kind_case() != common::Value::KIND_NOT_SET && v.kind_case() != common::Value::kNullValue) return false;
   }
   return true;
 }
 
-bool Mapper::map(const RawRecord& record, common::ChangeEvent& event, RowError& error) const {
+bool Mapper::map(const SourceRecord& record, common::ChangeEvent& event, RowError& error) const {
   static const std::string kEmpty;
+  static const common::Value kAbsent;
+  const bool typed = record.kind == CellKind::kTyped;
   auto cell = [&](std::size_t index) -> const std::string& {
     return index < record.cells.size() ? record.cells[index] : kEmpty;  // ragged rows: missing = empty
   };
+  auto value = [&](std::size_t index) -> const common::Value& {
+    return index < record.values.size() ? record.values[index] : kAbsent;
+  };
   event.Clear();
-  const auto key = trimmed(cell(key_index_));
+  std::string_view key = record.key;
+  if (key.empty()) {
+    key = typed ? (value(key_index_).kind_case() == common::Value::kStringValue
+                       ? std::string_view(value(key_index_).string_value())
+                       : std::string_view())
+                : trimmed(cell(key_index_));
+  }
   if (key.empty()) {
     error = {record.position, "", source_.key_column, "", "the key column '" + source_.key_column + "' is empty"};
     return false;
@@ -83,13 +98,23 @@ bool Mapper::map(const RawRecord& record, common::ChangeEvent& event, RowError& 
   auto* fields = event.mutable_fields();
   std::string message;
   for (const auto& column : columns_) {
-    const auto& raw = cell(column.index);
-    auto value = common::coerce_text(*column.field, raw, message);
-    if (!value) {
-      error = {record.position, event.key(), column.name, raw, message};
+    const auto& f = *column.field;
+    std::optional<common::Value> v;
+    if (!typed) {
+      v = common::coerce_text(f, cell(column.index), message);
+    } else if (const auto& given = value(column.index); given.kind_case() == common::Value::KIND_NOT_SET) {
+      v = common::coerce_text(f, "", message);  // an absent field is an empty cell
+    } else if (given.kind_case() == common::Value::kStringValue && f.type != common::FieldType::kText) {
+      v = common::coerce_text(f, given.string_value(), message);
+    } else if (message = common::check_value(f, given); message.empty()) {
+      v = given;
+    }
+    if (!v) {
+      const auto shown = typed ? common::describe_value(value(column.index)) : cell(column.index);
+      error = {record.position, event.key(), column.name, shown, message};
       return false;
     }
-    (*fields)[column.field->name] = std::move(*value);
+    (*fields)[f.name] = std::move(*v);
   }
   event.set_checksum(common::fields_checksum(*fields));
   return true;

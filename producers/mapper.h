@@ -14,14 +14,6 @@
 
 namespace leadsync::producers {
 
-struct RowError {
-  std::size_t position = 0;
-  std::string key;     // empty when the key itself is missing
-  std::string column;  // source column, empty when the error is about the whole record
-  std::string value;
-  std::string message;
-};
-
 class Mapper {
  public:
   // Resolves the mapped columns against the snapshot's columns. Throws std::runtime_error naming
@@ -33,10 +25,12 @@ class Mapper {
 
   // Fills `event` (fields, key, entity, op=UPSERT, checksum) from `record`. Returns false and fills
   // `error` when the record cannot be mapped; the first failing column is reported.
-  bool map(const RawRecord& record, common::ChangeEvent& event, RowError& error) const;
+  // Text cells are coerced by the field's rules; typed values are checked against the field (a
+  // string value for a non-text field is coerced like a text cell).
+  bool map(const SourceRecord& record, common::ChangeEvent& event, RowError& error) const;
 
-  // True when the record has no non-blank cell (a blank line in a sheet).
-  static bool is_blank(const RawRecord& record);
+  // True when the record has no non-blank cell (a blank line in a sheet) and names no key.
+  static bool is_blank(const SourceRecord& record);
 
  private:
   struct Column {

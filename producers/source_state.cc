@@ -23,6 +23,7 @@ void SourceState::load(pqxx::connection& conn, const std::string& source) {
       auto& e = entries_[r[0].as<std::string>()];
       e.checksum = static_cast<uint64_t>(r[1].as<int64_t>());
       e.known = true;
+      ++known_;
     }
   }
   tx.commit();
@@ -38,7 +39,7 @@ SourceState::Seen SourceState::observe(const std::string& key, uint64_t checksum
   }
   e.seen = true;
   e.first_line = static_cast<uint32_t>(line);
-  if (e.known && e.checksum == checksum) return Seen::kUnchanged;
+  if (e.known && e.checksum == checksum && !ignore_checksums_) return Seen::kUnchanged;
   const auto seen = e.known ? Seen::kChanged : Seen::kNew;
   e.checksum = checksum;
   changed_.push_back(&*it);

@@ -19,6 +19,11 @@ class SourceState {
 
   // Reads the stored checksums of `source` (streamed through a cursor).
   void load(pqxx::connection& conn, const std::string& source);
+  // A full publish: every record observed from now on counts as new or changed, whatever its
+  // stored checksum (the stored keys still tell which records vanished).
+  void ignore_checksums() { ignore_checksums_ = true; }
+  // Keys stored by the previous runs.
+  std::size_t known() const { return known_; }
 
   // Records that the snapshot holds `key` with `checksum` at `line`. For a duplicate key,
   // `first_line` is where the key was seen first and nothing changes.
@@ -47,6 +52,8 @@ class SourceState {
   // Pointers to elements stay valid when the map rehashes (iterators would not).
   std::vector<std::pair<const std::string, Entry>*> changed_;
   std::vector<std::string> forgotten_;
+  std::size_t known_ = 0;
+  bool ignore_checksums_ = false;
 };
 
 }  // namespace leadsync::producers

@@ -11,9 +11,12 @@
 #include "common/errors.h"
 #include "common/mapping.h"
 #include "common/pg.h"
-#include "producers/csv/csv_source.h"
+#include "common/redact.h"
+#include "common/text_encoding.h"
 #include "producers/mapper.h"
+#include "producers/run_record.h"
 #include "producers/source_state.h"
+#include "producers/target_stamp.h"
 
 namespace leadsync::producers {
 namespace {
@@ -22,7 +25,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kStoredErrorsPerRun = 1000;  // all are counted, the first ones are kept
 constexpr auto kHeartbeatEvery = std::chrono::seconds(2);
-constexpr int kStaleHeartbeatSeconds = 60;
 
 int64_t now_micros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -36,14 +38,20 @@ std::string new_run_id(const std::string& source) {
   return source + suffix;
 }
 
-// The mapping is part of the snapshot's identity: the same sheet under a new mapping is new work.
-std::string mapping_fingerprint(const common::SourceConfig& s, const common::EntityConfig& e) {
-  std::string text = s.key_column + "\n" + e.name + "\n" + e.key + "\n";
+// What turns the snapshot's bytes into events is part of the snapshot's identity: the same sheet
+// under a new mapping, field rule, encoding or target is new work.
+std::string mapping_fingerprint(const common::SourceConfig& s, const common::EntityConfig& e,
+                                const std::string& target_stamp) {
+  std::string text = s.key_column + "\n" + e.name + "\n" + e.key + "\n" + target_stamp + "\n";
+  if (const auto* csv = std::get_if<common::CsvSettings>(&s.settings)) {
+    text += std::string("encoding ") + common::text_encoding_name(csv->encoding) + "\n";
+  }
   for (const auto& [column, field] : s.columns) {
     text += column + "\t" + field + "\n";
     if (const auto* f = e.field(field)) {
       text += std::string(common::field_type_name(f->type)) + "\t" + std::to_string(static_cast<int>(f->normalize)) +
-              "\t" + f->separator + "\t" + (f->required ? "r" : "") + "\n";
+              "\t" + f->separator + "\t" + (f->required ? "r" : "") + "\t" +
+              std::to_string(static_cast<int>(f->coerce)) + "\n";
     }
   }
   char out[17];
@@ -51,115 +59,59 @@ std::string mapping_fingerprint(const common::SourceConfig& s, const common::Ent
   return out;
 }
 
+std::string percent(double fraction) {
+  char out[16];
+  std::snprintf(out, sizeof out, "%.3g%%", fraction * 100);
+  return out;
+}
+
 class Run {
  public:
   Run(const common::Config& config, const common::SourceConfig& source, common::KafkaProducer& producer,
-      ProducerMetrics* metrics)
+      ProducerMetrics* metrics, RunOptions options)
       : config_(config),
         source_(source),
         entity_(config.entity(source.entity)),
         producer_(producer),
         metrics_(metrics),
-        conn_(common::pg_connect(config.postgres.url, "leadsync-producer")) {
+        options_(options),
+        conn_(common::pg_connect(config.postgres.url, "leadsync-producer")),
+        record_(*conn_, source.name, new_run_id(source.name)) {
     report_.source = source.name;
-    report_.run_id = new_run_id(source.name);
+    report_.run_id = record_.run_id();
   }
 
   RunReport execute(std::unique_ptr<SourceAdapter> adapter) {
     const auto started = Clock::now();
     try {
-      begin();
+      record_.begin();
       try {
         process(*adapter);
       } catch (const std::exception& e) {
-        report_.status = "failed";
-        report_.message = e.what();
+        report_.status = common::RunStatus::kFailed;
+        report_.message = common::redact(e.what());
       }
       finish();
     } catch (const std::exception& e) {
       // The run could not even be recorded (database down, another run active).
-      report_.status = "failed";
-      report_.message = e.what();
+      report_.status = common::RunStatus::kFailed;
+      report_.message = common::redact(e.what());
     }
+    report_.run_id = record_.run_id();
     report_.seconds = std::chrono::duration<double>(Clock::now() - started).count();
     record_metrics();
     return report_;
   }
 
  private:
-  void begin() {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      try {
-        pqxx::work tx(*conn_);
-        tx.exec_params(
-            "INSERT INTO leadsync.sync_runs (run_id, source, status, started_at, heartbeat_at) "
-            "VALUES ($1, $2, 'running', now(), now())",
-            report_.run_id, source_.name);
-        tx.commit();
-        return;
-      } catch (const pqxx::unique_violation& e) {
-        // Only the one-active-run index means "already running"; anything else is a real error.
-        if (std::string(e.what()).find("sync_runs_one_active") == std::string::npos) throw;
-      }
-      pqxx::work fix(*conn_);
-      // A run whose process died keeps its row 'running'; once its heartbeat is stale it is
-      // failed here, which frees the source (R3).
-      const auto stale = fix.exec_params(
-          "UPDATE leadsync.sync_runs SET status = 'failed', finished_at = now(), "
-          "message = 'heartbeat stale for more than " + std::to_string(kStaleHeartbeatSeconds) +
-              " s; marked failed by run ' || $2 "
-              "WHERE source = $1 AND status IN ('queued','running') AND heartbeat_at < now() - make_interval(secs => $3) "
-              "RETURNING run_id",
-          source_.name, report_.run_id, kStaleHeartbeatSeconds);
-      fix.commit();
-      if (stale.empty()) break;
-      spdlog::warn("source {}: run {} had a stale heartbeat and was marked failed", source_.name,
-                   stale[0][0].as<std::string>());
-    }
-    pqxx::work tx(*conn_);
-    const auto active = tx.exec_params(
-        "SELECT run_id, started_at::text FROM leadsync.sync_runs WHERE source = $1 AND status IN ('queued','running')",
-        source_.name);
-    const auto who = active.empty() ? std::string("another run")
-                                    : "run " + active[0][0].as<std::string>() + " (started " +
-                                          active[0][1].as<std::string>() + ")";
-    report_.run_id.clear();  // nothing recorded under this id
-    throw std::runtime_error("source " + source_.name + " is already running: " + who);
-  }
-
-  // Wall-clock time of the run, but always above every version this source stamped before: a clock
-  // that steps back must not make a newer run's changes look older than what the table has.
-  int64_t next_version() {
-    pqxx::work tx(*conn_);
-    const auto last = tx.exec_params1(
-        "SELECT coalesce(max(source_version), 0) FROM leadsync.sync_runs WHERE source = $1", source_.name)[0];
-    const auto v = std::max(now_micros(), last.as<int64_t>() + 1);
-    tx.exec_params("UPDATE leadsync.sync_runs SET source_version = $2 WHERE run_id = $1", report_.run_id, v);
-    tx.commit();
-    return v;
-  }
-
-  std::string last_snapshot_hash() {
-    pqxx::work tx(*conn_);
-    const auto r = tx.exec_params(
-        "SELECT snapshot_hash FROM leadsync.sync_runs WHERE source = $1 AND status = 'completed' "
-        "ORDER BY finished_at DESC LIMIT 1",
-        source_.name);
-    return r.empty() || r[0][0].is_null() ? std::string() : r[0][0].as<std::string>();
-  }
-
   void heartbeat(SourceAdapter& adapter, bool force = false) {
     const auto now = Clock::now();
     if (!force && now - last_beat_ < kHeartbeatEvery) return;
     last_beat_ = now;
-    pqxx::work tx(*conn_);
-    const auto status = tx.exec_params1(
-        "UPDATE leadsync.sync_runs SET heartbeat_at = now(), rows_read = $2, progress_percent = $3, "
-        "events_published = $4 WHERE run_id = $1 RETURNING status",
-        report_.run_id, static_cast<int64_t>(report_.rows_read), adapter.progress() * 100.0,
-        static_cast<int64_t>(report_.events_published));
-    tx.commit();
-    if (status[0].as<std::string>() == "cancelled") throw std::runtime_error("run cancelled by an operator");
+    if (record_.heartbeat(report_.rows_read, adapter.progress() * 100.0, report_.events_published) ==
+        common::RunStatus::kCancelled) {
+      throw std::runtime_error("run cancelled by an operator");
+    }
   }
 
   void publish(common::ChangeEvent& event) {
@@ -178,23 +130,42 @@ class Run {
     if (errors_.size() < kStoredErrorsPerRun) errors_.push_back(e);
     if (report_.failed_records <= 20) {
       spdlog::warn("source {}: line {}{}{}: {}", source_.name, e.position, e.key.empty() ? "" : ", key '" + e.key + "'",
-                   e.column.empty() ? "" : ", column '" + e.column + "'", e.message);
+                   e.column.empty() ? "" : ", column '" + e.column + "'", common::storable_text(e.message, 500));
     }
   }
 
+  // Whether this run publishes every record, and why (empty: an incremental run).
+  std::string full_publish_reason(const LastCompleted& last) {
+    if (options_.state == StateUse::kFull) return "a full publish was requested (--full)";
+    if (!last.target_stamp.empty() && last.target_stamp != target_.stamp) {
+      return "the target changed since the last completed run (" + last.target_stamp + " -> " + target_.stamp + ")";
+    }
+    if (!target_.has_rows) {
+      pqxx::work tx(*conn_);
+      const bool has_state =
+          tx.exec_params1("SELECT EXISTS (SELECT 1 FROM leadsync.source_state WHERE source = $1)", source_.name)[0]
+              .as<bool>();
+      if (has_state) return "the target table is empty while the source's state is not (truncated or restored)";
+    }
+    return "";
+  }
+
   void process(SourceAdapter& adapter) {
-    version_ = next_version();
-    const auto fingerprint = adapter.open() + ":" + mapping_fingerprint(source_, entity_);
-    snapshot_hash_ = fingerprint;
-    if (fingerprint == last_snapshot_hash()) {
-      // Byte for byte the snapshot of the last completed run, under the same mapping: every record
-      // stored from that run is unchanged, and none needs parsing.
+    version_ = record_.next_version(now_micros());
+    target_ = read_target_stamp(*conn_, config_, entity_);
+    const auto last = record_.last_completed();
+    const auto full_reason = full_publish_reason(last);
+    const auto raw = adapter.open();
+    snapshot_hash_ = raw.empty() ? "" : raw + ":" + mapping_fingerprint(source_, entity_, target_.stamp);
+    if (full_reason.empty() && !snapshot_hash_.empty() && snapshot_hash_ == last.snapshot_hash) {
+      // Byte for byte the snapshot of the last completed run, under the same mapping and target:
+      // every record stored from that run is unchanged, and none needs parsing.
       pqxx::work tx(*conn_);
       report_.unchanged_records = tx.exec_params1("SELECT count(*) FROM leadsync.source_state WHERE source = $1",
                                                   source_.name)[0].as<uint64_t>();
       tx.commit();
       report_.snapshot_unchanged = true;
-      report_.status = "completed";
+      report_.status = common::RunStatus::kCompleted;
       report_.message = "snapshot unchanged since the last completed run (not parsed)";
       return;
     }
@@ -205,11 +176,13 @@ class Run {
       for (const auto& c : mapper.unmapped_columns()) list += (list.empty() ? "'" : ", '") + c + "'";
       warnings_.push_back("columns not mapped to any field: " + list);
     }
+    if (!full_reason.empty()) warnings_.push_back("every record was published: " + full_reason);
     for (const auto& w : warnings_) spdlog::warn("source {}: {}", source_.name, w);
     state_.load(*conn_, source_.name);
+    if (!full_reason.empty()) state_.ignore_checksums();
     producer_.warm_up(config_.kafka.topic);
 
-    RawRecord record;
+    SourceRecord record;
     std::optional<std::string> parse_error;
     common::ChangeEvent event;
     RowError row_error;
@@ -219,6 +192,7 @@ class Run {
       heartbeat(adapter);
       if (parse_error) {
         reject({record.position, "", "", "", *parse_error});
+        ++unreadable_rows_;
         // A malformed line must not read as a deletion of the record it holds.
         state_.keep_any_of(record.cells);
         continue;
@@ -237,6 +211,7 @@ class Run {
           continue;
         case SourceState::Seen::kUnchanged:
           ++report_.unchanged_records;
+          ++valid_rows_;
           continue;
         case SourceState::Seen::kChanged:
           ++report_.changed_records;
@@ -245,19 +220,41 @@ class Run {
           ++report_.new_records;
           break;
       }
+      ++valid_rows_;
       publish(event);
     }
     publish_deletes();
     wait_for_acks();
-    report_.status = "completed";
+    report_.status = common::RunStatus::kCompleted;
   }
 
+  // The guardrails (issue 7 item 13): a read that may be broken never deletes.
   void publish_deletes() {
     auto gone = state_.vanished();
     if (gone.empty()) return;
-    if (report_.rows_read == 0 && !source_.allow_empty) {
-      throw std::runtime_error("the source has no records; refusing to delete the " + std::to_string(gone.size()) +
-                               " records synced before (set allow_empty: true on the source to allow it)");
+    const auto n = std::to_string(gone.size());
+    if (valid_rows_ == 0) {
+      if (!source_.allow_empty) {
+        throw std::runtime_error("the source has no valid records (" + std::to_string(report_.rows_read) +
+                                 " rejected); refusing to delete the " + n +
+                                 " records synced before (set allow_empty: true on the source to allow it)");
+      }
+    } else if (source_.on_missing != common::OnMissing::kIgnore) {
+      if (unreadable_rows_ > 0) {
+        warnings_.push_back(n + " record(s) are missing from the source, but no records were deleted: " +
+                            std::to_string(unreadable_rows_) +
+                            " row(s) could not be parsed, and a missing record may be among them");
+        return;
+      }
+      const double fraction = static_cast<double>(gone.size()) / static_cast<double>(std::max<std::size_t>(state_.known(), 1));
+      const bool allowed = source_.allow_mass_delete || options_.mass_delete == MassDelete::kAllowed;
+      if (fraction > source_.max_delete_fraction && !allowed) {
+        throw std::runtime_error("refusing to delete " + n + " of the " + std::to_string(state_.known()) +
+                                 " records synced before (" + percent(fraction) + ", more than max_delete_fraction " +
+                                 percent(source_.max_delete_fraction) +
+                                 "); if the source really lost them, set allow_mass_delete: true on the source or run "
+                                 "leadsync-producer --allow-mass-delete once");
+      }
     }
     if (source_.on_missing == common::OnMissing::kIgnore) return;
     common::ChangeEvent event;
@@ -286,15 +283,6 @@ class Run {
     }
   }
 
-  void write_errors(pqxx::work& tx) {
-    for (const auto& e : errors_) {
-      tx.exec_params(
-          "INSERT INTO leadsync.run_errors (run_id, source, line, key, column_name, value, message) "
-          "VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''), $7)",
-          report_.run_id, source_.name, static_cast<int64_t>(e.position), e.key, e.column, e.value, e.message);
-    }
-  }
-
   void finish() {
     std::string message = report_.message;
     for (const auto& w : warnings_) message += (message.empty() ? "" : "; ") + w;
@@ -302,29 +290,25 @@ class Run {
       message += (message.empty() ? "" : "; ") + std::to_string(report_.failed_records) +
                  " record(s) rejected, see leadsync.run_errors";
     }
-    report_.message = message;
-    pqxx::work tx(*conn_);
-    // The state moves with the run's completion in one transaction: both or neither.
-    if (report_.status == "completed") state_.write(tx, source_.name, version_, report_.run_id);
-    write_errors(tx);
-    tx.exec_params(
-        "UPDATE leadsync.sync_runs SET status = $2, finished_at = now(), heartbeat_at = now(), rows_read = $3, "
-        "rows_total = $3, events_published = $4, new_records = $5, changed_records = $6, deleted_records = $7, "
-        "unchanged_records = $8, failed_records = $9, progress_percent = CASE WHEN $2 = 'completed' THEN 100 "
-        "ELSE progress_percent END, message = NULLIF($10, ''), snapshot_hash = CASE WHEN $2 = 'completed' THEN $11 END "
-        "WHERE run_id = $1",
-        report_.run_id, report_.status, static_cast<int64_t>(report_.rows_read),
-        static_cast<int64_t>(report_.events_published), static_cast<int64_t>(report_.new_records),
-        static_cast<int64_t>(report_.changed_records), static_cast<int64_t>(report_.deleted_records),
-        static_cast<int64_t>(report_.unchanged_records), static_cast<int64_t>(report_.failed_records), message,
-        snapshot_hash_);
-    tx.commit();
+    RunTotals totals;
+    totals.status = report_.status;
+    totals.message = message;
+    totals.counters = {static_cast<int64_t>(report_.rows_read),       static_cast<int64_t>(report_.new_records),
+                       static_cast<int64_t>(report_.changed_records), static_cast<int64_t>(report_.unchanged_records),
+                       static_cast<int64_t>(report_.deleted_records), static_cast<int64_t>(report_.failed_records),
+                       static_cast<int64_t>(report_.events_published)};
+    totals.snapshot_hash = snapshot_hash_;
+    totals.target_stamp = target_.stamp;
+    report_.message = record_.finish(std::move(totals), errors_, [&](pqxx::work& tx) {
+      state_.write(tx, source_.name, version_, report_.run_id);
+    });
   }
 
   void record_metrics() {
     if (!metrics_) return;
     const std::map<std::string, std::string> src{{"source", source_.name}};
-    metrics_->runs.Add({{"source", source_.name}, {"status", report_.status}}).Increment();
+    metrics_->runs.Add({{"source", source_.name}, {"status", std::string(common::run_status_name(report_.status))}})
+        .Increment();
     auto rows = [&](const char* result, uint64_t n) {
       metrics_->rows.Add({{"source", source_.name}, {"result", result}}).Increment(static_cast<double>(n));
     };
@@ -336,7 +320,7 @@ class Run {
     metrics_->events.Add(src).Increment(static_cast<double>(report_.events_published));
     metrics_->duration.Add(src, prometheus::Histogram::BucketBoundaries{0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900})
         .Observe(report_.seconds);
-    if (report_.status == "completed") {
+    if (report_.status == common::RunStatus::kCompleted) {
       metrics_->last_success.Add(src).Set(static_cast<double>(now_micros()) / 1e6);
     }
   }
@@ -346,14 +330,19 @@ class Run {
   const common::EntityConfig& entity_;
   common::KafkaProducer& producer_;
   ProducerMetrics* metrics_;
+  RunOptions options_;
   std::unique_ptr<pqxx::connection> conn_;
+  RunRecord record_;
   RunReport report_;
   int64_t version_ = 0;
+  TargetStamp target_;
   std::string snapshot_hash_;
   std::string buffer_;
   std::vector<std::string> warnings_;
   std::vector<RowError> errors_;
   SourceState state_;
+  uint64_t valid_rows_ = 0;       // mapped records with a key seen once: only these count as the source's content
+  uint64_t unreadable_rows_ = 0;  // rows the source could not parse (their keys unknown)
   Clock::time_point last_beat_ = Clock::now();
 };
 
@@ -381,24 +370,20 @@ ProducerMetrics::ProducerMetrics(prometheus::Registry& registry)
                        .Help("Unix time of the last completed run of a source")
                        .Register(registry)) {}
 
-SyncRunner::SyncRunner(const common::Config& config, common::KafkaProducer& producer, ProducerMetrics* metrics)
-    : config_(config), producer_(producer), metrics_(metrics) {}
-
-std::unique_ptr<SourceAdapter> make_adapter(const common::SourceConfig& source, const std::string& work_dir) {
-  if (source.kind == "csv") return std::make_unique<CsvSource>(source, work_dir);
-  throw common::ConfigError("source " + source.name + ": kind '" + source.kind + "' has no adapter in this build");
-}
+SyncRunner::SyncRunner(const common::Config& config, common::KafkaProducer& producer, ProducerMetrics* metrics,
+                       RunOptions options)
+    : config_(config), producer_(producer), metrics_(metrics), options_(options) {}
 
 RunReport SyncRunner::run(const common::SourceConfig& source, std::unique_ptr<SourceAdapter> adapter) {
   if (!adapter) adapter = make_adapter(source, std::filesystem::temp_directory_path().string());
   try {
-    Run run(config_, source, producer_, metrics_);
+    Run run(config_, source, producer_, metrics_, options_);
     return run.execute(std::move(adapter));
-  } catch (const std::exception& e) {  // cannot connect to PostgreSQL
+  } catch (const std::exception& e) {  // cannot connect to PostgreSQL; libpq may quote the URL back
     RunReport r;
     r.source = source.name;
-    r.status = "failed";
-    r.message = e.what();
+    r.status = common::RunStatus::kFailed;
+    r.message = common::redact(e.what());
     return r;
   }
 }

@@ -13,6 +13,8 @@
 
 #include "common/config.h"
 #include "common/kafka_producer.h"
+#include "common/run_status.h"
+#include "producers/registry.h"
 #include "producers/source.h"
 
 namespace leadsync::producers {
@@ -20,7 +22,7 @@ namespace leadsync::producers {
 struct RunReport {
   std::string run_id;
   std::string source;
-  std::string status;  // completed | failed
+  common::RunStatus status = common::RunStatus::kRunning;  // completed | failed once run() returns
   std::string message;
   bool snapshot_unchanged = false;  // short-circuited on the snapshot hash
   uint64_t rows_read = 0;           // data records read (blank lines excluded)
@@ -42,9 +44,22 @@ struct ProducerMetrics {
   prometheus::Family<prometheus::Gauge>& last_success;
 };
 
+// Whether a run may delete more than the source's max_delete_fraction of its records
+// (leadsync-producer --allow-mass-delete; the source's allow_mass_delete says the same).
+enum class MassDelete { kGuarded, kAllowed };
+// Whether a run diffs against the stored per-key state (R9) or publishes every record
+// (leadsync-producer --full; also what a new, truncated or restored target gets).
+enum class StateUse { kIncremental, kFull };
+
+struct RunOptions {
+  MassDelete mass_delete = MassDelete::kGuarded;
+  StateUse state = StateUse::kIncremental;
+};
+
 class SyncRunner {
  public:
-  SyncRunner(const common::Config& config, common::KafkaProducer& producer, ProducerMetrics* metrics);
+  SyncRunner(const common::Config& config, common::KafkaProducer& producer, ProducerMetrics* metrics,
+             RunOptions options = {});
   // Runs the source once. Never throws for a failed run: the failure is in the report and in
   // leadsync.sync_runs. `adapter` may be passed by tests; by default it is built from the config.
   RunReport run(const common::SourceConfig& source, std::unique_ptr<SourceAdapter> adapter = nullptr);
@@ -53,8 +68,7 @@ class SyncRunner {
   const common::Config& config_;
   common::KafkaProducer& producer_;
   ProducerMetrics* metrics_;
+  RunOptions options_;
 };
-
-std::unique_ptr<SourceAdapter> make_adapter(const common::SourceConfig& source, const std::string& work_dir);
 
 }  // namespace leadsync::producers

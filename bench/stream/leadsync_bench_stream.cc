@@ -51,7 +51,7 @@ class GeneratedRows : public producers::SourceAdapter {
   const std::vector<std::string>& columns() const override { return columns_; }
   std::vector<std::string> column_warnings() const override { return {}; }
   bool is_duplicate_column(const std::string&) const override { return false; }
-  bool next(producers::RawRecord&, std::optional<std::string>&) override { return false; }
+  bool next(producers::SourceRecord&, std::optional<std::string>&) override { return false; }
   double progress() const override { return 1.0; }
 
  private:
@@ -103,7 +103,7 @@ class EventMaker {
   GeneratedRows header_;  // declared before mapper_, which reads it
   producers::Mapper mapper_;
   std::mt19937_64 pick_;
-  producers::RawRecord record_;
+  producers::SourceRecord record_;
   producers::RowError error_;
   common::ChangeEvent event_;
   std::string buffer_, key_;

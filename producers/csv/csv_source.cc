@@ -1,27 +1,16 @@
 #include "producers/csv/csv_source.h"
 
-#include <curl/curl.h>
-#include <spdlog/spdlog.h>
 #include <xxhash.h>
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <random>
 #include <stdexcept>
-#include <thread>
+
+#include "common/http_client.h"
+#include "common/text_encoding.h"
 
 namespace leadsync::producers {
 namespace {
-
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct FileDeleter {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-
-std::string without_query(const std::string& url) { return url.substr(0, url.find('?')); }
 
 std::string hash_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -33,78 +22,46 @@ std::string hash_file(const std::string& path) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
     XXH3_64bits_update(state.get(), buf.data(), static_cast<size_t>(in.gcount()));
   }
+  if (in.bad()) throw std::runtime_error("read error on " + path);
   char out[17];
   std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(XXH3_64bits_digest(state.get())));
   return out;
 }
 
+bool remote(const std::string& url) { return url.starts_with("http://") || url.starts_with("https://"); }
+
 }  // namespace
 
-void http_download(const std::string& url, const std::string& path, int max_attempts) {
-  std::mt19937_64 jitter(std::random_device{}());
-  long delay_ms = 500;
-  std::string last;
-  for (int attempt = 1; attempt <= max_attempts; ++attempt) {
-    std::unique_ptr<std::FILE, FileDeleter> file(std::fopen(path.c_str(), "wb"));
-    if (!file) throw std::runtime_error("cannot write " + path);
-    std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-    if (!curl) throw std::runtime_error("libcurl init failed");
-    curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, file.get());
-    curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 600L);
-    curl_easy_setopt(curl.get(), CURLOPT_USERAGENT, "leadsync/" LEADSYNC_VERSION);
-    const CURLcode rc = curl_easy_perform(curl.get());
-    long status = 0;
-    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
-    curl_off_t retry_after = 0;
-    curl_easy_getinfo(curl.get(), CURLINFO_RETRY_AFTER, &retry_after);
-    if (rc == CURLE_OK && status >= 200 && status < 300) return;
-    last = rc != CURLE_OK ? std::string(curl_easy_strerror(rc)) : "HTTP " + std::to_string(status);
-    const bool retryable = rc != CURLE_OK || status == 429 || status >= 500;
-    if (!retryable || attempt == max_attempts) break;
-    long wait = retry_after > 0 ? static_cast<long>(retry_after) * 1000 : delay_ms;
-    wait += static_cast<long>(jitter() % static_cast<uint64_t>(delay_ms / 2 + 1));
-    spdlog::warn("download {}: {} (attempt {}/{}), retrying in {} ms", without_query(url), last, attempt, max_attempts,
-                 wait);
-    std::this_thread::sleep_for(std::chrono::milliseconds(wait));
-    delay_ms = std::min(delay_ms * 2, 30'000L);
-  }
-  throw std::runtime_error("download " + without_query(url) + " failed: " + last);
-}
+CsvSource::CsvSource(const common::SourceConfig& config, const common::CsvSettings& settings, std::string work_dir)
+    : config_(config), settings_(settings), work_dir_(std::move(work_dir)) {}
 
-CsvSource::CsvSource(const common::SourceConfig& config, std::string work_dir)
-    : config_(config), work_dir_(std::move(work_dir)) {}
-
-CsvSource::~CsvSource() {
-  if (!downloaded_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove(downloaded_, ec);
-  }
-}
+CsvSource::~CsvSource() = default;
 
 std::string CsvSource::local_path() {
-  const bool remote = config_.url.starts_with("http://") || config_.url.starts_with("https://");
-  if (!remote) return config_.url;
-  std::filesystem::create_directories(work_dir_);
-  downloaded_ = (std::filesystem::path(work_dir_) / (config_.name + ".download.csv")).string();
-  http_download(config_.url, downloaded_);
-  return downloaded_;
+  if (!remote(config_.url)) return config_.url;
+  download_ = std::make_unique<PrivateTempFile>(work_dir_, "download");
+  common::HttpClient client(config_.http);
+  client.download({common::HttpMethod::kGet, config_.url, {}, {}}, download_->path());
+  return download_->path();
 }
 
 std::string CsvSource::open() {
   const auto path = local_path();
+  const auto shown = remote(config_.url) ? common::redact_http_url(config_.url) : path;
   std::error_code ec;
   size_ = std::filesystem::file_size(path, ec);
-  if (ec) throw std::runtime_error("source " + config_.name + ": cannot read " + path + ": " + ec.message());
+  if (ec) throw std::runtime_error("source " + config_.name + ": cannot read " + shown + ": " + ec.message());
   const auto fingerprint = hash_file(path);
   in_.open(path, std::ios::binary);
-  if (!in_) throw std::runtime_error("source " + config_.name + ": cannot open " + path);
+  if (!in_) throw std::runtime_error("source " + config_.name + ": cannot open " + shown);
   reader_ = std::make_unique<common::CsvReader>(in_);
   std::optional<common::CsvError> error;
   if (reader_->next(record_, error)) {
     if (error) throw std::runtime_error("source " + config_.name + ": malformed header: " + error->message);
+    std::optional<std::string> bad;
+    if (!decode(record_.cells, record_.line, bad)) {
+      throw std::runtime_error("source " + config_.name + ": header: " + *bad);
+    }
     header_ = common::parse_csv_header(record_.cells);
   } else {
     header_ = common::parse_csv_header({});
@@ -120,19 +77,46 @@ std::vector<std::string> CsvSource::column_warnings() const {
   return out;
 }
 
-bool CsvSource::next(RawRecord& out, std::optional<std::string>& error) {
+bool CsvSource::decode(std::vector<std::string>& cells, std::size_t line, std::optional<std::string>& error) {
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    if (settings_.encoding != common::TextEncoding::kUtf8) {
+      common::to_utf8(cells[i], settings_.encoding, scratch_);
+      cells[i].swap(scratch_);
+    }
+    if (const auto at = common::invalid_text_at(cells[i]); at != std::string::npos) {
+      const bool nul = cells[i][at] == '\0';
+      error = "line " + std::to_string(line) + ", column " + common::column_letter(i + 1) + ": " +
+              (nul ? "a NUL byte" : "bytes that are not valid UTF-8") + " at byte " + std::to_string(at + 1) +
+              " of the cell" +
+              (nul ? std::string() : " (a file in another encoding needs csv: {encoding: cp1252} or latin1)");
+      return false;
+    }
+  }
+  return true;
+}
+
+bool CsvSource::next(SourceRecord& out, std::optional<std::string>& error) {
   std::optional<common::CsvError> csv_error;
   if (!reader_->next(record_, csv_error)) {
     if (in_.bad()) throw std::runtime_error("source " + config_.name + ": read error");
     return false;
   }
+  if (reader_->ended_in_open_quote()) {
+    // Everything from the opening quote to the end of the file is one cell: the records after it
+    // were never read, and must not be mistaken for deletions.
+    throw std::runtime_error("source " + config_.name + ": the file ends inside a quoted cell (" +
+                             (csv_error ? csv_error->message : std::string("unterminated quote")) +
+                             "); nothing was synced");
+  }
   out.position = record_.line;
+  out.kind = CellKind::kText;
   out.cells.swap(record_.cells);
   if (csv_error) {
     error = "line " + std::to_string(csv_error->line) + ", column " + common::column_letter(csv_error->column) +
             ": " + csv_error->message;
   } else {
     error.reset();
+    decode(out.cells, out.position, error);
   }
   return true;
 }

@@ -1,44 +1,48 @@
-// Spreadsheet as CSV: a local file, file:// or http(s):// URL (e.g. a Google Sheets export link).
+// kind: csv — a spreadsheet as CSV (sources.md "Spreadsheet as CSV"): a local file, file:// or an
+// http(s):// URL (e.g. a Google Sheets export link), downloaded with the shared HTTP client into a
+// private temporary file. Cells are checked as UTF-8 or converted from the declared encoding.
 #pragma once
 
 #include <fstream>
 #include <memory>
 #include <string>
 
-#include "common/config.h"
 #include "common/csv.h"
+#include "common/source_config.h"
 #include "producers/source.h"
+#include "producers/temp_file.h"
 
 namespace leadsync::producers {
 
 class CsvSource : public SourceAdapter {
  public:
-  // `work_dir` holds the downloaded copy of a remote sheet during a run.
-  CsvSource(const common::SourceConfig& config, std::string work_dir);
+  // `work_dir` holds the private directory of a remote sheet's download during a run.
+  CsvSource(const common::SourceConfig& config, const common::CsvSettings& settings, std::string work_dir);
   ~CsvSource() override;
 
   std::string open() override;
   const std::vector<std::string>& columns() const override { return header_.names; }
   std::vector<std::string> column_warnings() const override;
   bool is_duplicate_column(const std::string& name) const override { return header_.is_duplicate(name); }
-  bool next(RawRecord& out, std::optional<std::string>& error) override;
+  bool next(SourceRecord& out, std::optional<std::string>& error) override;
   double progress() const override;
 
  private:
   std::string local_path();  // downloads a remote sheet first
+  // Checks or converts the record's cells to UTF-8; false with `error` set for a cell that is not
+  // valid in the declared encoding.
+  bool decode(std::vector<std::string>& cells, std::size_t line, std::optional<std::string>& error);
 
   common::SourceConfig config_;
+  common::CsvSettings settings_;
   std::string work_dir_;
-  std::string downloaded_;  // temp file to remove, if any
+  std::unique_ptr<PrivateTempFile> download_;
   std::uintmax_t size_ = 0;
   std::ifstream in_;
   std::unique_ptr<common::CsvReader> reader_;
   common::CsvHeader header_;
   common::CsvRecord record_;
+  std::string scratch_;
 };
-
-// Downloads `url` to `path`, retrying 429 and 5xx with exponential backoff and jitter and honouring
-// Retry-After. Throws std::runtime_error naming the URL (without its query) and the last status.
-void http_download(const std::string& url, const std::string& path, int max_attempts = 5);
 
 }  // namespace leadsync::producers

@@ -60,7 +60,11 @@ sources:
     columns: {"Lead ID": lead_id, "Email": email, "Lead sources": lead_sources}
     on_missing: delete
     allow_empty: false
+    max_delete_fraction: 0.1
+    allow_mass_delete: false
     schedule: 60s
+    http: {connect_timeout: 10s, timeout: 5m, deadline: 10m, attempts: 5, max_redirects: 5, max_bytes: 1073741824}
+    csv: {encoding: utf-8}
 )";
 
 std::string reference() {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "common/mapping.h"
+#include "common/text_encoding.h"
 #include "workers/targets/entity_applier.h"
 
 namespace leadsync::common {
@@ -163,6 +164,7 @@ TEST(Mapping, RoundTripsSqlTextOfEveryType) {
   EXPECT_EQ(back->string_list().values(3), "q\"uote");
 }
 
+
 }  // namespace
 }  // namespace leadsync::common
 
@@ -179,6 +181,36 @@ TEST(Mapping, AnEmptyArrayReadsBackAsAnEmptyList) {
   ASSERT_TRUE(from_source && from_db);
   EXPECT_EQ(from_db->kind_case(), Value::kStringList);
   EXPECT_TRUE(same_value(*from_source, *from_db));
+}
+
+
+TEST(Mapping, R2_RejectsDoubleSignsYearZeroAndInvalidJsonAsRowErrors) {
+  for (const auto* raw : {"+-5", "-+5", "++5", "+-5.0"}) {
+    EXPECT_NE(coerce_error(field(FieldType::kInt), raw).find("expects an integer"), std::string::npos) << raw;
+    EXPECT_NE(coerce_error(field(FieldType::kFloat), raw).find("expects a number"), std::string::npos) << raw;
+  }
+  EXPECT_EQ(coerce_ok(field(FieldType::kInt), "+5").int_value(), 5);
+  EXPECT_EQ(coerce_ok(field(FieldType::kFloat), "-2.5").double_value(), -2.5);
+  // PostgreSQL has no year 0 (1 BC is year 0 nowhere in its input): the producer says so, not the worker.
+  EXPECT_NE(coerce_error(field(FieldType::kDate), "0000-01-01").find("expects a date"), std::string::npos);
+  EXPECT_NE(coerce_error(field(FieldType::kTimestamp), "0000-03-01 10:00:00").find("expects a timestamp"),
+            std::string::npos);
+  EXPECT_EQ(coerce_ok(field(FieldType::kDate), "0001-01-01").timestamp_micros(),
+            *parse_timestamp_micros("0001-01-01T00:00:00Z"));
+  for (const auto* raw : {"{", "{\"a\":}", "[1,2", "not json", "{'a': 1}", "{\"a\":1} trailing"}) {
+    EXPECT_NE(coerce_error(field(FieldType::kJson), raw).find("expects JSON"), std::string::npos) << raw;
+  }
+  EXPECT_EQ(coerce_ok(field(FieldType::kJson), R"( {"a": [1, 2.5, "x", null, true]} )").json_value(),
+            R"({"a": [1, 2.5, "x", null, true]})");
+  EXPECT_EQ(coerce_ok(field(FieldType::kJson), "42").json_value(), "42");
+}
+
+TEST(Mapping, R14_ErrorTextsCutLongValuesBetweenCharacters) {
+  std::string euros;
+  for (int i = 0; i < 50; ++i) euros += "\xE2\x82\xAC";  // 3 bytes each: 80 bytes fall inside one
+  const auto error = coerce_error(field(FieldType::kInt), euros);
+  EXPECT_EQ(invalid_text_at(error), std::string::npos) << "the error text is not valid UTF-8";
+  EXPECT_NE(error.find("\xE2\x82\xAC\xE2\x80\xA6'"), std::string::npos) << "cut after a whole character, then …";
 }
 
 }  // namespace

@@ -1,0 +1,163 @@
+#include "common/source_config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "common/config.h"
+#include "common/config_node.h"
+
+namespace leadsync::common {
+namespace config_detail {
+namespace {
+
+// kind: csv. `url` (a common key) is required; the `csv:` section is optional.
+SourceSettings parse_csv(const Node& source, const Node& section, SourceConfig&) {
+  source.child("url").required_str();
+  CsvSettings csv;
+  if (!section.defined()) return csv;
+  section.expect_map({"encoding"});
+  csv.encoding = section.child("encoding").choice<TextEncoding>(
+      TextEncoding::kUtf8,
+      {{"utf-8", TextEncoding::kUtf8}, {"cp1252", TextEncoding::kCp1252}, {"latin1", TextEncoding::kLatin1}});
+  return csv;
+}
+
+struct SourceKind {
+  const char* name;  // the `kind:` value, and the name of the kind's own section
+  SourceSettings (*parse)(const Node& source, const Node& section, SourceConfig& s);
+};
+
+// Every source kind of this build, one line each.
+constexpr SourceKind kSourceKinds[] = {
+    {"csv", &parse_csv},
+};
+
+std::chrono::milliseconds duration_of(const Node& n, std::chrono::milliseconds fallback) {
+  if (!n.defined()) return fallback;
+  const auto text = n.str();
+  const auto d = parse_duration(text);
+  if (!d || d->count() <= 0) n.fail("expected a duration like 60s, 5m or 500ms, got '" + text + "'");
+  return *d;
+}
+
+double fraction_of(const Node& n, double fallback) {
+  if (!n.defined()) return fallback;
+  const auto text = n.str();
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(v) || v < 0 || v > 1) {
+    n.fail("expected a fraction between 0 and 1 (e.g. 0.1), got '" + text + "'");
+  }
+  return v;
+}
+
+uint64_t bytes_of(const Node& n, uint64_t fallback) {
+  if (!n.defined()) return fallback;
+  const auto text = n.str();
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || text[0] == '-' || *end != '\0' || v == 0 || v > (1ULL << 50)) {
+    n.fail("expected a positive number of bytes, got '" + text + "'");
+  }
+  return v;
+}
+
+HttpOptions parse_http(const Node& n) {
+  HttpOptions h;
+  if (!n.defined()) return h;
+  n.expect_map({"connect_timeout", "timeout", "deadline", "attempts", "max_redirects", "max_bytes"});
+  h.connect_timeout = duration_of(n.child("connect_timeout"), h.connect_timeout);
+  h.attempt_timeout = duration_of(n.child("timeout"), h.attempt_timeout);
+  h.deadline = duration_of(n.child("deadline"), h.deadline);
+  h.max_attempts = n.child("attempts").integer(h.max_attempts, 1, 20);
+  h.max_redirects = n.child("max_redirects").integer(h.max_redirects, 0, 20);
+  h.max_body_bytes = bytes_of(n.child("max_bytes"), h.max_body_bytes);
+  return h;
+}
+
+}  // namespace
+
+SourceConfig parse_source(const Node& n, const std::map<std::string, EntityConfig>& entities) {
+  std::vector<std::string> kinds;
+  for (const auto& k : kSourceKinds) kinds.emplace_back(k.name);
+  n.child("kind").allow_values(kinds);
+  const auto kind_text = n.child("kind").str_or("csv");
+  const auto kind = std::find_if(std::begin(kSourceKinds), std::end(kSourceKinds),
+                                 [&](const SourceKind& k) { return kind_text == k.name; });
+  if (kind == std::end(kSourceKinds)) {
+    std::string list;
+    for (const auto& k : kinds) list += (list.empty() ? "" : ", ") + k;
+    n.child("kind").fail("unknown value '" + kind_text + "' (expected one of: " + list + ")");
+  }
+  n.expect_map({"name", "kind", "entity", "url", "key_column", "columns", "on_missing", "allow_empty",
+                "max_delete_fraction", "allow_mass_delete", "schedule", "http", kind->name});
+  SourceConfig s;
+  s.name = n.child("name").required_str();
+  if (!valid_source_name(s.name)) {
+    n.child("name").fail("'" + s.name + "' is not a valid source name (letters, digits, '.', '_' and '-', at most "
+                         "100 characters, not starting with '.' or '-')");
+  }
+  s.kind = kind->name;
+  s.entity = n.child("entity").required_str();
+  const auto it = entities.find(s.entity);
+  if (it == entities.end()) n.child("entity").fail("'" + s.entity + "' is not a configured entity");
+  const EntityConfig& entity = it->second;
+  s.url = n.child("url").str_or("");
+  s.key_column = n.child("key_column").required_str();
+  const auto columns = n.child("columns");
+  if (!columns.defined()) columns.fail("is required: map source columns to entity fields");
+  std::set<std::string> targets;
+  columns.each_entry([&](const std::string& column, const Node& cn) {
+    const auto field = cn.str();
+    if (field != entity.key && !entity.field(field)) {
+      cn.fail("'" + field + "' is neither the key nor a field of entity '" + entity.name + "'");
+    }
+    if (!targets.insert(field).second) cn.fail("field '" + field + "' is mapped from two columns");
+    s.columns.emplace_back(column, field);
+  });
+  const auto key_mapped = std::find_if(s.columns.begin(), s.columns.end(),
+                                       [&](const auto& c) { return c.first == s.key_column; });
+  if (key_mapped == s.columns.end()) {
+    columns.fail("the key column '" + s.key_column + "' must be mapped (to '" + entity.key + "')");
+  }
+  if (key_mapped->second != entity.key) {
+    columns.fail("the key column '" + s.key_column + "' must map to the entity key '" + entity.key + "'");
+  }
+  // A full image must carry every field: an unmapped field would be silently nulled on each run (R6).
+  for (const auto& f : entity.fields) {
+    if (!targets.count(f.name)) {
+      columns.fail("field '" + f.name + "' of entity '" + entity.name +
+                   "' is not mapped from any column; every field must be mapped");
+    }
+  }
+  s.on_missing = n.child("on_missing").choice<OnMissing>(
+      OnMissing::kDelete, {{"delete", OnMissing::kDelete}, {"ignore", OnMissing::kIgnore}});
+  s.allow_empty = n.child("allow_empty").boolean(false);
+  s.max_delete_fraction = fraction_of(n.child("max_delete_fraction"), s.max_delete_fraction);
+  s.allow_mass_delete = n.child("allow_mass_delete").boolean(false);
+  s.schedule = duration_of(n.child("schedule"), s.schedule);
+  s.http = parse_http(n.child("http"));
+  s.settings = kind->parse(n, n.child(kind->name), s);
+  return s;
+}
+
+void resolve_source_urls(std::vector<SourceConfig>& sources, const std::filesystem::path& base) {
+  for (auto& s : sources) {
+    const bool remote = s.url.starts_with("http://") || s.url.starts_with("https://");
+    if (s.url.empty() || remote) continue;
+    if (s.url.starts_with("file://")) s.url = s.url.substr(7);
+    if (std::filesystem::path(s.url).is_relative()) s.url = (base / s.url).lexically_normal().string();
+  }
+}
+
+}  // namespace config_detail
+
+bool valid_source_name(const std::string& name) {
+  if (name.empty() || name.size() > 100 || name[0] == '.' || name[0] == '-') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+}  // namespace leadsync::common

@@ -1,0 +1,61 @@
+// The `sources:` part of the configuration (interfaces.md "Configuration"): the keys every source
+// has (name, kind, entity, key and column mapping, deletion rules, schedule, HTTP limits) and, per
+// kind, its own section (`csv:` for kind csv). The kinds are listed once, in source_config.cc's
+// kSourceKinds, each with the parser of its section; producers/registry.cc builds their adapters.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "common/http_client.h"
+#include "common/text_encoding.h"
+
+namespace leadsync::common {
+
+struct EntityConfig;
+
+enum class OnMissing { kDelete, kIgnore };
+
+// kind: csv — a spreadsheet as CSV from a file or an http(s) URL (the common `url` key).
+struct CsvSettings {
+  TextEncoding encoding = TextEncoding::kUtf8;
+};
+
+// One alternative per kind; an adapter factory exists for each (producers/registry.cc, checked by
+// the compiler through std::visit).
+using SourceSettings = std::variant<CsvSettings>;
+
+struct SourceConfig {
+  std::string name;  // letters, digits, '.', '_', '-' (it names files, metrics labels and run ids)
+  std::string kind;  // a name from kSourceKinds
+  std::string entity;
+  std::string url;  // where the source is, for kinds that have a URL (csv: a path, file:// or http(s)://)
+  std::string key_column;
+  std::vector<std::pair<std::string, std::string>> columns;  // source column -> entity field, in order
+  OnMissing on_missing = OnMissing::kDelete;
+  bool allow_empty = false;  // an emptied source deletes everything only when this is true
+  // A run may delete at most this fraction of the records the source had before, unless
+  // allow_mass_delete (or leadsync-producer --allow-mass-delete) says otherwise.
+  double max_delete_fraction = 0.1;
+  bool allow_mass_delete = false;
+  std::chrono::milliseconds schedule{60'000};
+  HttpOptions http;  // for kinds that fetch over HTTP (the `http:` section)
+  SourceSettings settings = CsvSettings{};
+};
+
+namespace config_detail {
+class Node;
+SourceConfig parse_source(const Node& n, const std::map<std::string, EntityConfig>& entities);
+// Relative local paths of sources are relative to the config file's directory; file:// is stripped.
+void resolve_source_urls(std::vector<SourceConfig>& sources, const std::filesystem::path& base);
+}  // namespace config_detail
+
+// Letters, digits, '.', '_' and '-', 1 to 100 characters, not starting with '.' or '-'.
+bool valid_source_name(const std::string& name);
+
+}  // namespace leadsync::common
