@@ -171,7 +171,7 @@ RunControl RunStore::heartbeat(const ClaimedRun& run, const RunProgress& p, cons
                   "changed_records = $8, unchanged_records = $9, deleted_records = $10, failed_records = $11 "
                   "WHERE run_id = $1 AND status = 'running' RETURNING status, ") +
           kControlOf,
-      run.run_id, c.rows_read, p.rows_total, pct, p.message, c.events_published, c.new_records, c.changed_records,
+      run.run_id, p.rows_done, p.rows_total, pct, p.message, c.events_published, c.new_records, c.changed_records,
       c.unchanged_records, c.deleted_records, c.rejected_records);
   tx.commit();
   if (r.empty()) return RunControl::kLost;

@@ -127,6 +127,7 @@ class RunStore {
   // Starts a run of `source`: the queued one if there is one, else a new one with `trigger`.
   // Throws RunConflict when another runner holds the source (after freeing a stale one).
   ClaimedRun claim(const std::string& source, RunTrigger trigger);
+  // Stores progress (rows_done is the run's rows read so far) and counters; returns what to do next.
   RunControl heartbeat(const ClaimedRun& run, const RunProgress& progress, const RunCounters& counters);
   RunControl control(const ClaimedRun& run);  // reads the control rows only
   void save_checkpoint(const ClaimedRun& run, const std::string& checkpoint);
@@ -142,6 +143,7 @@ class RunStore {
   std::vector<std::string> queued_sources(const std::vector<std::string>& among);
   void announce(const std::string& instance, const std::vector<std::string>& sources);
   void withdraw(const std::string& instance);
+  std::chrono::milliseconds heartbeat_interval() const { return heartbeat_interval_; }
 
   // --- operator side
   TriggerResult trigger(const std::string& source, RunTrigger trigger, WhenRunning when_running);

@@ -13,7 +13,7 @@ nlohmann::json run_to_json(const RunInfo& r) {
   const auto& a = r.applied;
   return {{"run_id", r.run_id},
           {"source", r.source},
-          {"status", run_status_name(r.status)},
+          {"status", std::string(run_status_name(r.status))},
           {"trigger", run_trigger_name(r.trigger)},
           {"created_at", text_or_null(r.created_at)},
           {"started_at", text_or_null(r.started_at)},
@@ -48,7 +48,9 @@ nlohmann::json run_to_json(const RunInfo& r) {
 nlohmann::json source_state_to_json(const SourceRunState& s) {
   return {{"source", s.source},
           {"paused", s.paused},
-          {"state", s.paused ? "paused" : s.active ? run_status_name(s.active->status) : "idle"},
+          {"state", s.paused ? std::string("paused")
+                    : s.active ? std::string(run_status_name(s.active->status))
+                               : std::string("idle")},
           {"active_run", s.active ? run_to_json(*s.active) : nlohmann::json(nullptr)},
           {"last_run", s.last ? run_to_json(*s.last) : nlohmann::json(nullptr)},
           {"last_completed_at", text_or_null(s.last_completed_at)}};

@@ -38,7 +38,8 @@ void print_table(const std::vector<RunInfo>& runs) {
               "MESSAGE");
   for (const auto& r : runs) {
     const auto note = !r.error.empty() ? r.error : r.message;
-    std::printf("%-44s %-10s %-9s %-20s %10lld %7s  %s\n", r.run_id.c_str(), common::run_status_name(r.status),
+    std::printf("%-44s %-10s %-9s %-20s %10lld %7s  %s\n", r.run_id.c_str(),
+                std::string(common::run_status_name(r.status)).c_str(),
                 common::run_trigger_name(r.trigger), r.started_at.substr(0, 19).c_str(),
                 static_cast<long long>(r.progress.rows_done), percent_text(r).c_str(), note.c_str());
   }

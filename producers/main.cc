@@ -13,6 +13,7 @@
 #include "common/kafka_producer.h"
 #include "common/redact.h"
 #include "common/telemetry.h"
+#include "producers/api/api_server.h"
 #include "producers/sync_run.h"
 
 namespace {
@@ -97,6 +98,19 @@ int main(int argc, char** argv) {
       }
     }
     return all_ok ? 0 : 1;
+  }
+
+  // The HTTP API and status page (producers/api), when api.address is set.
+  std::unique_ptr<leadsync::producers::api::ApiServer> api;
+  if (!config.api.address.empty()) {
+    try {
+      api = std::make_unique<leadsync::producers::api::ApiServer>(
+          config, leadsync::producers::api::api_access_from_env(config.api));
+      api->start(config.api.address);
+    } catch (const std::exception& e) {
+      std::cerr << "leadsync-producer: " << leadsync::common::redact(e.what()) << "\n";
+      return leadsync::common::kExitUsage;
+    }
   }
 
   // Scheduler: each source runs when its schedule comes due; a long run delays only itself.
