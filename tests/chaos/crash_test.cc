@@ -9,9 +9,8 @@
 #include <fstream>
 #include <future>
 
-#include "bench/gen/lead_data.h"
 #include "ctl/verify.h"
-#include "producers/sync_run.h"
+#include "tests/chaos/chaos_support.h"
 #include "tests/integration/cluster.h"
 
 namespace leadsync::testing {
@@ -28,10 +27,7 @@ constexpr auto kCompletionTimeout = 120s;
 class WorkerCrash : public ::testing::Test {
  protected:
   WorkerCrash() : config_(make_config(dir_)), env_(config_), conn_(connect(config_)) {
-    std::ofstream out(source().url, std::ios::binary);
-    bench::write_lead_sheet(out, kSheetSeed, static_cast<uint64_t>(kRows));
-    out.close();
-    if (!out) throw std::runtime_error("cannot write " + source().url);
+    write_lead_sheet_file(source().url, kSheetSeed, kRows);
     write_text_file(config_path(), config_yaml(config_));
   }
 
@@ -58,17 +54,12 @@ class WorkerCrash : public ::testing::Test {
   // A leadsync-worker process on this test's configuration; its log goes to worker-N.log.
   std::unique_ptr<ChildProcess> start_worker() {
     const auto log = dir_.file("worker-" + std::to_string(++workers_started_) + ".log");
-    return std::make_unique<ChildProcess>(
-        std::vector<std::string>{LEADSYNC_BINARY_DIR "/workers/leadsync-worker", "--config", config_path()}, log);
+    return start_worker_process(config_path(), log);
   }
 
   // Runs the producer in the background: the sync is under way while the worker is stopped.
   std::future<producers::RunReport> start_sync() {
-    return std::async(std::launch::async, [this] {
-      common::KafkaProducer kafka(config_.kafka);
-      producers::SyncRunner runner(config_, kafka, nullptr);
-      return runner.run(source());
-    });
+    return start_sync_run(config_, source());
   }
 
   template <typename... Params>
@@ -128,12 +119,7 @@ class WorkerCrash : public ::testing::Test {
   }
 
   // Stops the last worker gracefully so that nothing is left running, whatever the test found.
-  static void stop(ChildProcess& worker) {
-    worker.signal(SIGTERM);
-    const auto status = worker.wait_exit(15s);
-    EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-        << "worker " << worker.describe() << " after SIGTERM:\n" << worker.log_tail();
-  }
+  static void stop(ChildProcess& worker) { stop_worker(worker, 15s); }
 
   // Declaration order is construction order; the environment is dropped after the connection.
   TempDir dir_;
