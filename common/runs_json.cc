@@ -1,11 +1,23 @@
 #include "common/runs_json.h"
 
+#include <algorithm>
+
 namespace leadsync::common {
 namespace {
 
 nlohmann::json text_or_null(const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); }
 
 }  // namespace
+
+nlohmann::json applied_to_json(const AppliedCounts& a, int64_t published) {
+  return {{"inserted", a.inserted},
+          {"updated", a.updated},
+          {"deleted", a.deleted},
+          {"unchanged", a.unchanged},
+          {"stale", a.stale},
+          {"dead_lettered", a.dead_lettered},
+          {"pending", std::max<int64_t>(0, published - a.total())}};
+}
 
 nlohmann::json run_to_json(const RunInfo& r) {
   const auto& p = r.progress;
@@ -32,14 +44,7 @@ nlohmann::json run_to_json(const RunInfo& r) {
             {"deleted", c.deleted_records},
             {"rejected", c.rejected_records},
             {"published", c.events_published}}},
-          {"applied",
-           {{"inserted", a.inserted},
-            {"updated", a.updated},
-            {"deleted", a.deleted},
-            {"unchanged", a.unchanged},
-            {"stale", a.stale},
-            {"dead_lettered", a.dead_lettered},
-            {"pending", std::max<int64_t>(0, c.events_published - a.total())}}},
+          {"applied", applied_to_json(a, c.events_published)},
           {"error", text_or_null(r.error)},
           {"checkpoint", text_or_null(r.checkpoint)},
           {"resumed_from", text_or_null(r.resumed_from)}};

@@ -9,6 +9,8 @@
 namespace leadsync::common {
 
 nlohmann::json run_to_json(const RunInfo& run);
+// What the workers applied of a run's `published` events, with what is still pending.
+nlohmann::json applied_to_json(const AppliedCounts& applied, int64_t published);
 nlohmann::json source_state_to_json(const SourceRunState& state);
 
 }  // namespace leadsync::common

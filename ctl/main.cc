@@ -16,6 +16,7 @@
 #include "common/redact.h"
 #include "common/run_status.h"
 #include "common/runs.h"
+#include "common/runs_json.h"
 #include "common/schema.h"
 #include "ctl/dlq.h"
 #include "ctl/exporter.h"
@@ -48,13 +49,9 @@ int cmd_topics(const Config& config) {
   return kOk;
 }
 
-// What the workers did with a run's events so far.
-struct Applied {
-  int64_t inserted = 0, updated = 0, deleted = 0, unchanged = 0, stale = 0, failed = 0;
-  int64_t total() const { return inserted + updated + deleted + unchanged + stale + failed; }
-};
+using leadsync::common::AppliedCounts;
 
-Applied applied_for(pqxx::work& tx, const std::string& run_id) {
+AppliedCounts applied_for(pqxx::work& tx, const std::string& run_id) {
   const auto r = tx.exec_params1(
       "SELECT coalesce(sum(inserted),0), coalesce(sum(updated),0), coalesce(sum(deleted),0), "
       "coalesce(sum(unchanged),0), coalesce(sum(stale),0), coalesce(sum(failed),0) "
@@ -64,7 +61,7 @@ Applied applied_for(pqxx::work& tx, const std::string& run_id) {
           r[3].as<int64_t>(), r[4].as<int64_t>(), r[5].as<int64_t>()};
 }
 
-nlohmann::json run_json(const pqxx::row& r, const Applied& a) {
+nlohmann::json run_json(const pqxx::row& r, const AppliedCounts& a) {
   auto text = [](const pqxx::field& f) { return f.is_null() ? std::string() : f.as<std::string>(); };
   return {{"run_id", text(r["run_id"])},
           {"source", text(r["source"])},
@@ -79,14 +76,7 @@ nlohmann::json run_json(const pqxx::row& r, const Applied& a) {
           {"source_deleted", r["deleted_records"].as<int64_t>()},
           {"source_unchanged", r["unchanged_records"].as<int64_t>()},
           {"source_failed", r["failed_records"].as<int64_t>()},
-          {"applied",
-           {{"inserted", a.inserted},
-            {"updated", a.updated},
-            {"deleted", a.deleted},
-            {"unchanged", a.unchanged},
-            {"stale", a.stale},
-            {"dead_lettered", a.failed},
-            {"pending", std::max<int64_t>(0, r["events_published"].as<int64_t>() - a.total())}}},
+          {"applied", leadsync::common::applied_to_json(a, r["events_published"].as<int64_t>())},
           {"message", leadsync::common::redact(text(r["message"]))}};
 }
 
