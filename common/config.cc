@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/config_node.h"
+#include "common/scoring.h"
 #include "common/errors.h"
 #include "common/kafka_config.h"
 
@@ -44,7 +45,7 @@ using config_detail::t_schema;
 FieldConfig parse_field(const std::string& name, const Node& n) {
   check_identifier(n, name);
   if (name.starts_with("_")) n.fail("field names starting with '_' are reserved for leadsync's own columns");
-  n.expect_map({"type", "required", "normalize", "coerce", "separator"});
+  n.expect_map({"type", "required", "normalize", "coerce", "separator", "computed"});
   FieldConfig f;
   f.name = name;
   f.type = n.child("type").choice<FieldType>(
@@ -66,12 +67,14 @@ FieldConfig parse_field(const std::string& name, const Node& n) {
   }
   f.separator = n.child("separator").str_or(",");
   if (f.separator.empty()) n.child("separator").fail("must not be empty");
+  f.computed = n.child("computed").boolean(false);
+  if (f.computed && f.required) n.child("required").fail("a computed field cannot be required");
   return f;
 }
 
 EntityConfig parse_entity(const std::string& name, const Node& n) {
   check_identifier(n, name);
-  n.expect_map({"table", "key", "match_on", "audit", "deletes", "partial_events", "fields"});
+  n.expect_map({"table", "key", "match_on", "audit", "deletes", "partial_events", "fields", "scoring", "segments"});
   EntityConfig e;
   e.name = name;
   e.table = n.child("table").str_or(name);
@@ -93,6 +96,14 @@ EntityConfig parse_entity(const std::string& name, const Node& n) {
     if (!f) n.child("match_on").fail("'" + e.match_on[i] + "' is not a field of entity '" + name + "'");
     if (f->type != FieldType::kText) {
       n.child("match_on").fail("'" + e.match_on[i] + "' must be a text field to serve as an alternate key");
+    }
+    if (f->computed) n.child("match_on").fail("'" + e.match_on[i] + "' is computed; an alternate key comes from the source");
+  }
+  e.rules = RuleSet::parse(n, e);
+  for (const auto& f : e.fields) {
+    const bool written = e.rules && (e.rules->score_field() == f.name || e.rules->segment_field() == f.name);
+    if (f.computed && !written) {
+      fields.child(f.name).child("computed").fail("'" + f.name + "' is computed but neither `scoring` nor `segments` writes it");
     }
   }
   return e;

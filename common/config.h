@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -31,7 +32,11 @@ struct FieldConfig {
   Normalize normalize = Normalize::kNone;
   ListCoerce coerce = ListCoerce::kWrapScalar;  // text_list only: what a scalar becomes
   std::string separator = ",";                  // text_list only: splits a spreadsheet cell
+  // Filled by leadsync's rules (a score, a segment: common/scoring.h), never mapped from a column.
+  bool computed = false;
 };
+
+class RuleSet;
 
 struct EntityConfig {
   std::string name;
@@ -44,6 +49,7 @@ struct EntityConfig {
   // (_field_versions) and guards each field on its own (design.md §4).
   bool partial_events = false;
   std::vector<FieldConfig> fields;  // in declaration order
+  std::shared_ptr<const RuleSet> rules;  // scoring and segments; null when the entity has neither
 
   const FieldConfig* field(std::string_view name) const;
 };
@@ -125,6 +131,8 @@ struct ConfigSchema {
   std::set<std::string> keys;
   std::set<std::string> present;
   std::map<std::string, std::set<std::string>> values;
+  // Schema paths that the loader re-roots (a nested condition → `<condition>`).
+  std::map<std::string, std::string> aliases;
 };
 ConfigSchema accepted_config_keys(const std::string& yaml_text);
 

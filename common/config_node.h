@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <initializer_list>
 #include <string>
@@ -62,6 +63,33 @@ class Node {
         child(key).fail("unknown key '" + key + "' (expected one of: " + list + ")");
       }
     }
+  }
+
+  // The keys of a mapping, in order (empty when it is not one).
+  std::vector<std::string> keys() const {
+    std::vector<std::string> out;
+    if (!node_.IsMap()) return out;
+    for (const auto& kv : node_) out.push_back(kv.first.as<std::string>());
+    return out;
+  }
+
+  // The same node under another schema path: a recursive structure (a rule's condition) is then
+  // documented once, whatever its depth. The alias lets a walker of the YAML find it.
+  Node with_schema(const std::string& schema) const {
+    if (t_schema) t_schema->aliases[schema_] = schema;
+    return Node(node_, path_, schema);
+  }
+
+  // The subtree as YAML text (a fingerprint of a section).
+  std::string dump() const { return YAML::Dump(node_); }
+
+  double number() const {
+    if (!node_.IsScalar()) fail("expected a number");
+    const auto text = node_.as<std::string>();
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(v)) fail("expected a number, got '" + text + "'");
+    return v;
   }
 
   std::string str() const {

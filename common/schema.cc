@@ -178,6 +178,22 @@ CREATE TABLE leadsync.producer_instances (
 -- that finds another target (a new, recreated or restored table) publishes every record again.
 ALTER TABLE leadsync.sync_runs ADD COLUMN target_stamp text;
 )sql"},
+    {6, "scoring and segment rule sets",
+     R"sql(
+-- Each rule set an entity was scored with, by version (common/scoring.h), and the version each run
+-- used: an audited change of a score or segment names its run, and the run names its rules.
+CREATE TABLE leadsync.rule_sets (
+  entity        text NOT NULL,
+  version       text NOT NULL,
+  definition    text NOT NULL,
+  first_run_id  text,
+  first_used_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (entity, version)
+);
+ALTER TABLE leadsync.sync_runs ADD COLUMN rules_version text;
+-- The run whose event made an audited change (its rules, its trigger).
+ALTER TABLE leadsync.field_changes ADD COLUMN run_id text;
+)sql"},
 };
 
 std::string column_definition(pqxx::connection& c, const FieldConfig& f) {

@@ -113,6 +113,9 @@ SourceConfig parse_source(const Node& n, const std::map<std::string, EntityConfi
     if (field != entity.key && !entity.field(field)) {
       cn.fail("'" + field + "' is neither the key nor a field of entity '" + entity.name + "'");
     }
+    if (const auto* f = entity.field(field); f && f->computed) {
+      cn.fail("field '" + field + "' is computed by the entity's rules; no column may map it");
+    }
     if (!targets.insert(field).second) cn.fail("field '" + field + "' is mapped from two columns");
     s.columns.emplace_back(column, field);
   });
@@ -125,8 +128,9 @@ SourceConfig parse_source(const Node& n, const std::map<std::string, EntityConfi
     columns.fail("the key column '" + s.key_column + "' must map to the entity key '" + entity.key + "'");
   }
   // A full image must carry every field: an unmapped field would be silently nulled on each run (R6).
+  // Computed fields are filled by the producer after mapping (common/scoring.h).
   for (const auto& f : entity.fields) {
-    if (!targets.count(f.name)) {
+    if (!f.computed && !targets.count(f.name)) {
       columns.fail("field '" + f.name + "' of entity '" + entity.name +
                    "' is not mapped from any column; every field must be mapped");
     }

@@ -20,6 +20,7 @@
 #include "common/schema.h"
 #include "ctl/dlq.h"
 #include "ctl/exporter.h"
+#include "ctl/rules.h"
 #include "ctl/runs.h"
 #include "ctl/verify.h"
 #include "ctl/verify_metrics.h"
@@ -207,6 +208,7 @@ int main(int argc, char** argv) {
   exporter->add_option("--interval", exporter_interval_s, "seconds between samples (default 15)")
       ->check(CLI::Range(1, 3600));
   leadsync::ctl::RunCommands run_commands(app);
+  leadsync::ctl::RuleCommands rule_commands(app);
 
   auto* dlq = app.add_subcommand("dlq", "dead letters: list them, replay them to the main topic");
   dlq->require_subcommand(1);
@@ -244,6 +246,7 @@ int main(int argc, char** argv) {
       return leadsync::ctl::run_exporter(config, telemetry, std::chrono::seconds(exporter_interval_s), g_stop);
     }
     if (const auto rc = run_commands.dispatch(config)) return *rc;
+    if (const auto rc = rule_commands.dispatch(config)) return *rc;
     if (*dlq_list) {
       leadsync::ctl::dlq_list(config, filter, limit, json);
       return kOk;

@@ -1,7 +1,10 @@
 #include "producers/mapper.h"
 
+#include <chrono>
 #include <set>
 #include <stdexcept>
+
+#include "common/scoring.h"
 
 namespace leadsync::producers {
 namespace {
@@ -15,7 +18,11 @@ std::string_view trimmed(std::string_view s) {
 }  // namespace
 
 Mapper::Mapper(const common::SourceConfig& source, const common::EntityConfig& entity, const SourceAdapter& snapshot)
-    : source_(source), entity_(entity) {
+    : source_(source),
+      entity_(entity),
+      now_micros_(std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count()) {
   const auto& names = snapshot.columns();
   std::vector<std::string> missing;
   std::vector<std::string> ambiguous;
@@ -116,6 +123,9 @@ bool Mapper::map(const SourceRecord& record, common::ChangeEvent& event, RowErro
     }
     (*fields)[f.name] = std::move(*v);
   }
+  // Computed fields before the checksum: it covers them, so a rule change re-publishes exactly
+  // the records whose score or segment changes.
+  if (entity_.rules) entity_.rules->apply(*fields, now_micros_);
   event.set_checksum(common::fields_checksum(*fields));
   return true;
 }

@@ -4,6 +4,7 @@
 // event, so no field is ever silently skipped (R6).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,10 @@ class Mapper {
   // string value for a non-text field is coerced like a text cell).
   bool map(const SourceRecord& record, common::ChangeEvent& event, RowError& error) const;
 
+  // The clock of the entity's rules (age_days): the run's start, so that one run scores every record
+  // against the same instant. Defaults to the construction time.
+  void set_clock(int64_t now_micros) { now_micros_ = now_micros; }
+
   // True when the record has no non-blank cell (a blank line in a sheet) and names no key.
   static bool is_blank(const SourceRecord& record);
 
@@ -43,6 +48,7 @@ class Mapper {
   std::vector<Column> columns_;
   std::size_t key_index_ = 0;
   std::vector<std::string> unmapped_;
+  int64_t now_micros_ = 0;
 };
 
 }  // namespace leadsync::producers

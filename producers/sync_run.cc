@@ -12,8 +12,10 @@
 #include "common/mapping.h"
 #include "common/pg.h"
 #include "common/redact.h"
+#include "common/scoring.h"
 #include "common/text_encoding.h"
 #include "producers/mapper.h"
+#include "producers/rule_record.h"
 #include "producers/run_record.h"
 #include "producers/source_state.h"
 #include "producers/target_stamp.h"
@@ -46,6 +48,7 @@ std::string mapping_fingerprint(const common::SourceConfig& s, const common::Ent
   if (const auto* csv = std::get_if<common::CsvSettings>(&s.settings)) {
     text += std::string("encoding ") + common::text_encoding_name(csv->encoding) + "\n";
   }
+  if (e.rules) text += "rules " + e.rules->version() + "\n";
   for (const auto& [column, field] : s.columns) {
     text += column + "\t" + field + "\n";
     if (const auto* f = e.field(field)) {
@@ -153,10 +156,13 @@ class Run {
   void process(SourceAdapter& adapter) {
     version_ = record_.next_version(now_micros());
     target_ = read_target_stamp(*conn_, config_, entity_);
+    record_rule_set(*conn_, record_.run_id(), entity_);
     const auto last = record_.last_completed();
     const auto full_reason = full_publish_reason(last);
     const auto raw = adapter.open();
-    snapshot_hash_ = raw.empty() ? "" : raw + ":" + mapping_fingerprint(source_, entity_, target_.stamp);
+    // Rules that read the clock (age_days) can change a score while the snapshot stays the same.
+    const bool clock_bound = entity_.rules && entity_.rules->uses_clock();
+    snapshot_hash_ = raw.empty() || clock_bound ? "" : raw + ":" + mapping_fingerprint(source_, entity_, target_.stamp);
     if (full_reason.empty() && !snapshot_hash_.empty() && snapshot_hash_ == last.snapshot_hash) {
       // Byte for byte the snapshot of the last completed run, under the same mapping and target:
       // every record stored from that run is unchanged, and none needs parsing.
