@@ -5,12 +5,15 @@
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <thread>
 
 #include "common/cli.h"
 #include "common/errors.h"
 #include "common/kafka_producer.h"
+#include "common/pg.h"
+#include "common/runs_schedule.h"
 #include "common/redact.h"
 #include "common/telemetry.h"
 #include "producers/api/api_server.h"
@@ -35,6 +38,9 @@ void print_report(const leadsync::producers::RunReport& r) {
                       {"snapshot_unchanged", r.snapshot_unchanged},
                       {"seconds", r.seconds},
                       {"message", leadsync::common::redact(r.message)}};
+  // Only when they say something, so that the line of an ordinary run stays as it was.
+  if (!r.resumed_from.empty()) j["resumed_from"] = r.resumed_from;
+  if (r.incremental) j["incremental"] = true;
   std::cout << j.dump() << std::endl;
 }
 
@@ -113,22 +119,52 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Scheduler: each source runs when its schedule comes due; a long run delays only itself.
-  using Clock = std::chrono::steady_clock;
-  std::vector<Clock::time_point> due(sources.size(), Clock::now());
+  // The service: ServiceSchedule (common/runs_schedule.h) says which sources to start now — a
+  // queued run (a trigger) at the next tick, a source whose schedule came due unless it is paused —
+  // and announces this process, so that a trigger can tell whether anyone will start its run.
+  std::map<std::string, std::chrono::milliseconds> intervals;
+  std::map<std::string, const leadsync::common::SourceConfig*> by_name;
+  for (const auto* s : sources) {
+    intervals[s->name] = s->schedule;
+    by_name[s->name] = s;
+  }
   telemetry.set_stall_after(std::chrono::minutes(30));
+  std::unique_ptr<pqxx::connection> conn;
+  std::unique_ptr<leadsync::common::RunStore> store;
+  std::unique_ptr<leadsync::common::ServiceSchedule> schedule;
   while (!g_stop.load()) {
     telemetry.heartbeat();
-    for (std::size_t i = 0; i < sources.size() && !g_stop.load(); ++i) {
-      if (Clock::now() < due[i]) continue;
-      const auto report = runner.run(*sources[i]);
-      print_report(report);
-      if (report.status != leadsync::common::RunStatus::kCompleted) {
-        spdlog::error("source {}: run failed: {}", sources[i]->name, leadsync::common::redact(report.message));
+    try {
+      if (!schedule) {
+        conn = leadsync::common::pg_connect(config.postgres.url, "leadsync-producer-schedule");
+        store = std::make_unique<leadsync::common::RunStore>(*conn, config.runs.heartbeat_interval);
+        schedule = std::make_unique<leadsync::common::ServiceSchedule>(
+            *store, leadsync::common::service_instance_name(), intervals);
       }
-      due[i] = Clock::now() + sources[i]->schedule;
+      for (const auto& name : schedule->due_now()) {
+        if (g_stop.load()) break;
+        const auto report = runner.run(*by_name.at(name));
+        print_report(report);
+        if (report.status == leadsync::common::RunStatus::kFailed) {
+          spdlog::error("source {}: run failed: {}", name, leadsync::common::redact(report.message));
+        }
+        // A paused run is unfinished work: once resumed, the source is due at once and continues it.
+        if (report.paused) {
+          schedule->due_again(name);
+        } else {
+          schedule->ran(name);
+        }
+        telemetry.heartbeat();
+      }
+    } catch (const std::exception& e) {
+      // PostgreSQL unreachable: try again at the next tick with a new connection.
+      spdlog::error("leadsync-producer: scheduling: {}", leadsync::common::redact(e.what()));
+      schedule.reset();
+      store.reset();
+      conn.reset();
+      std::this_thread::sleep_for(std::chrono::seconds(2));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   spdlog::info("leadsync-producer: stopping");
   return 0;
