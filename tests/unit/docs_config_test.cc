@@ -65,6 +65,22 @@ sources:
     schedule: 60s
     http: {connect_timeout: 10s, timeout: 5m, deadline: 10m, attempts: 5, max_redirects: 5, max_bytes: 1073741824}
     csv: {encoding: utf-8}
+  - name: admin-agents
+    kind: firestore
+    entity: lead
+    key_column: __name__
+    columns: {__name__: lead_id, email: email, leadSources: lead_sources}
+    firestore:
+      project: my-project
+      database: (default)
+      collection: agents
+      collection_group: false
+      where: '{"fieldFilter": {"field": {"fieldPath": "active"}, "op": "EQUAL", "value": {"booleanValue": true}}}'
+      page_size: 1000
+      updated_field: updatedAt
+      overlap: 60s
+      full_scan_every: 24h
+      credentials_env: GOOGLE_APPLICATION_CREDENTIALS
 )";
 
 std::string reference() {
