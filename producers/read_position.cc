@@ -44,6 +44,11 @@ std::string mapping_fingerprint(const common::SourceConfig& s, const common::Ent
   if (const auto* csv = std::get_if<common::CsvSettings>(&s.settings)) {
     text += std::string("encoding ") + common::text_encoding_name(csv->encoding) + "\n";
   }
+  if (const auto* fs = std::get_if<common::FirestoreSettings>(&s.settings)) {
+    // Another collection, filter or timestamp field makes a stored cursor meaningless.
+    text += "firestore " + fs->project + "\t" + fs->database + "\t" + fs->collection + "\t" +
+            std::to_string(static_cast<int>(fs->scope)) + "\t" + fs->where + "\t" + fs->updated_field + "\n";
+  }
   for (const auto& [column, field] : s.columns) {
     text += column + "\t" + field + "\n";
     if (const auto* f = e.field(field)) {

@@ -49,11 +49,16 @@ FirestoreClient::FirestoreClient(const common::SourceConfig& source, const commo
     base = "http://" + host + "/v1";
     endpoint_ = "the Firestore emulator at " + host;
   } else {
-    // Service-account keys (OAuth2 JWT bearer flow) come with common/google_auth; until this build
-    // has it, say so instead of sending unauthenticated requests that Firestore would refuse.
-    throw std::runtime_error("source " + source.name + ": no FIRESTORE_EMULATOR_HOST, and this build cannot yet use "
-                             "the service-account key named by firestore.credentials_env (" +
-                             settings.credentials_env + "); set FIRESTORE_EMULATOR_HOST to use the emulator");
+    const auto key_file = env(settings.credentials_env);
+    if (key_file.empty()) {
+      throw std::runtime_error("source " + source.name + ": " + settings.credentials_env +
+                               " is not set: it must hold the path of a service-account key file (or set "
+                               "FIRESTORE_EMULATOR_HOST to use the emulator)");
+    }
+    tokens_ = std::make_unique<common::GoogleTokenSource>(common::load_service_account_key(key_file),
+                                                          common::kDatastoreScope, source.http);
+    base = "https://firestore.googleapis.com/v1";
+    endpoint_ = "Firestore (project " + settings.project + ")";
   }
   parent_url_ = base + "/projects/" + escape_segment(settings.project) + "/databases/" +
                 escape_segment(settings.database) + "/documents";
@@ -81,9 +86,27 @@ json FirestoreClient::base_query() const {
   return q;
 }
 
+common::HttpResponse FirestoreClient::send(const std::string& url, const std::string& body) {
+  auto headers = headers_;
+  if (tokens_) headers.emplace_back("Authorization", tokens_->authorization());
+  return http_.fetch({common::HttpMethod::kPost, url, std::move(headers), body});
+}
+
 json FirestoreClient::post(const std::string& method, const json& body) {
-  const auto response =
-      http_.fetch({common::HttpMethod::kPost, parent_url_ + ":" + method, headers_, body.dump()});
+  const auto url = parent_url_ + ":" + method;
+  const auto text = body.dump();
+  common::HttpResponse response;
+  try {
+    response = send(url, text);
+  } catch (const common::HttpError& e) {
+    // A token revoked or expired early: one more attempt with a fresh one.
+    if (!tokens_ || e.status() != 401) {
+      // The HTTP client keeps no error body: the request says what Firestore refused.
+      throw std::runtime_error("source " + source_.name + ": " + e.what() + " (request " + text + ")");
+    }
+    tokens_->invalidate();
+    response = send(url, text);
+  }
   auto parsed = json::parse(response.body, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_array()) {
     throw std::runtime_error("source " + source_.name + ": " + method + " on " + endpoint_ +

@@ -2,16 +2,20 @@
 // (runQuery) and a count (runAggregationQuery) over the configured collection, through the shared
 // HTTP client (retries, backoff, timeouts, redaction). With FIRESTORE_EMULATOR_HOST set it talks
 // plain HTTP to the emulator without credentials, as Google's client libraries do; otherwise it
-// needs a service-account key (FirestoreSettings::credentials_env).
+// sends a bearer token of the service account whose key file FirestoreSettings::credentials_env
+// names (common/google_auth: OAuth2 JWT bearer flow, token cached and refreshed; a 401 fetches a
+// new one once).
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/google_auth.h"
 #include "common/http_client.h"
 #include "common/source_config.h"
 
@@ -40,6 +44,7 @@ class FirestoreClient {
 
  private:
   nlohmann::json post(const std::string& method, const nlohmann::json& body);
+  common::HttpResponse send(const std::string& url, const std::string& body);
 
   const common::SourceConfig& source_;
   const common::FirestoreSettings& settings_;
@@ -47,6 +52,7 @@ class FirestoreClient {
   std::string endpoint_;
   std::string parent_url_;  // .../documents[/parent/path], to which ":runQuery" is appended
   std::vector<std::pair<std::string, std::string>> headers_;
+  std::unique_ptr<common::GoogleTokenSource> tokens_;  // null for the emulator
 };
 
 // Percent-encodes one path segment (document ids may hold any character but '/').

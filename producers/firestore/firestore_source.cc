@@ -97,7 +97,8 @@ bool FirestoreSource::next(SourceRecord& out, std::optional<std::string>& error)
   if (name.empty()) throw std::runtime_error("source " + config_.name + ": runQuery returned a document without a name");
   after_name_ = name;
   if (!settings_.updated_field.empty()) {
-    const auto* updated = firestore::find_field(document.value("fields", json::object()), settings_.updated_field);
+    const auto fields = document.find("fields");
+    const auto* updated = fields == document.end() ? nullptr : firestore::find_field(*fields, settings_.updated_field);
     if (mode_ == Mode::kChanges) after_value_ = updated ? *updated : json(nullptr);
     if (updated && updated->contains("timestampValue") && (*updated)["timestampValue"].is_string()) {
       if (const auto t = firestore::timestamp_micros((*updated)["timestampValue"].get<std::string>())) {

@@ -117,6 +117,18 @@ TEST(FirestoreValue, DocumentNamesAndPathSegments) {
   EXPECT_EQ(firestore::escape_segment("a b/c?"), "a%20b%2Fc%3F");
 }
 
+TEST(FirestoreValue, R7_VerifyComparesAMapStoredAsJsonbByContentNotByText) {
+  const auto map = decode(R"({"mapValue": {"fields": {"city": {"stringValue": "Milano"}, "zip": {"integerValue": "20121"}}}})");
+  // What PostgreSQL's jsonb prints back for the same document: its own key order and spacing.
+  const auto stored = common::value_from_sql_text(
+      common::FieldConfig{.name = "address", .type = common::FieldType::kJson}, R"({"zip": 20121, "city": "Milano"})");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_TRUE(common::same_value(map, *stored));
+  const auto other = common::value_from_sql_text(
+      common::FieldConfig{.name = "address", .type = common::FieldType::kJson}, R"({"zip": 20122, "city": "Milano"})");
+  EXPECT_FALSE(common::same_value(map, *other));
+}
+
 // ------------------------------------------------------------------ configuration
 
 const std::string kConfig = R"(
