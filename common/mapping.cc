@@ -164,6 +164,8 @@ std::string format_timestamp_micros(int64_t micros) {
 
 std::string format_date(int64_t micros) { return format_timestamp_micros(micros).substr(0, 10); }
 
+std::string normalize_text(const FieldConfig& f, std::string_view text) { return normalized(f, text); }
+
 std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std::string& error) {
   Value v;
   const auto t = trim(raw);

@@ -21,6 +21,9 @@ using FieldMap = google::protobuf::Map<std::string, Value>;
 // and the expected form; the caller adds the record's position.
 std::optional<Value> coerce_text(const FieldConfig& field, std::string_view raw, std::string& error);
 
+// The field's `normalize` rule applied to one text (a text value, or one item of a list).
+std::string normalize_text(const FieldConfig& field, std::string_view text);
+
 // Checks a value already typed by its producer (a foreign producer, a webhook) against the field.
 // Returns an empty string when it fits, else what is wrong. int is accepted for float.
 std::string check_value(const FieldConfig& field, const Value& value);

@@ -1,5 +1,7 @@
 #include "common/source_config.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -10,6 +12,8 @@
 namespace leadsync::common {
 namespace config_detail {
 namespace {
+
+std::chrono::milliseconds duration_of(const Node& n, std::chrono::milliseconds fallback);
 
 // kind: csv. `url` (a common key) is required; the `csv:` section is optional.
 SourceSettings parse_csv(const Node& source, const Node& section, SourceConfig&) {
@@ -66,6 +70,59 @@ void bind_sheets(SourceConfig& s, const EntityConfig& entity) {
   }
 }
 
+// kind: firestore. No `url`: the `firestore:` section says where the documents are.
+SourceSettings parse_firestore(const Node& source, const Node& section, SourceConfig&) {
+  if (source.child("url").defined()) {
+    source.child("url").fail("a firestore source has no url; set firestore.project and firestore.collection");
+  }
+  if (!section.defined()) section.fail("is required for kind firestore (project, collection)");
+  section.expect_map({"project", "database", "collection", "collection_group", "where", "page_size", "updated_field",
+                      "overlap", "full_scan_every", "credentials_env"});
+  FirestoreSettings f;
+  // Names that go into the request path: no separators, no white space, nothing a URL would read.
+  const auto path_safe = [](const Node& n, const std::string& v) {
+    if (v.find_first_of("/?#% \t\r\n") != std::string::npos) {
+      n.fail("'" + v + "' must not contain '/', '?', '#', '%' or white space");
+    }
+  };
+  f.project = section.child("project").required_str();
+  path_safe(section.child("project"), f.project);
+  f.database = section.child("database").str_or(f.database);
+  if (f.database.empty()) section.child("database").fail("must not be empty");
+  path_safe(section.child("database"), f.database);
+  f.collection = section.child("collection").required_str();
+  std::size_t segments = 0;
+  for (std::size_t at = 0; at <= f.collection.size(); ++segments) {
+    const auto end = std::min(f.collection.find('/', at), f.collection.size());
+    const auto segment = f.collection.substr(at, end - at);
+    if (segment.empty()) section.child("collection").fail("'" + f.collection + "' has an empty path segment");
+    path_safe(section.child("collection"), segment);
+    at = end + 1;
+  }
+  if (segments % 2 == 0) {
+    section.child("collection").fail("'" + f.collection +
+                                     "' names a document, not a collection (expected collection[/document/collection]...)");
+  }
+  f.scope = section.child("collection_group").boolean(false) ? FirestoreScope::kCollectionGroup
+                                                              : FirestoreScope::kCollection;
+  f.where = section.child("where").str_or("");
+  if (!f.where.empty()) {
+    const auto parsed = nlohmann::json::parse(f.where, nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_object()) {
+      section.child("where").fail("expected a structured-query filter as a JSON object, e.g. "
+                                  "{\"fieldFilter\": {\"field\": {\"fieldPath\": \"active\"}, \"op\": \"EQUAL\", "
+                                  "\"value\": {\"booleanValue\": true}}}");
+    }
+  }
+  f.page_size = section.child("page_size").integer(f.page_size, 1, 10'000);
+  f.updated_field = section.child("updated_field").str_or("");
+  f.overlap = duration_of(section.child("overlap"), f.overlap);
+  f.full_scan_every = duration_of(section.child("full_scan_every"), f.full_scan_every);
+  f.credentials_env = section.child("credentials_env").str_or(f.credentials_env);
+  if (f.credentials_env.empty()) section.child("credentials_env").fail("must not be empty");
+  return f;
+}
+
 struct SourceKind {
   const char* name;  // the `kind:` value, and the name of the kind's own section
   SourceSettings (*parse)(const Node& source, const Node& section, SourceConfig& s);
@@ -77,6 +134,7 @@ struct SourceKind {
 constexpr SourceKind kSourceKinds[] = {
     {"csv", &parse_csv},
     {"sheets", &parse_sheets, &bind_sheets},
+    {"firestore", &parse_firestore},
 };
 
 std::chrono::milliseconds duration_of(const Node& n, std::chrono::milliseconds fallback) {

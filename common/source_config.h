@@ -1,7 +1,8 @@
 // The `sources:` part of the configuration (interfaces.md "Configuration"): the keys every source
 // has (name, kind, entity, key and column mapping, deletion rules, schedule, HTTP limits) and, per
-// kind, its own section (`csv:` for kind csv). The kinds are listed once, in source_config.cc's
-// kSourceKinds, each with the parser of its section; producers/registry.cc builds their adapters.
+// kind, its own section (`csv:` for kind csv, `firestore:` for kind firestore). The kinds are listed
+// once, in source_config.cc's kSourceKinds, each with the parser of its section;
+// producers/registry.cc builds their adapters.
 #pragma once
 
 #include <chrono>
@@ -48,9 +49,33 @@ struct SheetsSettings {
   std::map<std::string, FieldType> column_types;
 };
 
+// kind: firestore — the documents of one collection (sources.md "Firestore REST"), read with
+// runQuery. Talks to FIRESTORE_EMULATOR_HOST without auth when that is set, else to Firestore with a
+// service-account key.
+enum class FirestoreScope { kCollection, kCollectionGroup };
+struct FirestoreSettings {
+  std::string project;
+  std::string database = "(default)";
+  // "agents", or a sub-collection "teams/t1/agents"; with kCollectionGroup the last segment names
+  // every collection of that id in the database (or under the path before it).
+  std::string collection;
+  FirestoreScope scope = FirestoreScope::kCollection;
+  std::string where;  // a structured query's `where` (a Filter) as JSON text; empty: every document
+  int page_size = 1000;
+  // A timestamp field of the documents that every write sets (e.g. updatedAt): incremental runs read
+  // only documents whose field is newer than the last run's, re-reading `overlap` before it. Empty:
+  // every run is a full read with the checksum diff.
+  std::string updated_field;
+  std::chrono::milliseconds overlap{60'000};
+  // Incremental runs cannot see deletions: a full read at least this often finds them.
+  std::chrono::milliseconds full_scan_every{86'400'000};
+  // Names the environment variable that holds the path of a service-account key file.
+  std::string credentials_env = "GOOGLE_APPLICATION_CREDENTIALS";
+};
+
 // One alternative per kind; an adapter factory exists for each (producers/registry.cc, checked by
 // the compiler through std::visit).
-using SourceSettings = std::variant<CsvSettings, SheetsSettings>;
+using SourceSettings = std::variant<CsvSettings, SheetsSettings, FirestoreSettings>;
 
 struct SourceConfig {
   std::string name;  // letters, digits, '.', '_', '-' (it names files, metrics labels and run ids)

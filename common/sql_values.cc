@@ -1,5 +1,7 @@
 // PostgreSQL's text output of a field's column read back into a Value, and typed comparison of
 // values: what `leadsyncctl verify` compares the source with (declared in mapping.h).
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -87,7 +89,13 @@ bool same_value(const Value& a, const Value& b) {
     case Value::kStringList:
       return std::equal(a.string_list().values().begin(), a.string_list().values().end(),
                         b.string_list().values().begin(), b.string_list().values().end());
-    case Value::kJsonValue: return a.json_value() == b.json_value();
+    case Value::kJsonValue: {
+      if (a.json_value() == b.json_value()) return true;
+      // jsonb stores its own text (key order, spacing): the same document, written differently.
+      const auto ja = nlohmann::json::parse(a.json_value(), nullptr, false);
+      const auto jb = nlohmann::json::parse(b.json_value(), nullptr, false);
+      return !ja.is_discarded() && !jb.is_discarded() && ja == jb;
+    }
     case Value::KIND_NOT_SET: return true;
   }
   return false;

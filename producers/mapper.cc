@@ -1,6 +1,8 @@
 #include "producers/mapper.h"
 
 #include <chrono>
+#include <nlohmann/json.hpp>
+
 #include <set>
 #include <stdexcept>
 
@@ -13,6 +15,49 @@ std::string_view trimmed(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
   return s;
+}
+
+// A typed source's value for field `f` (R2): a string is read like a spreadsheet cell (normalised,
+// parsed for non-text fields); a list field takes a list, and anything else only by its coerce rule
+// (wrap_scalar: a string becomes a list of one, NULL or an absent field the empty list; reject: a
+// row error); a json field also takes a list of strings as a JSON array.
+std::optional<common::Value> typed_value(const common::FieldConfig& f, const common::Value& given,
+                                         std::string& message) {
+  using common::Value;
+  const auto kind = given.kind_case();
+  if (f.type == common::FieldType::kTextList && kind != Value::kStringList) {
+    const bool empty = kind == Value::KIND_NOT_SET || kind == Value::kNullValue;
+    if (f.coerce == common::ListCoerce::kWrapScalar && empty) return common::coerce_text(f, "", message);
+    if (f.coerce == common::ListCoerce::kWrapScalar && kind == Value::kStringValue) {
+      Value v;
+      auto* list = v.mutable_string_list();
+      if (auto item = common::normalize_text(f, given.string_value()); !item.empty()) list->add_values(std::move(item));
+      if (f.required && list->values_size() == 0) {
+        message = "field '" + f.name + "' is required but the list is empty";
+        return std::nullopt;
+      }
+      return v;
+    }
+    message = "field '" + f.name + "' is a list (text_list) but got " +
+              (kind == Value::KIND_NOT_SET ? std::string("no value") : common::describe_value(given)) +
+              (f.coerce == common::ListCoerce::kReject ? " (coerce: reject)" : "");
+    return std::nullopt;
+  }
+  if (kind == Value::KIND_NOT_SET) return common::coerce_text(f, "", message);  // absent: an empty cell
+  if (kind == Value::kStringValue) return common::coerce_text(f, given.string_value(), message);
+  if (f.type == common::FieldType::kJson && kind == Value::kStringList) {
+    Value v;
+    v.set_json_value(nlohmann::json(std::vector<std::string>(given.string_list().values().begin(),
+                                                             given.string_list().values().end()))
+                         .dump());
+    return v;
+  }
+  if (message = common::check_value(f, given); !message.empty()) return std::nullopt;
+  Value v = given;
+  if (kind == Value::kStringList && f.normalize != common::Normalize::kNone) {
+    for (auto& item : *v.mutable_string_list()->mutable_values()) item = common::normalize_text(f, item);
+  }
+  return v;
 }
 
 }  // namespace
@@ -107,15 +152,7 @@ bool Mapper::map(const SourceRecord& record, common::ChangeEvent& event, RowErro
   for (const auto& column : columns_) {
     const auto& f = *column.field;
     std::optional<common::Value> v;
-    if (!typed) {
-      v = common::coerce_text(f, cell(column.index), message);
-    } else if (const auto& given = value(column.index); given.kind_case() == common::Value::KIND_NOT_SET) {
-      v = common::coerce_text(f, "", message);  // an absent field is an empty cell
-    } else if (given.kind_case() == common::Value::kStringValue && f.type != common::FieldType::kText) {
-      v = common::coerce_text(f, given.string_value(), message);
-    } else if (message = common::check_value(f, given); message.empty()) {
-      v = given;
-    }
+    v = typed ? typed_value(f, value(column.index), message) : common::coerce_text(f, cell(column.index), message);
     if (!v) {
       const auto shown = typed ? common::describe_value(value(column.index)) : cell(column.index);
       error = {record.position, event.key(), column.name, shown, message};

@@ -27,7 +27,8 @@ class Mapper {
   // Fills `event` (fields, key, entity, op=UPSERT, checksum) from `record`. Returns false and fills
   // `error` when the record cannot be mapped; the first failing column is reported.
   // Text cells are coerced by the field's rules; typed values are checked against the field (a
-  // string value for a non-text field is coerced like a text cell).
+  // string value is read like a text cell; a list field's coerce rule decides what a single string,
+  // NULL or an absent value becomes).
   bool map(const SourceRecord& record, common::ChangeEvent& event, RowError& error) const;
 
   // The clock of the entity's rules (age_days): the run's start, so that one run scores every record

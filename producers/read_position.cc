@@ -46,6 +46,11 @@ std::string mapping_fingerprint(const common::SourceConfig& s, const common::Ent
     text += std::string("encoding ") + common::text_encoding_name(csv->encoding) + "\n";
   }
   if (e.rules) text += "rules " + e.rules->version() + "\n";
+  if (const auto* fs = std::get_if<common::FirestoreSettings>(&s.settings)) {
+    // Another collection, filter or timestamp field makes a stored cursor meaningless.
+    text += "firestore " + fs->project + "\t" + fs->database + "\t" + fs->collection + "\t" +
+            std::to_string(static_cast<int>(fs->scope)) + "\t" + fs->where + "\t" + fs->updated_field + "\n";
+  }
   for (const auto& [column, field] : s.columns) {
     text += column + "\t" + field + "\n";
     if (const auto* f = e.field(field)) {

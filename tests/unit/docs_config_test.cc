@@ -51,6 +51,12 @@ entities:
     fields:
       email:        {type: text, required: true, normalize: lower_trim}
       lead_sources: {type: text_list, coerce: wrap_scalar, separator: ";"}
+  # Scoring needs no source of its own to be checked: an entity with rules and computed fields.
+  scored:
+    key: id
+    fields:
+      email:        {type: text, normalize: lower_trim}
+      lead_sources: {type: text_list}
       status:       {type: text}
       score:        {type: int}
       updated_at:   {type: timestamp}
@@ -81,8 +87,7 @@ sources:
     entity: lead
     url: leads.csv
     key_column: "Lead ID"
-    columns: {"Lead ID": lead_id, "Email": email, "Lead sources": lead_sources, "Status": status, "Score": score,
-              "Updated at": updated_at}
+    columns: {"Lead ID": lead_id, "Email": email, "Lead sources": lead_sources}
     on_missing: delete
     allow_empty: false
     max_delete_fraction: 0.1
@@ -111,6 +116,22 @@ sources:
     key_column: "Lead ID"
     columns: {"Lead ID": lead_id, "Email": email, "Lead sources": lead_sources}
     sheets: {spreadsheet_id: abc, range: Leads, service_account_env: GOOGLE_APPLICATION_CREDENTIALS}
+  - name: admin-agents
+    kind: firestore
+    entity: lead
+    key_column: __name__
+    columns: {__name__: lead_id, email: email, leadSources: lead_sources}
+    firestore:
+      project: my-project
+      database: (default)
+      collection: agents
+      collection_group: false
+      where: '{"fieldFilter": {"field": {"fieldPath": "active"}, "op": "EQUAL", "value": {"booleanValue": true}}}'
+      page_size: 1000
+      updated_field: updatedAt
+      overlap: 60s
+      full_scan_every: 24h
+      credentials_env: GOOGLE_APPLICATION_CREDENTIALS
 )";
 
 std::string reference() {
