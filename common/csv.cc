@@ -218,6 +218,13 @@ bool CsvReader::next(CsvRecord& out, std::optional<CsvError>& out_error) {
   return finish_record(out, cell_count);
 }
 
+void CsvReader::continue_from(const Position& p) {
+  bom_checked_ = true;
+  stream_bytes_ = p.offset;
+  line_ = p.line;
+  after_cr_ = p.after_cr;
+}
+
 std::size_t CsvReader::bytes_read() const {
   return stream_bytes_ - static_cast<std::size_t>(end_ - pos_);
 }

@@ -69,6 +69,19 @@ class CsvReader {
   // block on a stream); once next() has returned false this is the whole input's size.
   std::size_t bytes_read() const;
 
+  // Where the next record starts, so that a later reader can continue there (a resumed run): the
+  // input's byte offset, the record's physical line, and whether the LF of a CRLF that ended the
+  // last record is still to be skipped.
+  struct Position {
+    std::size_t offset = 0;
+    std::size_t line = 1;
+    bool after_cr = false;
+  };
+  Position position() const { return {bytes_read(), line_, after_cr_}; }
+  // For a reader on an input already positioned at `p.offset`, before its first next(): no byte
+  // order mark is looked for, lines are numbered on from `p.line` and bytes_read() from `p.offset`.
+  void continue_from(const Position& p);
+
   // The input ended inside a quoted cell (whatever else was wrong with that record): the last
   // record holds the rest of the input in one cell, so the input cannot be trusted as a whole.
   bool ended_in_open_quote() const noexcept { return ended_in_open_quote_; }

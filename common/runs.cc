@@ -141,12 +141,14 @@ ClaimedRun RunStore::claim(const std::string& source, RunTrigger trigger) {
           run.run_id, source, std::string(run_trigger_name(run.trigger)), millis(heartbeat_interval_));
     }
     if (run.trigger != RunTrigger::kFull) {
-      // The newest interrupted run after the last completed one, if it left a checkpoint.
+      // The newest run that started before this one, if it was interrupted with a checkpoint (a
+      // cancelled run clears its own, so nothing before it is resumed either; a run cancelled
+      // while queued never started and does not count).
       const auto cp = tx.exec_params(
-          "SELECT run_id, checkpoint FROM leadsync.sync_runs WHERE source = $1 AND status IN ('failed','cancelled') "
-          "AND checkpoint IS NOT NULL AND created_at > coalesce((SELECT max(created_at) FROM leadsync.sync_runs "
-          "WHERE source = $1 AND status = 'completed'), '-infinity') ORDER BY created_at DESC LIMIT 1",
-          source);
+          "SELECT run_id, checkpoint FROM (SELECT run_id, checkpoint, status FROM leadsync.sync_runs "
+          "WHERE source = $1 AND run_id <> $2 AND status IN ('failed','cancelled','completed') "
+          "AND started_at IS NOT NULL ORDER BY started_at DESC LIMIT 1) last WHERE status <> 'completed' AND checkpoint IS NOT NULL",
+          source, run.run_id);
       if (!cp.empty()) {
         run.resumed_from = cp[0][0].as<std::string>();
         run.checkpoint = cp[0][1].as<std::string>();
@@ -199,18 +201,59 @@ void RunStore::mark_published(const ClaimedRun& run) {
   tx.commit();
 }
 
-bool RunStore::finish(pqxx::work& tx, const ClaimedRun& run, RunStatus status, const RunCounters& c,
-                      const std::string& message, const std::string& error) {
+void RunStore::save_checkpoint(pqxx::work& tx, const ClaimedRun& run, const std::string& checkpoint) {
+  tx.exec_params("UPDATE leadsync.sync_runs SET checkpoint = $2, checkpoint_at = now() WHERE run_id = $1", run.run_id,
+                 checkpoint);
+}
+
+void RunStore::drop_resume(pqxx::work& tx, const ClaimedRun& run) {
+  tx.exec_params("UPDATE leadsync.sync_runs SET checkpoint = NULL, checkpoint_at = NULL, resumed_from = NULL "
+                 "WHERE run_id = $1",
+                 run.run_id);
+}
+
+int64_t RunStore::next_version(const ClaimedRun& run, int64_t now_micros) {
+  pqxx::work tx(conn_);
+  const auto last = tx.exec_params1(
+      "SELECT coalesce(max(source_version), 0) FROM leadsync.sync_runs WHERE source = $1", run.source)[0];
+  const auto v = std::max(now_micros, last.as<int64_t>() + 1);
+  tx.exec_params("UPDATE leadsync.sync_runs SET source_version = $2 WHERE run_id = $1", run.run_id, v);
+  tx.commit();
+  return v;
+}
+
+LastCompletedRun RunStore::last_completed(const std::string& source) {
+  pqxx::work tx(conn_);
+  const auto r = tx.exec_params(
+      "SELECT coalesce(snapshot_hash, ''), coalesce(target_stamp, ''), coalesce(checkpoint, '') "
+      "FROM leadsync.sync_runs WHERE source = $1 AND status = 'completed' ORDER BY finished_at DESC LIMIT 1",
+      source);
+  if (r.empty()) return {};
+  return {r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>()};
+}
+
+bool RunStore::finish(pqxx::work& tx, const ClaimedRun& run, const RunEnd& e) {
+  const auto& c = e.counters;
+  const bool completed = e.status == RunStatus::kCompleted;
   const auto r = tx.exec_params(
       "UPDATE leadsync.sync_runs SET status = $2, finished_at = now(), heartbeat_at = now(), rows_read = $3, "
       "events_published = $4, new_records = $5, changed_records = $6, unchanged_records = $7, "
       "deleted_records = $8, failed_records = $9, message = NULLIF($10, ''), error = NULLIF($11, ''), "
-      "progress_percent = CASE WHEN $2 = 'completed' THEN 100 ELSE progress_percent END, "
-      "rows_total = CASE WHEN $2 = 'completed' THEN $3 ELSE rows_total END "
+      "progress_percent = CASE WHEN $12 THEN 100 ELSE progress_percent END, "
+      "rows_total = CASE WHEN $12 THEN $3 ELSE rows_total END, "
+      "snapshot_hash = CASE WHEN $12 THEN NULLIF($13, '') END, target_stamp = CASE WHEN $12 THEN NULLIF($14, '') END, "
+      "checkpoint = CASE WHEN $15 THEN NULLIF($16, '') ELSE checkpoint END, "
+      "checkpoint_at = CASE WHEN $15 THEN now() ELSE checkpoint_at END "
       "WHERE run_id = $1 AND status = 'running'",
-      run.run_id, std::string(run_status_name(status)), c.rows_read, c.events_published, c.new_records,
-      c.changed_records, c.unchanged_records, c.deleted_records, c.rejected_records, message, error);
+      run.run_id, std::string(run_status_name(e.status)), c.rows_read, c.events_published, c.new_records,
+      c.changed_records, c.unchanged_records, c.deleted_records, c.rejected_records, e.message, e.error, completed,
+      e.snapshot_hash, e.target_stamp, e.checkpoint.has_value(), e.checkpoint.value_or(""));
   return r.affected_rows() == 1;
+}
+
+bool RunStore::finish(pqxx::work& tx, const ClaimedRun& run, RunStatus status, const RunCounters& counters,
+                      const std::string& message, const std::string& error) {
+  return finish(tx, run, RunEnd{status, counters, message, error, "", "", std::nullopt});
 }
 
 bool RunStore::finish(const ClaimedRun& run, RunStatus status, const RunCounters& counters,

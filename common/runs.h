@@ -94,6 +94,27 @@ struct ClaimedRun {
   std::string resumed_from;  // that run
 };
 
+// How a run ends (RunStore::finish). A completed run also stores what the next run compares
+// against: the snapshot it read, the target it wrote to and where an incremental read continues.
+struct RunEnd {
+  RunStatus status = RunStatus::kFailed;
+  RunCounters counters;
+  std::string message;
+  std::string error;
+  std::string snapshot_hash;  // completed runs only
+  std::string target_stamp;   // completed runs only
+  // nullopt: the checkpoint stays as the run left it (pause, crash); "" clears it (cancel); else
+  // stored (a completed run: the cursor of the next incremental read).
+  std::optional<std::string> checkpoint;
+};
+
+// What the latest completed run of a source left for the next one.
+struct LastCompletedRun {
+  std::string snapshot_hash;  // empty when unknown
+  std::string target_stamp;   // empty when unknown (runs before target stamps existed)
+  std::string checkpoint;     // the cursor an incremental read continues from; empty when none
+};
+
 enum class WhenRunning { kRefuse, kQueue };
 
 struct TriggerResult {
@@ -131,9 +152,18 @@ class RunStore {
   RunControl heartbeat(const ClaimedRun& run, const RunProgress& progress, const RunCounters& counters);
   RunControl control(const ClaimedRun& run);  // reads the control rows only
   void save_checkpoint(const ClaimedRun& run, const std::string& checkpoint);
+  // The same inside the caller's transaction (with what the checkpoint stands for).
+  void save_checkpoint(pqxx::work& tx, const ClaimedRun& run, const std::string& checkpoint);
   void mark_published(const ClaimedRun& run);
+  // The run does not continue the checkpoint its claim handed over (it reads from the start).
+  void drop_resume(pqxx::work& tx, const ClaimedRun& run);
+  // The version the run stamps on its events: wall-clock microseconds, but above every version the
+  // source stamped before (a clock that steps back must not make newer changes look older).
+  int64_t next_version(const ClaimedRun& run, int64_t now_micros);
+  LastCompletedRun last_completed(const std::string& source);
   // Records the end inside the caller's transaction (so the caller's own state commits with it);
   // call release() after the commit. Returns false when the run was no longer running.
+  bool finish(pqxx::work& tx, const ClaimedRun& run, const RunEnd& end);
   bool finish(pqxx::work& tx, const ClaimedRun& run, RunStatus status, const RunCounters& counters,
               const std::string& message, const std::string& error);
   bool finish(const ClaimedRun& run, RunStatus status, const RunCounters& counters, const std::string& message,

@@ -178,6 +178,21 @@ CREATE TABLE leadsync.producer_instances (
 -- that finds another target (a new, recreated or restored table) publishes every record again.
 ALTER TABLE leadsync.sync_runs ADD COLUMN target_stamp text;
 )sql"},
+    {6, "keys an interrupted read had seen",
+     R"sql(
+-- What a source's interrupted read had seen up to its stored checkpoint, written with each
+-- checkpoint: the run that resumes from it does not mistake these keys for deleted ones and
+-- stores their new checksums when it completes. Emptied when a run completes or starts afresh.
+CREATE TABLE leadsync.run_progress_keys (
+  source   text NOT NULL,
+  key      text NOT NULL,
+  checksum bigint,              -- the new checksum of a new or changed record; NULL: as stored
+  line     bigint NOT NULL,     -- where the record was, for duplicate-key messages
+  deleted  boolean NOT NULL DEFAULT false,  -- an incremental read's delete
+  run_id   text NOT NULL,
+  PRIMARY KEY (source, key)
+);
+)sql"},
 };
 
 std::string column_definition(pqxx::connection& c, const FieldConfig& f) {

@@ -35,6 +35,9 @@ void print_report(const leadsync::producers::RunReport& r) {
                       {"snapshot_unchanged", r.snapshot_unchanged},
                       {"seconds", r.seconds},
                       {"message", leadsync::common::redact(r.message)}};
+  // Only when they say something, so that the line of an ordinary run stays as it was.
+  if (!r.resumed_from.empty()) j["resumed_from"] = r.resumed_from;
+  if (r.incremental) j["incremental"] = true;
   std::cout << j.dump() << std::endl;
 }
 

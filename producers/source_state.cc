@@ -39,15 +39,39 @@ SourceState::Seen SourceState::observe(const std::string& key, uint64_t checksum
   }
   e.seen = true;
   e.first_line = static_cast<uint32_t>(line);
+  seen_now(*it);
   if (e.known && e.checksum == checksum && !ignore_checksums_) return Seen::kUnchanged;
   const auto seen = e.known ? Seen::kChanged : Seen::kNew;
   e.checksum = checksum;
+  e.changed = true;
   changed_.push_back(&*it);
   return seen;
 }
 
 void SourceState::keep(const std::string& key) {
-  if (auto it = entries_.find(key); it != entries_.end()) it->second.seen = true;
+  if (auto it = entries_.find(key); it != entries_.end() && !it->second.seen) {
+    it->second.seen = true;
+    seen_now(*it);
+  }
+}
+
+void SourceState::remove(const std::string& key, std::size_t line) {
+  auto [it, inserted] = entries_.try_emplace(key);
+  Entry& e = it->second;
+  if (e.deleted) return;
+  e.seen = true;
+  e.deleted = true;
+  e.first_line = static_cast<uint32_t>(line);
+  if (e.changed) {  // upserted earlier in this read: the delete wins
+    e.changed = false;
+    changed_.erase(std::find(changed_.begin(), changed_.end(), &*it));
+  }
+  forgotten_.push_back(key);
+  seen_now(*it);
+}
+
+void SourceState::forget(std::vector<std::string> keys) {
+  forgotten_.insert(forgotten_.end(), std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
 }
 
 void SourceState::keep_any_of(const std::vector<std::string>& cells) {
@@ -85,6 +109,65 @@ void SourceState::write(pqxx::transaction_base& tx, const std::string& source, i
     tx.exec_params("DELETE FROM leadsync.source_state WHERE source = $1 AND key = ANY($2::text[])", source,
                    gone.str());
   }
+}
+
+}  // namespace leadsync::producers
+
+namespace leadsync::producers {
+
+void SourceState::save_progress(pqxx::transaction_base& tx, const std::string& source, const std::string& run_id) {
+  for (std::size_t i = 0; i < pending_.size(); i += kWriteBatch) {
+    common::TextArrayLiteral keys;
+    std::string checksums = "{", lines = "{", deleted = "{";
+    for (std::size_t j = i; j < std::min(pending_.size(), i + kWriteBatch); ++j) {
+      const auto& [key, e] = *pending_[j];
+      keys.add(key);
+      const char* sep = j > i ? "," : "";
+      checksums += sep + (e.changed ? std::to_string(static_cast<int64_t>(e.checksum)) : std::string("NULL"));
+      lines += sep + std::to_string(e.first_line);
+      deleted += sep + std::string(e.deleted ? "t" : "f");
+    }
+    tx.exec_params(
+        "INSERT INTO leadsync.run_progress_keys (source, key, checksum, line, deleted, run_id) "
+        "SELECT $1, k, c, l, d, $6 FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::boolean[]) AS u(k, c, l, d) "
+        "ON CONFLICT (source, key) DO UPDATE SET checksum = EXCLUDED.checksum, line = EXCLUDED.line, "
+        "deleted = EXCLUDED.deleted, run_id = EXCLUDED.run_id",
+        source, keys.str(), checksums + "}", lines + "}", deleted + "}", run_id);
+  }
+  pending_.clear();
+}
+
+std::size_t SourceState::load_progress(pqxx::connection& conn, const std::string& source) {
+  pqxx::work tx(conn);
+  tx.exec_params("DECLARE progress_cursor NO SCROLL CURSOR FOR SELECT key, checksum, line, deleted "
+                 "FROM leadsync.run_progress_keys WHERE source = $1",
+                 source);
+  std::size_t n = 0;
+  for (;;) {
+    const auto rows = tx.exec("FETCH 50000 FROM progress_cursor");
+    if (rows.empty()) break;
+    for (const auto& r : rows) {
+      auto [it, inserted] = entries_.try_emplace(r[0].as<std::string>());
+      Entry& e = it->second;
+      e.seen = true;
+      e.first_line = static_cast<uint32_t>(r[2].as<int64_t>());
+      if (r[3].as<bool>()) {
+        e.deleted = true;
+        forgotten_.push_back(it->first);
+      } else if (!r[1].is_null()) {
+        e.checksum = static_cast<uint64_t>(r[1].as<int64_t>());
+        e.changed = true;
+        changed_.push_back(&*it);
+      }
+      ++n;
+    }
+  }
+  tx.commit();
+  return n;
+}
+
+void SourceState::clear_progress(pqxx::transaction_base& tx, const std::string& source) {
+  tx.exec_params("DELETE FROM leadsync.run_progress_keys WHERE source = $1", source);
 }
 
 }  // namespace leadsync::producers

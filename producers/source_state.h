@@ -1,6 +1,10 @@
 // The per-key checksums a source's completed runs left in leadsync.source_state (R9), and what the
 // current run makes of them: which records are new, changed, unchanged or gone. Written back only
 // when the run completes, in the transaction that completes it.
+//
+// An interrupted read resumes: with each checkpoint the keys seen since the last one go to
+// leadsync.run_progress_keys (save_progress), and the run that resumes reads them back
+// (load_progress), so those keys are neither re-read nor mistaken for deleted ones.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -33,24 +37,40 @@ class SourceState {
   // A malformed line whose key column is unknown: keeps alive any stored key among its cells.
   void keep_any_of(const std::vector<std::string>& cells);
 
+  // An incremental read's delete of `key` (at `line`): its state goes when the run completes.
+  void remove(const std::string& key, std::size_t line);
+
   // Stored keys the snapshot no longer holds.
   std::vector<std::string> vanished() const;
   // The run published DELETEs for these keys: their state goes when the run completes.
-  void forget(std::vector<std::string> keys) { forgotten_ = std::move(keys); }
+  void forget(std::vector<std::string> keys);
 
   // Upserts the new and changed checksums and removes the forgotten keys, in batches.
   void write(pqxx::transaction_base& tx, const std::string& source, int64_t version, const std::string& run_id) const;
+
+  // What the read saw since the last save, stored with a checkpoint (in the checkpoint's transaction).
+  void save_progress(pqxx::transaction_base& tx, const std::string& source, const std::string& run_id);
+  // After load(): what an interrupted read of `source` had seen up to its checkpoint counts as seen
+  // by this run. Returns the number of keys.
+  std::size_t load_progress(pqxx::connection& conn, const std::string& source);
+  // A run that starts afresh, or completes, leaves no interrupted read behind.
+  static void clear_progress(pqxx::transaction_base& tx, const std::string& source);
 
  private:
   struct Entry {
     uint64_t checksum = 0;
     uint32_t first_line = 0;
-    bool known = false;  // stored by a previous run
-    bool seen = false;   // present in this snapshot
+    bool known = false;    // stored by a previous run
+    bool seen = false;     // present in this snapshot
+    bool changed = false;  // new or changed: its checksum is written when the run completes
+    bool deleted = false;  // deleted by an incremental read
   };
+  using Element = std::pair<const std::string, Entry>;
+  void seen_now(Element& e) { pending_.push_back(&e); }
   std::unordered_map<std::string, Entry> entries_;
   // Pointers to elements stay valid when the map rehashes (iterators would not).
-  std::vector<std::pair<const std::string, Entry>*> changed_;
+  std::vector<Element*> changed_;
+  std::vector<Element*> pending_;  // seen since the last save_progress()
   std::vector<std::string> forgotten_;
   std::size_t known_ = 0;
   bool ignore_checksums_ = false;

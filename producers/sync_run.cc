@@ -1,19 +1,21 @@
+// One run of a source (sync_run.h). Longer than 400 lines: the steps of a run (claim, read, resume,
+// checkpoint, guardrails, finish) share the run's state in one class; splitting it would pass that state around.
 #include "producers/sync_run.h"
 
 #include <prometheus/family.h>
 #include <spdlog/spdlog.h>
-#include <xxhash.h>
 
 #include <chrono>
 #include <filesystem>
-#include <random>
 
 #include "common/errors.h"
 #include "common/mapping.h"
 #include "common/pg.h"
 #include "common/redact.h"
+#include "common/runs_keepalive.h"
 #include "common/text_encoding.h"
 #include "producers/mapper.h"
+#include "producers/read_position.h"
 #include "producers/run_record.h"
 #include "producers/source_state.h"
 #include "producers/target_stamp.h"
@@ -24,39 +26,18 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kStoredErrorsPerRun = 1000;  // all are counted, the first ones are kept
-constexpr auto kHeartbeatEvery = std::chrono::seconds(2);
+// A batch: at most this long between heartbeats, which carry the run's progress and bring the
+// operator's controls (a cancel stops the run within one), whatever the source's own paging.
+constexpr auto kBatch = std::chrono::milliseconds(500);
+
+// How a run stopped before its end.
+struct Stopped {
+  enum class Why { kCancelled, kPaused, kLost } why;
+};
 
 int64_t now_micros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string new_run_id(const std::string& source) {
-  std::random_device rd;
-  char suffix[32];
-  std::snprintf(suffix, sizeof suffix, "-%lld-%08x", static_cast<long long>(now_micros() / 1000), rd());
-  return source + suffix;
-}
-
-// What turns the snapshot's bytes into events is part of the snapshot's identity: the same sheet
-// under a new mapping, field rule, encoding or target is new work.
-std::string mapping_fingerprint(const common::SourceConfig& s, const common::EntityConfig& e,
-                                const std::string& target_stamp) {
-  std::string text = s.key_column + "\n" + e.name + "\n" + e.key + "\n" + target_stamp + "\n";
-  if (const auto* csv = std::get_if<common::CsvSettings>(&s.settings)) {
-    text += std::string("encoding ") + common::text_encoding_name(csv->encoding) + "\n";
-  }
-  for (const auto& [column, field] : s.columns) {
-    text += column + "\t" + field + "\n";
-    if (const auto* f = e.field(field)) {
-      text += std::string(common::field_type_name(f->type)) + "\t" + std::to_string(static_cast<int>(f->normalize)) +
-              "\t" + f->separator + "\t" + (f->required ? "r" : "") + "\t" +
-              std::to_string(static_cast<int>(f->coerce)) + "\n";
-    }
-  }
-  char out[17];
-  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(XXH3_64bits(text.data(), text.size())));
-  return out;
 }
 
 std::string percent(double fraction) {
@@ -76,53 +57,136 @@ class Run {
         metrics_(metrics),
         options_(options),
         conn_(common::pg_connect(config.postgres.url, "leadsync-producer")),
-        record_(*conn_, source.name, new_run_id(source.name)) {
+        store_(*conn_, config.runs.heartbeat_interval),
+        batch_(std::min<std::chrono::milliseconds>(kBatch, config.runs.heartbeat_interval)) {
     report_.source = source.name;
-    report_.run_id = record_.run_id();
   }
 
   RunReport execute(std::unique_ptr<SourceAdapter> adapter) {
     const auto started = Clock::now();
     try {
-      record_.begin();
+      const auto trigger = options_.state == StateUse::kFull ? common::RunTrigger::kFull : options_.trigger;
+      run_ = store_.claim(source_.name, trigger);
+      report_.run_id = run_.run_id;
+      report_.resumed_from = run_.resumed_from;
+      common::RunEnd end;
       try {
         process(*adapter);
+        end.status = common::RunStatus::kCompleted;
+        if (const auto at = adapter->checkpoint()) end.checkpoint = position(at->value).text();
+      } catch (const Stopped& s) {
+        end.status = common::RunStatus::kCancelled;
+        if (s.why == Stopped::Why::kLost) {
+          report_.status = common::RunStatus::kFailed;
+          report_.message = "the run was marked failed by another process (no heartbeat for too long); stopped";
+          store_.release(run_);
+          return done(started);
+        }
+        report_.message = s.why == Stopped::Why::kPaused ? "paused" : "cancelled by an operator";
+        if (s.why == Stopped::Why::kCancelled) end.checkpoint = "";  // a cancelled read is not resumed
       } catch (const std::exception& e) {
-        report_.status = common::RunStatus::kFailed;
-        report_.message = common::redact(e.what());
+        end.status = common::RunStatus::kFailed;
+        end.error = common::redact(e.what());
+        report_.message = end.error;
       }
-      finish();
+      report_.status = end.status;
+      finish(std::move(end));
     } catch (const std::exception& e) {
       // The run could not even be recorded (database down, another run active).
       report_.status = common::RunStatus::kFailed;
       report_.message = common::redact(e.what());
     }
-    report_.run_id = record_.run_id();
+    return done(started);
+  }
+
+ private:
+  RunReport done(Clock::time_point started) {
     report_.seconds = std::chrono::duration<double>(Clock::now() - started).count();
     record_metrics();
     return report_;
   }
 
- private:
-  void heartbeat(SourceAdapter& adapter, bool force = false) {
-    const auto now = Clock::now();
-    if (!force && now - last_beat_ < kHeartbeatEvery) return;
-    last_beat_ = now;
-    if (record_.heartbeat(report_.rows_read, adapter.progress() * 100.0, report_.events_published) ==
-        common::RunStatus::kCancelled) {
-      throw std::runtime_error("run cancelled by an operator");
-    }
+  // Keeps the run's heartbeat fresh through one long step (see runs_keepalive.h).
+  std::unique_ptr<common::RunKeepalive> keepalive() const {
+    return std::make_unique<common::RunKeepalive>(config_.postgres.url, run_.run_id,
+                                                  config_.runs.heartbeat_interval / 2);
   }
 
-  void publish(common::ChangeEvent& event) {
+  common::RunCounters counters() const {
+    return {static_cast<int64_t>(report_.rows_read),       static_cast<int64_t>(report_.new_records),
+            static_cast<int64_t>(report_.changed_records), static_cast<int64_t>(report_.unchanged_records),
+            static_cast<int64_t>(report_.deleted_records), static_cast<int64_t>(report_.failed_records),
+            static_cast<int64_t>(report_.events_published)};
+  }
+
+  ReadPosition position(std::string at) const {
+    ReadPosition p;
+    p.at = std::move(at);
+    p.mapping = mapping_;
+    p.snapshot = snapshot_hash_;
+    p.mode = mode_;
+    p.publish_all = publish_all_;
+    p.valid_rows = valid_rows_;
+    p.unreadable_rows = unreadable_rows_;
+    return p;
+  }
+
+  // Between records: every batch a heartbeat with progress that also brings the operator's
+  // controls; every checkpoint interval, a checkpoint.
+  void at_boundary(SourceAdapter& adapter) {
+    const auto now = Clock::now();
+    if (now - last_beat_ >= batch_) {
+      last_beat_ = now;
+      common::RunProgress progress;
+      progress.rows_done = static_cast<int64_t>(report_.rows_read);
+      progress.percent = adapter.progress() * 100.0;
+      progress.message = run_.resumed_from.empty() ? "reading" : "reading, resumed from run " + run_.resumed_from;
+      switch (store_.heartbeat(run_, progress, counters())) {
+        case common::RunControl::kContinue: break;
+        case common::RunControl::kCancel: throw Stopped{Stopped::Why::kCancelled};
+        case common::RunControl::kPause:
+          save_checkpoint(adapter);
+          throw Stopped{Stopped::Why::kPaused};
+        case common::RunControl::kLost: throw Stopped{Stopped::Why::kLost};
+      }
+    }
+    if (now - last_checkpoint_ >= options_.checkpoint_every) save_checkpoint(adapter);
+  }
+
+  // Stores where the read stands and the keys read since the last checkpoint, once Kafka holds
+  // every event published before it: a run resuming here re-reads nothing and loses nothing.
+  void save_checkpoint(SourceAdapter& adapter) {
+    last_checkpoint_ = Clock::now();
+    const auto at = adapter.checkpoint();
+    if (!at) return;
+    wait_for_acks();
+    pqxx::work tx(*conn_);
+    state_.save_progress(tx, source_.name, run_.run_id);
+    store_.save_checkpoint(tx, run_, position(at->value).text());
+    tx.commit();
+  }
+
+  void publish(common::ChangeEvent& event, std::optional<int64_t> source_version = std::nullopt) {
+    const auto version = source_version.value_or(version_);
     event.set_run_id(report_.run_id);
-    event.set_source_version(version_);
+    event.set_source_version(version);
     event.set_observed_at_micros(now_micros());
-    event.set_event_id(
-        common::make_event_id(source_.name, entity_.name, event.key(), version_, event.checksum()));
+    event.set_event_id(common::make_event_id(source_.name, entity_.name, event.key(), version, event.checksum()));
     event.SerializeToString(&buffer_);
     producer_.produce(config_.kafka.topic, entity_.name + "/" + event.key(), buffer_);
     ++report_.events_published;
+  }
+
+  void publish_delete(const std::string& key, std::optional<int64_t> source_version = std::nullopt) {
+    common::ChangeEvent event;
+    event.set_source(source_.name);
+    event.set_entity(entity_.name);
+    event.set_origin(source_.name);
+    event.set_key(key);
+    event.set_op(leadsync::v1::OP_DELETE);
+    event.set_checksum(0);
+    publish(event, source_version);
+    ++report_.deleted_records;
   }
 
   void reject(const RowError& e) {
@@ -135,8 +199,10 @@ class Run {
   }
 
   // Whether this run publishes every record, and why (empty: an incremental run).
-  std::string full_publish_reason(const LastCompleted& last) {
-    if (options_.state == StateUse::kFull) return "a full publish was requested (--full)";
+  std::string full_publish_reason(const common::LastCompletedRun& last) {
+    if (options_.state == StateUse::kFull || run_.trigger == common::RunTrigger::kFull) {
+      return "a full publish was requested (--full)";
+    }
     if (!last.target_stamp.empty() && last.target_stamp != target_.stamp) {
       return "the target changed since the last completed run (" + last.target_stamp + " -> " + target_.stamp + ")";
     }
@@ -150,13 +216,57 @@ class Run {
     return "";
   }
 
-  void process(SourceAdapter& adapter) {
-    version_ = record_.next_version(now_micros());
-    target_ = read_target_stamp(*conn_, config_, entity_);
-    const auto last = record_.last_completed();
-    const auto full_reason = full_publish_reason(last);
+  // Continues the interrupted read the claim handed over, if it was taken under this mapping and
+  // target and the adapter can continue it. Only when this run needs no full publish: a target
+  // truncated since would miss what was read before the checkpoint.
+  bool try_resume(SourceAdapter& adapter, const std::string& full_reason) {
+    if (run_.checkpoint.empty()) return false;
+    const auto p = ReadPosition::parse(run_.checkpoint);
+    std::string why;
+    if (!p) {
+      why = "its checkpoint is not one this version understands";
+    } else if (p->mapping != mapping_) {
+      why = "the mapping or the target changed since";
+    } else if (!full_reason.empty()) {
+      why = full_reason;
+    } else if (!adapter.resume(Checkpoint{p->at})) {
+      why = "the source cannot continue there (it changed since, or cannot resume)";
+    } else {
+      mode_ = p->mode;
+      snapshot_hash_ = p->snapshot;
+      publish_all_ = p->publish_all;
+      valid_rows_ = p->valid_rows;
+      unreadable_rows_ = p->unreadable_rows;
+      spdlog::info("source {}: run {} resumes the read of run {}", source_.name, run_.run_id, run_.resumed_from);
+      return true;
+    }
+    spdlog::info("source {}: not resuming run {}: {}; reading from the start", source_.name, run_.resumed_from, why);
+    report_.resumed_from.clear();
+    return false;
+  }
+
+  // Starts the read: resumed, incremental, or the whole snapshot. False: the snapshot is byte for
+  // byte the last completed run's, and the run is complete without parsing it.
+  bool start_read(SourceAdapter& adapter, const common::LastCompletedRun& last, const std::string& full_reason) {
+    if (try_resume(adapter, full_reason)) return true;
+    {
+      // A fresh read: nothing of an earlier interrupted one may count, now or after a crash of this run.
+      pqxx::work tx(*conn_);
+      SourceState::clear_progress(tx, source_.name);
+      store_.drop_resume(tx, run_);
+      tx.commit();
+    }
+    publish_all_ = !full_reason.empty();
+    if (full_reason.empty() && !last.checkpoint.empty()) {
+      const auto cursor = ReadPosition::parse(last.checkpoint);
+      if (cursor && cursor->mapping == mapping_ && adapter.changes_since(Checkpoint{cursor->at})) {
+        mode_ = ReadMode::kIncremental;
+        report_.incremental = true;
+        return true;
+      }
+    }
     const auto raw = adapter.open();
-    snapshot_hash_ = raw.empty() ? "" : raw + ":" + mapping_fingerprint(source_, entity_, target_.stamp);
+    snapshot_hash_ = raw.empty() ? "" : raw + ":" + mapping_;
     if (full_reason.empty() && !snapshot_hash_.empty() && snapshot_hash_ == last.snapshot_hash) {
       // Byte for byte the snapshot of the last completed run, under the same mapping and target:
       // every record stored from that run is unchanged, and none needs parsing.
@@ -165,10 +275,19 @@ class Run {
                                                   source_.name)[0].as<uint64_t>();
       tx.commit();
       report_.snapshot_unchanged = true;
-      report_.status = common::RunStatus::kCompleted;
       report_.message = "snapshot unchanged since the last completed run (not parsed)";
-      return;
+      return false;
     }
+    return true;
+  }
+
+  void process(SourceAdapter& adapter) {
+    version_ = store_.next_version(run_, now_micros());
+    target_ = read_target_stamp(*conn_, config_, entity_);
+    mapping_ = mapping_fingerprint(source_, entity_, target_.stamp);
+    const auto last = store_.last_completed(source_.name);
+    const auto full_reason = full_publish_reason(last);
+    if (!start_read(adapter, last, full_reason)) return;
     Mapper mapper(source_, entity_, adapter);
     for (const auto& w : adapter.column_warnings()) warnings_.push_back(w);
     if (!mapper.unmapped_columns().empty()) {
@@ -176,20 +295,32 @@ class Run {
       for (const auto& c : mapper.unmapped_columns()) list += (list.empty() ? "'" : ", '") + c + "'";
       warnings_.push_back("columns not mapped to any field: " + list);
     }
-    if (!full_reason.empty()) warnings_.push_back("every record was published: " + full_reason);
+    if (publish_all_) warnings_.push_back("every record was published: " + (full_reason.empty() ? std::string(
+        "the interrupted run this one resumes was publishing every record") : full_reason));
     for (const auto& w : warnings_) spdlog::warn("source {}: {}", source_.name, w);
-    state_.load(*conn_, source_.name);
-    if (!full_reason.empty()) state_.ignore_checksums();
+    {
+      const auto alive = keepalive();
+      state_.load(*conn_, source_.name);
+      if (!report_.resumed_from.empty()) state_.load_progress(*conn_, source_.name);
+    }
+    if (publish_all_) state_.ignore_checksums();
     producer_.warm_up(config_.kafka.topic);
+    last_checkpoint_ = Clock::now();
 
     SourceRecord record;
     std::optional<std::string> parse_error;
     common::ChangeEvent event;
     RowError row_error;
-    while (adapter.next(record, parse_error)) {
+    for (;;) {
+      at_boundary(adapter);
+      if (!adapter.next(record, parse_error)) break;
+      if (record.op == RecordOp::kDelete) {
+        ++report_.rows_read;
+        read_delete(record);
+        continue;
+      }
       if (Mapper::is_blank(record)) continue;
       ++report_.rows_read;
-      heartbeat(adapter);
       if (parse_error) {
         reject({record.position, "", "", "", *parse_error});
         ++unreadable_rows_;
@@ -221,11 +352,22 @@ class Run {
           break;
       }
       ++valid_rows_;
-      publish(event);
+      publish(event, record.source_version);
     }
-    publish_deletes();
+    // An incremental read names its deletes; what it did not read is not gone.
+    if (mode_ == ReadMode::kSnapshot) publish_deletes();
+    const auto alive = keepalive();
     wait_for_acks();
-    report_.status = common::RunStatus::kCompleted;
+    store_.mark_published(run_);
+  }
+
+  void read_delete(const SourceRecord& record) {
+    if (record.key.empty()) {
+      reject({record.position, "", "", "", "the source reported a delete without naming the record's key"});
+      return;
+    }
+    state_.remove(record.key, record.position);
+    publish_delete(record.key, record.source_version);
   }
 
   // The guardrails (issue 7 item 13): a read that may be broken never deletes.
@@ -257,18 +399,7 @@ class Run {
       }
     }
     if (source_.on_missing == common::OnMissing::kIgnore) return;
-    common::ChangeEvent event;
-    for (const auto& key : gone) {
-      event.Clear();
-      event.set_source(source_.name);
-      event.set_entity(entity_.name);
-      event.set_origin(source_.name);
-      event.set_key(key);
-      event.set_op(leadsync::v1::OP_DELETE);
-      event.set_checksum(0);
-      publish(event);
-      ++report_.deleted_records;
-    }
+    for (const auto& key : gone) publish_delete(key);
     state_.forget(std::move(gone));
   }
 
@@ -283,25 +414,52 @@ class Run {
     }
   }
 
-  void finish() {
+  void finish(common::RunEnd end) {
     std::string message = report_.message;
     for (const auto& w : warnings_) message += (message.empty() ? "" : "; ") + w;
     if (report_.failed_records > 0) {
       message += (message.empty() ? "" : "; ") + std::to_string(report_.failed_records) +
                  " record(s) rejected, see leadsync.run_errors";
     }
-    RunTotals totals;
-    totals.status = report_.status;
-    totals.message = message;
-    totals.counters = {static_cast<int64_t>(report_.rows_read),       static_cast<int64_t>(report_.new_records),
-                       static_cast<int64_t>(report_.changed_records), static_cast<int64_t>(report_.unchanged_records),
-                       static_cast<int64_t>(report_.deleted_records), static_cast<int64_t>(report_.failed_records),
-                       static_cast<int64_t>(report_.events_published)};
-    totals.snapshot_hash = snapshot_hash_;
-    totals.target_stamp = target_.stamp;
-    report_.message = record_.finish(std::move(totals), errors_, [&](pqxx::work& tx) {
-      state_.write(tx, source_.name, version_, report_.run_id);
-    });
+    end.counters = counters();
+    end.snapshot_hash = snapshot_hash_;
+    end.target_stamp = target_.stamp;
+    const auto alive = keepalive();
+    try {
+      pqxx::work tx(*conn_);
+      // The state moves with the run's completion in one transaction: both or neither.
+      if (end.status == common::RunStatus::kCompleted) {
+        state_.write(tx, source_.name, version_, report_.run_id);
+        SourceState::clear_progress(tx, source_.name);
+      }
+      std::string problem;
+      if (!write_run_errors(tx, source_.name, run_.run_id, errors_, problem)) {
+        message += (message.empty() ? "" : "; ") +
+                   std::string("the rejected records' details could not be stored: ") + problem;
+      }
+      end.message = common::storable_text(common::redact(message), 8000);
+      if (!store_.finish(tx, run_, end)) {
+        // Marked failed meanwhile (stale heartbeat): nothing of this run may be stored as done.
+        tx.abort();
+        store_.release(run_);
+        report_.status = common::RunStatus::kFailed;
+        report_.message = "the run was marked failed by another process before it could finish";
+        return;
+      }
+      tx.commit();
+      store_.release(run_);
+      report_.message = end.message;
+    } catch (const std::exception& e) {
+      const auto why = common::redact("the run's outcome could not be recorded: " + std::string(e.what()));
+      report_.status = common::RunStatus::kFailed;
+      report_.message = why;
+      try {
+        store_.finish(run_, common::RunStatus::kFailed, counters(), why, why);
+      } catch (const std::exception& again) {
+        // The connection itself is gone: the session's end frees the source (R3).
+        spdlog::error("source {}: run {} could not be marked failed: {}", source_.name, run_.run_id, again.what());
+      }
+    }
   }
 
   void record_metrics() {
@@ -332,11 +490,16 @@ class Run {
   ProducerMetrics* metrics_;
   RunOptions options_;
   std::unique_ptr<pqxx::connection> conn_;
-  RunRecord record_;
+  common::RunStore store_;
+  std::chrono::milliseconds batch_;
+  common::ClaimedRun run_;
   RunReport report_;
   int64_t version_ = 0;
   TargetStamp target_;
+  std::string mapping_;
   std::string snapshot_hash_;
+  ReadMode mode_ = ReadMode::kSnapshot;
+  bool publish_all_ = false;
   std::string buffer_;
   std::vector<std::string> warnings_;
   std::vector<RowError> errors_;
@@ -344,6 +507,7 @@ class Run {
   uint64_t valid_rows_ = 0;       // mapped records with a key seen once: only these count as the source's content
   uint64_t unreadable_rows_ = 0;  // rows the source could not parse (their keys unknown)
   Clock::time_point last_beat_ = Clock::now();
+  Clock::time_point last_checkpoint_ = Clock::now();
 };
 
 }  // namespace

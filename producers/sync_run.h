@@ -1,12 +1,20 @@
 // One run of one source (design.md §3, §6): read the snapshot, map, diff against the checksums
 // stored from the last run (R9), publish only new and changed records and a DELETE per vanished
 // key, and advance the stored state only after Kafka acknowledged every event of the run (R13).
+//
+// The run is the run store's (common/runs.h): claimed (one runner per source), heartbeated with
+// its progress, obeying cancel and pause between batches, and checkpointed: every few seconds,
+// once Kafka acknowledged what came before, the adapter's checkpoint and the keys read so far are
+// stored, and the next run after a crash or a pause resumes there (SourceAdapter::resume). A source
+// whose last completed run left a cursor that the adapter accepts (changes_since) is read
+// incrementally: only what changed, deletes as such, and records not read are not deletions.
 #pragma once
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,6 +22,7 @@
 #include "common/config.h"
 #include "common/kafka_producer.h"
 #include "common/run_status.h"
+#include "common/runs.h"
 #include "producers/registry.h"
 #include "producers/source.h"
 
@@ -22,8 +31,10 @@ namespace leadsync::producers {
 struct RunReport {
   std::string run_id;
   std::string source;
-  common::RunStatus status = common::RunStatus::kRunning;  // completed | failed once run() returns
+  common::RunStatus status = common::RunStatus::kRunning;  // completed | failed | cancelled once run() returns
   std::string message;
+  std::string resumed_from;         // the interrupted run this one continued
+  bool incremental = false;         // read through changes_since()
   bool snapshot_unchanged = false;  // short-circuited on the snapshot hash
   uint64_t rows_read = 0;           // data records read (blank lines excluded)
   uint64_t new_records = 0;
@@ -54,14 +65,19 @@ enum class StateUse { kIncremental, kFull };
 struct RunOptions {
   MassDelete mass_delete = MassDelete::kGuarded;
   StateUse state = StateUse::kIncremental;
+  // Why a new run starts (a queued run, i.e. a trigger, keeps its own); --full makes it kFull.
+  common::RunTrigger trigger = common::RunTrigger::kSchedule;
+  // How often the adapter's checkpoint is stored (each time after Kafka acknowledged everything before it).
+  std::chrono::milliseconds checkpoint_every{2000};
 };
 
 class SyncRunner {
  public:
   SyncRunner(const common::Config& config, common::KafkaProducer& producer, ProducerMetrics* metrics,
              RunOptions options = {});
-  // Runs the source once. Never throws for a failed run: the failure is in the report and in
-  // leadsync.sync_runs. `adapter` may be passed by tests; by default it is built from the config.
+  // Runs the source once (its queued run if there is one). Never throws for a failed run: the
+  // failure is in the report and in leadsync.sync_runs. `adapter` may be passed by tests; by
+  // default it is built from the config.
   RunReport run(const common::SourceConfig& source, std::unique_ptr<SourceAdapter> adapter = nullptr);
 
  private:

@@ -39,21 +39,27 @@ CsvSource::~CsvSource() = default;
 
 std::string CsvSource::local_path() {
   if (!remote(config_.url)) return config_.url;
+  if (download_) return download_->path();  // a resume that did not fit is followed by open()
   download_ = std::make_unique<PrivateTempFile>(work_dir_, "download");
   common::HttpClient client(config_.http);
   client.download({common::HttpMethod::kGet, config_.url, {}, {}}, download_->path());
   return download_->path();
 }
 
-std::string CsvSource::open() {
-  const auto path = local_path();
+std::string CsvSource::inspect(const std::string& path) {
   const auto shown = remote(config_.url) ? common::redact_http_url(config_.url) : path;
   std::error_code ec;
   size_ = std::filesystem::file_size(path, ec);
   if (ec) throw std::runtime_error("source " + config_.name + ": cannot read " + shown + ": " + ec.message());
-  const auto fingerprint = hash_file(path);
+  fingerprint_ = hash_file(path);
+  in_.close();
+  in_.clear();
   in_.open(path, std::ios::binary);
   if (!in_) throw std::runtime_error("source " + config_.name + ": cannot open " + shown);
+  return shown;
+}
+
+void CsvSource::read_header() {
   reader_ = std::make_unique<common::CsvReader>(in_);
   std::optional<common::CsvError> error;
   if (reader_->next(record_, error)) {
@@ -66,7 +72,38 @@ std::string CsvSource::open() {
   } else {
     header_ = common::parse_csv_header({});
   }
-  return fingerprint;
+}
+
+std::string CsvSource::open() {
+  inspect(local_path());
+  read_header();
+  return fingerprint_;
+}
+
+std::optional<Checkpoint> CsvSource::checkpoint() const {
+  if (!reader_) return std::nullopt;
+  const auto p = reader_->position();
+  return Checkpoint{"csv1:" + fingerprint_ + ":" + std::to_string(p.offset) + ":" + std::to_string(p.line) + ":" +
+                    (p.after_cr ? "1" : "0")};
+}
+
+bool CsvSource::resume(const Checkpoint& from) {
+  char fingerprint[17] = {};
+  unsigned long long offset = 0, line = 0;
+  int after_cr = 0;
+  if (std::sscanf(from.value.c_str(), "csv1:%16[0-9a-f]:%llu:%llu:%d", fingerprint, &offset, &line, &after_cr) != 4) {
+    return false;
+  }
+  inspect(local_path());
+  // Another file than the one the checkpoint was taken in: its offsets mean nothing there.
+  if (fingerprint_ != fingerprint || offset > size_ || line == 0) return false;
+  read_header();
+  in_.clear();
+  in_.seekg(static_cast<std::streamoff>(offset));
+  if (!in_) throw std::runtime_error("source " + config_.name + ": cannot seek to byte " + std::to_string(offset));
+  reader_ = std::make_unique<common::CsvReader>(in_);
+  reader_->continue_from({static_cast<std::size_t>(offset), static_cast<std::size_t>(line), after_cr != 0});
+  return true;
 }
 
 std::vector<std::string> CsvSource::column_warnings() const {

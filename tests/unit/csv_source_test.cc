@@ -158,5 +158,47 @@ TEST(CsvSource, R13_ATruncatedDownloadFailsTheRead) {
   EXPECT_THROW(source.open(), std::runtime_error);
 }
 
+
+// Issue 10 item 3 (R4): a read resumed from a checkpoint continues with the record after it, line
+// numbers and all, also when the checkpoint falls between the CR and the LF of a line end, and
+// also across a quoted cell with a line break; a file that changed since is not resumed.
+TEST(CsvSource, R4_AResumedReadContinuesWithTheRecordAfterTheCheckpoint) {
+  ScratchDir dir;
+  const std::string text = "id,note\r\n1,a\r\n2,\"two\r\nlines\"\r\n3,c\r\n4,d\r\n5,e";
+  const auto path = dir.write("crlf.csv", text);
+  CsvSource whole(config_for(path), {}, dir.path.string());
+  const auto all = read_all(whole);
+  ASSERT_EQ(all.records.size(), 5u);
+  for (std::size_t k = 0; k <= all.records.size(); ++k) {
+    CsvSource first(config_for(path), {}, dir.path.string());
+    first.open();
+    SourceRecord record;
+    std::optional<std::string> error;
+    for (std::size_t i = 0; i < k; ++i) ASSERT_TRUE(first.next(record, error));
+    const auto checkpoint = first.checkpoint();
+    ASSERT_TRUE(checkpoint);
+    CsvSource second(config_for(path), {}, dir.path.string());
+    ASSERT_TRUE(second.resume(*checkpoint)) << checkpoint->value;
+    EXPECT_EQ(second.columns(), (std::vector<std::string>{"id", "note"}));
+    std::size_t i = k;
+    while (second.next(record, error)) {
+      ASSERT_LT(i, all.records.size()) << "after record " << k;
+      EXPECT_EQ(record.cells, all.records[i].cells) << "after record " << k;
+      EXPECT_EQ(record.position, all.records[i].position) << "after record " << k;
+      EXPECT_FALSE(error) << *error;
+      ++i;
+    }
+    EXPECT_EQ(i, all.records.size()) << "after record " << k;
+    EXPECT_DOUBLE_EQ(second.progress(), 1.0);
+  }
+  CsvSource first(config_for(path), {}, dir.path.string());
+  first.open();
+  const auto checkpoint = first.checkpoint();
+  dir.write("crlf.csv", text + "\r\n6,f");
+  CsvSource changed(config_for(path), {}, dir.path.string());
+  EXPECT_FALSE(changed.resume(*checkpoint));
+  EXPECT_FALSE(changed.resume(Checkpoint{"not a checkpoint"}));
+}
+
 }  // namespace
 }  // namespace leadsync::producers
