@@ -15,6 +15,7 @@
 #include "common/telemetry.h"
 #include "producers/api/api_server.h"
 #include "producers/sync_run.h"
+#include "producers/twenty/webhook_receiver.h"
 
 namespace {
 
@@ -114,6 +115,16 @@ int main(int argc, char** argv) {
       std::cerr << "leadsync-producer: " << leadsync::common::redact(e.what()) << "\n";
       return leadsync::common::kExitUsage;
     }
+  }
+
+  // Twenty's signed webhooks (producers/twenty) for the twenty sources that have a webhook section.
+  std::unique_ptr<leadsync::producers::WebhookReceivers> webhooks;
+  try {
+    webhooks = std::make_unique<leadsync::producers::WebhookReceivers>(
+        config, sources, &telemetry.registry(), [&telemetry](bool ready) { telemetry.set_ready(ready); });
+  } catch (const std::exception& e) {
+    std::cerr << "leadsync-producer: " << leadsync::common::redact(e.what()) << "\n";
+    return leadsync::common::kExitUsage;
   }
 
   // Scheduler: each source runs when its schedule comes due; a long run delays only itself.

@@ -275,13 +275,29 @@ void WebhookReceiver::write_audit(const std::vector<Audit>& audits, const std::s
   tx.commit();
 }
 
-WebhookReceivers::WebhookReceivers(const common::Config& config, prometheus::Registry* registry) {
-  for (const auto& s : config.sources) {
-    const auto* t = std::get_if<common::TwentySettings>(&s.settings);
+WebhookReceivers::WebhookReceivers(const common::Config& config, const std::vector<const common::SourceConfig*>& sources,
+                                   prometheus::Registry* registry, std::function<void(bool)> readiness)
+    : readiness_(std::move(readiness)) {
+  for (const auto* s : sources) {
+    const auto* t = std::get_if<common::TwentySettings>(&s->settings);
     if (!t || !t->webhook_enabled) continue;
-    receivers_.push_back(std::make_unique<WebhookReceiver>(config, s, registry));
+    receivers_.push_back(std::make_unique<WebhookReceiver>(config, *s, registry));
     receivers_.back()->start();
   }
+  if (receivers_.empty() || !readiness_) return;
+  watcher_ = std::thread([this] {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_; })) readiness_(ready());
+  });
+}
+
+WebhookReceivers::~WebhookReceivers() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
 }
 
 bool WebhookReceivers::ready() const {

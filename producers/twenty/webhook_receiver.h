@@ -22,6 +22,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -100,15 +101,24 @@ class WebhookReceiver {
   std::thread server_thread_;
 };
 
-// Every webhook receiver of the configured twenty sources (the producer service starts them).
+// The webhook receivers of the given twenty sources (those with a `twenty.webhook` section), started
+// by the producer service. While any exist, a watcher reports their readiness every 200 ms through
+// `readiness` (the process's /readyz), also while a long polling run holds the main loop.
 class WebhookReceivers {
  public:
-  WebhookReceivers(const common::Config& config, prometheus::Registry* registry);
+  WebhookReceivers(const common::Config& config, const std::vector<const common::SourceConfig*>& sources,
+                   prometheus::Registry* registry, std::function<void(bool)> readiness);
+  ~WebhookReceivers();
   bool ready() const;  // all of them ready (true when there are none)
   std::size_t size() const { return receivers_.size(); }
 
  private:
   std::vector<std::unique_ptr<WebhookReceiver>> receivers_;
+  std::function<void(bool)> readiness_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread watcher_;
 };
 
 }  // namespace leadsync::producers
