@@ -60,6 +60,16 @@ class ConfiguredColumns : public SourceAdapter {
 
 }  // namespace
 
+WebhookMetrics::WebhookMetrics(prometheus::Registry& registry)
+    : requests(prometheus::BuildCounter()
+                   .Name(metric::kWebhookRequests)
+                   .Help("Webhook deliveries received, by source and result (accepted, or why not)")
+                   .Register(registry)),
+      queue_depth(prometheus::BuildGauge()
+                      .Name(metric::kWebhookQueueDepth)
+                      .Help("Webhook deliveries accepted and not yet published, by source")
+                      .Register(registry)) {}
+
 WebhookReceiver::WebhookReceiver(const common::Config& config, const common::SourceConfig& source,
                                  prometheus::Registry* registry)
     : config_(config),
@@ -67,15 +77,9 @@ WebhookReceiver::WebhookReceiver(const common::Config& config, const common::Sou
       settings_(twenty_settings(source)),
       verifier_(secret_of(source), settings_.webhook.tolerance, static_cast<std::size_t>(settings_.webhook.nonce_cache)) {
   if (registry) {
-    requests_ = &prometheus::BuildCounter()
-                     .Name(metric::kWebhookRequests)
-                     .Help("Webhook deliveries received, by source and result (accepted, or why not)")
-                     .Register(*registry);
-    depth_gauge_ = &prometheus::BuildGauge()
-                        .Name(metric::kWebhookQueueDepth)
-                        .Help("Webhook deliveries accepted and not yet published, by source")
-                        .Register(*registry)
-                        .Add({{"source", source.name}});
+    WebhookMetrics metrics(*registry);
+    requests_ = &metrics.requests;
+    depth_gauge_ = &metrics.queue_depth.Add({{"source", source.name}});
   }
   producer_ = std::make_unique<common::KafkaProducer>(config.kafka);
   server_ = std::make_unique<httplib::Server>();
@@ -184,6 +188,12 @@ void WebhookReceiver::publish_loop() {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything accepted was published
+      // Stopping while Kafka is unreachable: what is left waits for the next poll instead.
+      if (stopping_ && !kafka_ok_) {
+        spdlog::warn("source {}: stopping with {} webhook deliveries unpublished (Kafka unavailable)", source_.name,
+                     queue_.size());
+        return;
+      }
       while (!queue_.empty() && batch.size() < kBatch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();

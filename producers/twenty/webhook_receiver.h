@@ -45,6 +45,13 @@ class KafkaProducer;
 
 namespace leadsync::producers {
 
+// The receivers' metric families (names in common/metric_names.h), by source.
+struct WebhookMetrics {
+  explicit WebhookMetrics(prometheus::Registry& registry);
+  prometheus::Family<prometheus::Counter>& requests;  // {source, result}
+  prometheus::Family<prometheus::Gauge>& queue_depth;  // {source}
+};
+
 class WebhookReceiver {
  public:
   // Reads the signing secret from the variable `twenty.webhook.secret_env` names (ConfigError when

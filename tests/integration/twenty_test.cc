@@ -85,9 +85,11 @@ class TwentyIntegration : public ::testing::Test {
     producers::SyncRunner runner(config, producer, nullptr);
     return runner.run(config.sources[0]);
   }
-  std::unique_ptr<producers::WebhookReceiver> receiver(int& port) {
+  // A receiver for the source, and the fake holding a signed delivery for it of every change.
+  std::unique_ptr<producers::WebhookReceiver> held_webhooks() {
     auto r = std::make_unique<producers::WebhookReceiver>(config, config.sources[0], &registry);
-    port = r->start();
+    const int port = r->start();
+    fake.set_webhook("http://127.0.0.1:" + std::to_string(port) + "/webhooks/twenty", kSecret, WebhookMode::kHold);
     return r;
   }
   std::string table() { return "\"" + config.postgres.schema + "\".people"; }
@@ -171,9 +173,7 @@ TEST_F(TwentyIntegration, R12_HundredPeopleUpdatedInTwentyReachPostgresByWebhook
   WorkerThread worker(config);
   ASSERT_EQ(poll().status, common::RunStatus::kCompleted);
   ASSERT_TRUE(eventually([&] { return count("true") == 100; }, 60s));
-  int port = 0;
-  auto hooks = receiver(port);
-  fake.set_webhook("http://127.0.0.1:" + std::to_string(port) + "/webhooks/twenty", kSecret, WebhookMode::kHold);
+  auto hooks = held_webhooks();
   for (int i = 0; i < 100; ++i) {
     fake.store().update(Object::kPeople, ids[i], {{"name", {{"firstName", "Hook" + std::to_string(i)}}}},
                         WriteOrigin::kTest);
@@ -229,9 +229,7 @@ TEST_F(TwentyIntegration, R12_HundredPeopleUpdatedInTwentyReachPostgresByWebhook
 TEST_F(TwentyIntegration, R12_AWebhookWithAWrongSignatureAStaleTimestampOrAReplayedNonceGets401AndChangesNothing) {
   auto ids = fake.store().seed_people(3);
   WorkerThread worker(config);
-  int port = 0;
-  auto hooks = receiver(port);
-  fake.set_webhook("http://127.0.0.1:" + std::to_string(port) + "/webhooks/twenty", kSecret, WebhookMode::kHold);
+  auto hooks = held_webhooks();
   fake.store().update(Object::kPeople, ids[0], {{"city", "Oslo"}}, WriteOrigin::kTest);
   auto good = fake.take_held();
   ASSERT_EQ(good.size(), 1u);
@@ -274,9 +272,7 @@ TEST_F(TwentyIntegration, R12_AWebhookWithAWrongSignatureAStaleTimestampOrARepla
 TEST_F(TwentyIntegration, R12_OutOfOrderAndDuplicateDeliveriesAndPollingEndWithTheNewest) {
   auto ids = fake.store().seed_people(1);
   WorkerThread worker(config);
-  int port = 0;
-  auto hooks = receiver(port);
-  fake.set_webhook("http://127.0.0.1:" + std::to_string(port) + "/webhooks/twenty", kSecret, WebhookMode::kHold);
+  auto hooks = held_webhooks();
   for (const char* name : {"V1", "V2", "V3"}) {
     fake.store().update(Object::kPeople, ids[0], {{"name", {{"firstName", name}}}}, WriteOrigin::kTest);
   }
@@ -300,6 +296,29 @@ TEST_F(TwentyIntegration, R12_OutOfOrderAndDuplicateDeliveriesAndPollingEndWithT
   EXPECT_EQ(count("_version = " +
                   std::to_string(*common::parse_timestamp_micros(stored["updatedAt"].get<std::string>()))),
             1);
+}
+
+// The bounded queue between the HTTP threads and the publisher: with Kafka unreachable the publisher
+// holds one delivery, the queue fills, the next delivery gets 503 and the receiver is not ready.
+TEST_F(TwentyIntegration, R12_AFullQueueAnswers503AndTheReceiverIsNotReady) {
+  auto unreachable = config;
+  unreachable.kafka.brokers = "127.0.0.1:1";
+  std::get<common::TwentySettings>(unreachable.sources[0].settings).webhook.queue = 2;
+  producers::WebhookReceiver hooks(unreachable, unreachable.sources[0], &registry);
+  const int port = hooks.start();
+  EXPECT_TRUE(hooks.ready());
+  fake.set_webhook("http://127.0.0.1:" + std::to_string(port) + "/webhooks/twenty", kSecret, WebhookMode::kHold);
+  auto ids = fake.store().seed_people(4);
+  auto held = fake.take_held();
+  ASSERT_EQ(held.size(), 4u);
+  const WebhookSender& sender = *fake.webhook_sender();
+  ASSERT_EQ(sender.post(held[0]), 200);  // taken by the publisher, which now waits for Kafka
+  ASSERT_TRUE(eventually([&] { return hooks.queue_depth() == 0; }, 5s));
+  EXPECT_EQ(sender.post(held[1]), 200);
+  EXPECT_EQ(sender.post(held[2]), 200);
+  EXPECT_FALSE(hooks.ready());
+  EXPECT_EQ(sender.post(held[3]), 503);
+  EXPECT_EQ(webhook_count("queue_full"), 1);
 }
 
 }  // namespace

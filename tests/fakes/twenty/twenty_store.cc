@@ -304,48 +304,37 @@ std::variant<std::vector<json>, WriteError> TwentyStore::create_many(Object obje
   return out;
 }
 
-std::variant<json, WriteError> TwentyStore::soft_delete(Object object, const std::string& id, WriteOrigin origin) {
+std::variant<json, WriteError> TwentyStore::set_deleted(Object object, const std::string& id, bool deleted,
+                                                        WriteOrigin origin) {
   std::vector<Change> changes;
   json result;
   {
     std::lock_guard lock(mu_);
     Table& t = table(object);
     auto it = t.records.find(id);
-    if (it == t.records.end() || it->second.deleted_ms) {
-      return WriteError{404, "Record " + id + " of object " + singular_name(object) + " not found"};
+    if (it == t.records.end() || it->second.deleted_ms.has_value() == deleted) {
+      return WriteError{404, std::string(deleted ? "Record " : "Deleted record ") + id + " of object " +
+                                 singular_name(object) + " not found"};
     }
     // TypeORM's soft delete stamps updatedAt too: the delete is the record's newest version.
-    int64_t now = tick_locked();
-    it->second.deleted_ms = now;
-    it->second.data["deletedAt"] = format_iso_ms(now);
+    const int64_t now = tick_locked();
+    it->second.deleted_ms = deleted ? std::optional<int64_t>(now) : std::nullopt;
+    it->second.data["deletedAt"] = deleted ? json(format_iso_ms(now)) : json(nullptr);
     set_updated(t, it->second, now);
     count_write(id, origin);
     result = it->second.data;
-    changes.push_back({object, ChangeKind::kDeleted, result, {}});
+    changes.push_back({object, deleted ? ChangeKind::kDeleted : ChangeKind::kRestored, result, {}});
   }
   notify(changes);
   return result;
 }
 
+std::variant<json, WriteError> TwentyStore::soft_delete(Object object, const std::string& id, WriteOrigin origin) {
+  return set_deleted(object, id, true, origin);
+}
+
 std::variant<json, WriteError> TwentyStore::restore(Object object, const std::string& id, WriteOrigin origin) {
-  std::vector<Change> changes;
-  json result;
-  {
-    std::lock_guard lock(mu_);
-    Table& t = table(object);
-    auto it = t.records.find(id);
-    if (it == t.records.end() || !it->second.deleted_ms) {
-      return WriteError{404, "Deleted record " + id + " of object " + singular_name(object) + " not found"};
-    }
-    it->second.deleted_ms.reset();
-    it->second.data["deletedAt"] = nullptr;
-    set_updated(t, it->second, tick_locked());
-    count_write(id, origin);
-    result = it->second.data;
-    changes.push_back({object, ChangeKind::kRestored, result, {}});
-  }
-  notify(changes);
-  return result;
+  return set_deleted(object, id, false, origin);
 }
 
 bool TwentyStore::destroy(Object object, const std::string& id) {

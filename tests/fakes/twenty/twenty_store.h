@@ -128,6 +128,7 @@ class TwentyStore {
   std::variant<json, WriteError> update_locked(Object object, const std::string& id, const json& patch,
                                                WriteOrigin origin, std::vector<Change>& changes);
   void set_updated(Table& t, Stored& s, int64_t ms);
+  std::variant<json, WriteError> set_deleted(Object object, const std::string& id, bool deleted, WriteOrigin origin);
   void count_write(const std::string& id, WriteOrigin origin);
   void notify(const std::vector<Change>& changes);
   std::string new_uuid();
