@@ -182,6 +182,9 @@ void WebhookReceiver::routes() {
 }
 
 void WebhookReceiver::publish_loop() {
+  // Without the topic's metadata the first delivery would wait for librdkafka's next periodic
+  // metadata scan (about a second), and every delivery queued behind it too.
+  producer_->warm_up(config_.kafka.topic);
   for (;;) {
     std::vector<Delivery> batch;
     {
