@@ -44,6 +44,11 @@ inline constexpr char kSourceRunDurationSeconds[] = "leadsync_source_run_duratio
 inline constexpr char kSourceLastSuccessTimestamp[] = "leadsync_source_last_success_timestamp_seconds";
 // Each source's configured schedule, so an alert can say "not synced within 3 x its schedule".
 inline constexpr char kSourceScheduleSeconds[] = "leadsync_source_schedule_seconds";
+// Twenty webhook deliveries by source and result: accepted, bad_signature, stale_timestamp,
+// replayed_nonce, missing_headers (those four answered 401), queue_full (503), too_large (413).
+inline constexpr char kWebhookRequests[] = "leadsync_webhook_requests_total";
+// Webhook deliveries accepted and not yet published, by source (503 when it reaches the queue size).
+inline constexpr char kWebhookQueueDepth[] = "leadsync_webhook_queue_depth";
 
 // ---- every process (common/telemetry)
 inline constexpr char kBuildInfo[] = "leadsync_build_info";
@@ -85,6 +90,8 @@ inline constexpr MetricInfo kAll[] = {
     {kSourceRunDurationSeconds, Kind::kHistogram, Exporter::kProducer},
     {kSourceLastSuccessTimestamp, Kind::kGauge, Exporter::kProducer},
     {kSourceScheduleSeconds, Kind::kGauge, Exporter::kProducer},
+    {kWebhookRequests, Kind::kCounter, Exporter::kProducer},
+    {kWebhookQueueDepth, Kind::kGauge, Exporter::kProducer},
     {kBuildInfo, Kind::kGauge, Exporter::kEveryProcess},
     {kReady, Kind::kGauge, Exporter::kEveryProcess},
     {kVerifyDriftRecords, Kind::kGauge, Exporter::kVerifyCommand},

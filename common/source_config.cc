@@ -123,6 +123,37 @@ SourceSettings parse_firestore(const Node& source, const Node& section, SourceCo
   return f;
 }
 
+uint64_t bytes_of(const Node& n, uint64_t fallback);
+
+// kind: twenty. `url` (the REST base) is required; the API key comes from the environment.
+SourceSettings parse_twenty(const Node& source, const Node& section, SourceConfig&) {
+  const auto url = source.child("url").required_str();
+  if (!url.starts_with("http://") && !url.starts_with("https://")) {
+    source.child("url").fail("expected Twenty's REST base, e.g. https://crm.example.com/rest, got '" + url + "'");
+  }
+  TwentySettings t;
+  if (!section.defined()) return t;
+  section.expect_map({"object", "api_key_env", "page_size", "webhook"});
+  t.object = section.child("object").choice<TwentyObject>(
+      TwentyObject::kPeople, {{"people", TwentyObject::kPeople}, {"companies", TwentyObject::kCompanies}});
+  t.api_key_env = section.child("api_key_env").str_or(t.api_key_env);
+  t.page_size = section.child("page_size").integer(t.page_size, 1, 200);
+  const auto hook = section.child("webhook");
+  if (!hook.defined()) return t;
+  hook.expect_map({"address", "path", "secret_env", "tolerance", "max_body_bytes", "queue", "nonce_cache"});
+  t.webhook_enabled = true;
+  auto& w = t.webhook;
+  w.address = hook.child("address").required_str();
+  w.path = hook.child("path").str_or(w.path);
+  if (!w.path.starts_with("/")) hook.child("path").fail("must start with '/', got '" + w.path + "'");
+  w.secret_env = hook.child("secret_env").required_str();
+  w.tolerance = duration_of(hook.child("tolerance"), w.tolerance);
+  w.max_body_bytes = bytes_of(hook.child("max_body_bytes"), w.max_body_bytes);
+  w.queue = hook.child("queue").integer(w.queue, 1, 1'000'000);
+  w.nonce_cache = hook.child("nonce_cache").integer(w.nonce_cache, 100, 10'000'000);
+  return t;
+}
+
 struct SourceKind {
   const char* name;  // the `kind:` value, and the name of the kind's own section
   SourceSettings (*parse)(const Node& source, const Node& section, SourceConfig& s);
@@ -135,6 +166,7 @@ constexpr SourceKind kSourceKinds[] = {
     {"csv", &parse_csv},
     {"sheets", &parse_sheets, &bind_sheets},
     {"firestore", &parse_firestore},
+    {"twenty", &parse_twenty},
 };
 
 std::chrono::milliseconds duration_of(const Node& n, std::chrono::milliseconds fallback) {
@@ -266,6 +298,10 @@ void resolve_source_urls(std::vector<SourceConfig>& sources, const std::filesyst
 }
 
 }  // namespace config_detail
+
+const char* twenty_object_name(TwentyObject object) {
+  return object == TwentyObject::kPeople ? "people" : "companies";
+}
 
 bool valid_source_name(const std::string& name) {
   if (name.empty() || name.size() > 100 || name[0] == '.' || name[0] == '-') return false;

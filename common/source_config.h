@@ -73,9 +73,34 @@ struct FirestoreSettings {
   std::string credentials_env = "GOOGLE_APPLICATION_CREDENTIALS";
 };
 
+// kind: twenty — Twenty CRM's REST API (`url` is its REST base, https://HOST/rest), polled by
+// updatedAt, plus an optional receiver of its signed webhooks (producers/twenty).
+enum class TwentyObject { kPeople, kCompanies };
+
+struct TwentyWebhookSettings {
+  std::string address;                   // HOST:PORT the receiver listens on
+  std::string path = "/webhooks/twenty";  // the URL path Twenty posts to
+  std::string secret_env;                 // names the variable holding the webhook's signing secret
+  std::chrono::milliseconds tolerance{300'000};  // a delivery's timestamp may be this far from now
+  std::uint64_t max_body_bytes = 1 << 20;
+  int queue = 1000;         // deliveries accepted but not yet published; past it 503
+  int nonce_cache = 100'000;  // nonces remembered (within the tolerance window) to refuse replays
+};
+
+struct TwentySettings {
+  TwentyObject object = TwentyObject::kPeople;
+  std::string api_key_env = "TWENTY_API_KEY";  // names the variable holding the API key
+  int page_size = 60;
+  bool webhook_enabled = false;
+  TwentyWebhookSettings webhook;
+};
+
+// The REST path of an object ("people", "companies").
+const char* twenty_object_name(TwentyObject object);
+
 // One alternative per kind; an adapter factory exists for each (producers/registry.cc, checked by
 // the compiler through std::visit).
-using SourceSettings = std::variant<CsvSettings, SheetsSettings, FirestoreSettings>;
+using SourceSettings = std::variant<CsvSettings, SheetsSettings, FirestoreSettings, TwentySettings>;
 
 struct SourceConfig {
   std::string name;  // letters, digits, '.', '_', '-' (it names files, metrics labels and run ids)

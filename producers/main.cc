@@ -18,6 +18,7 @@
 #include "common/telemetry.h"
 #include "producers/api/api_server.h"
 #include "producers/sync_run.h"
+#include "producers/twenty/webhook_receiver.h"
 
 namespace {
 
@@ -117,6 +118,16 @@ int main(int argc, char** argv) {
       std::cerr << "leadsync-producer: " << leadsync::common::redact(e.what()) << "\n";
       return leadsync::common::kExitUsage;
     }
+  }
+
+  // Twenty's signed webhooks (producers/twenty) for the twenty sources that have a webhook section.
+  std::unique_ptr<leadsync::producers::WebhookReceivers> webhooks;
+  try {
+    webhooks = std::make_unique<leadsync::producers::WebhookReceivers>(
+        config, sources, &telemetry.registry(), [&telemetry](bool ready) { telemetry.set_ready(ready); });
+  } catch (const std::exception& e) {
+    std::cerr << "leadsync-producer: " << leadsync::common::redact(e.what()) << "\n";
+    return leadsync::common::kExitUsage;
   }
 
   // The service: ServiceSchedule (common/runs_schedule.h) says which sources to start now — a

@@ -5,6 +5,7 @@
 #include "producers/csv/csv_source.h"
 #include "producers/sheets/sheets_source.h"
 #include "producers/firestore/firestore_source.h"
+#include "producers/twenty/twenty_source.h"
 
 namespace leadsync::producers {
 namespace {
@@ -23,6 +24,9 @@ struct Factory {
   }
   std::unique_ptr<SourceAdapter> operator()(const common::FirestoreSettings& fs) const {
     return std::make_unique<FirestoreSource>(source, fs);
+  }
+  std::unique_ptr<SourceAdapter> operator()(const common::TwentySettings& twenty) const {
+    return std::make_unique<TwentySource>(source, twenty);
   }
 };
 

@@ -14,6 +14,7 @@
 #include "common/metric_names.h"
 #include "common/telemetry.h"
 #include "producers/sync_run.h"
+#include "producers/twenty/webhook_receiver.h"
 #include "ctl/exporter.h"
 #include "ctl/verify_metrics.h"
 #include "workers/metrics.h"
@@ -58,6 +59,9 @@ std::map<std::string, metric::Kind> registered() {
   producer.events.Add({{"source", "s"}});
   producer.duration.Add({{"source", "s"}}, prometheus::Histogram::BucketBoundaries{1});
   producer.last_success.Add({{"source", "s"}});
+  producers::WebhookMetrics webhooks(registry);
+  webhooks.requests.Add({{"source", "s"}, {"result", "accepted"}});
+  webhooks.queue_depth.Add({{"source", "s"}});
   common::Config config;
   config.sources.emplace_back().name = "s";
   common::export_source_schedules(registry, config);

@@ -132,6 +132,18 @@ sources:
       overlap: 60s
       full_scan_every: 24h
       credentials_env: GOOGLE_APPLICATION_CREDENTIALS
+  - name: crm-people
+    kind: twenty
+    entity: lead
+    url: https://crm.example.com/rest
+    key_column: id
+    columns: {id: lead_id, emails.primaryEmail: email, city: lead_sources}
+    twenty:
+      object: people
+      api_key_env: TWENTY_API_KEY
+      page_size: 60
+      webhook: {address: 0.0.0.0:8090, path: /webhooks/twenty, secret_env: TWENTY_WEBHOOK_SECRET, tolerance: 5m,
+                max_body_bytes: 1048576, queue: 1000, nonce_cache: 100000}
 )";
 
 std::string reference() {
