@@ -18,11 +18,10 @@
 #include "common/runs.h"
 #include "common/runs_json.h"
 #include "common/schema.h"
+#include "ctl/consistency_commands.h"
 #include "ctl/dlq.h"
 #include "ctl/exporter.h"
 #include "ctl/runs.h"
-#include "ctl/verify.h"
-#include "ctl/verify_metrics.h"
 
 namespace {
 
@@ -158,24 +157,6 @@ int cmd_wait(const Config& config, const std::string& source, int timeout_s) {
   }
 }
 
-int cmd_verify(const Config& config, const std::string& source, const std::string& metrics_file) {
-  bool drift = false;
-  int shown = 0;
-  prometheus::Registry registry;
-  leadsync::ctl::VerifyMetrics metrics(registry);
-  for (const auto& s : config.sources) {
-    if (!source.empty() && s.name != source) continue;
-    ++shown;
-    const auto report = leadsync::ctl::verify_source(config, s);
-    std::cout << leadsync::ctl::format_report(report);
-    drift = drift || report.drift();
-    metrics.record(report, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
-  }
-  if (!source.empty() && shown == 0) throw leadsync::common::ConfigError("no source named '" + source + "'");
-  if (!metrics_file.empty()) leadsync::ctl::write_textfile(registry, metrics_file);
-  return drift ? kFailed : kOk;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -191,11 +172,7 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "the latest run of each source (or of SOURCE)");
   status->add_option("source", source, "source name");
   status->add_flag("--json", json, "one JSON object per source");
-  auto* verify = app.add_subcommand("verify", "compare a source with PostgreSQL field by field; exit 1 on drift");
-  verify->add_option("source", source, "source name (default: every source)");
-  std::string verify_metrics_file;
-  verify->add_option("--metrics-file", verify_metrics_file,
-                     "also write the result as Prometheus metrics to this file (node_exporter textfile collector)");
+  leadsync::ctl::ConsistencyCommands consistency_commands(app);
   int timeout_s = 120;
   auto* wait = app.add_subcommand("wait", "wait until the latest run of SOURCE is fully applied");
   wait->add_option("source", source, "source name")->required();
@@ -233,7 +210,7 @@ int main(int argc, char** argv) {
     if (*migrate) return cmd_migrate(config);
     if (*topics) return cmd_topics(config);
     if (*status) return cmd_status(config, source, json);
-    if (*verify) return cmd_verify(config, source, verify_metrics_file);
+    if (const auto rc = consistency_commands.dispatch(config)) return *rc;
     if (*wait) return cmd_wait(config, source, timeout_s);
     if (*exporter) {
       if (cli.options().metrics_address.empty()) {

@@ -1,0 +1,58 @@
+#include "ctl/consistency_commands.h"
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <iostream>
+
+#include "common/cli.h"
+#include "common/errors.h"
+#include "ctl/verify.h"
+#include "ctl/verify_metrics.h"
+
+namespace leadsync::ctl {
+
+ConsistencyCommands::ConsistencyCommands(CLI::App& app) {
+  verify_ = app.add_subcommand("verify", "compare a source with PostgreSQL field by field; exit 1 on drift");
+  verify_->add_option("source", source_, "source name (default: every source)");
+  verify_->add_option("--fields", fields_, "compare only these fields (a,b,...)")->delimiter(',');
+  verify_->add_option("--key", keys_, "only this record (repeatable)");
+  verify_->add_flag("--json", json_, "one JSON object per source");
+  verify_->add_option("--sample", samples_, "sample keys shown per finding (default 5)");
+  verify_->add_option("--metrics-file", metrics_file_,
+                      "also write the result as Prometheus metrics to this file (node_exporter textfile collector)");
+}
+
+std::optional<int> ConsistencyCommands::dispatch(const common::Config& config) {
+  if (*verify_) return verify(config);
+  return std::nullopt;
+}
+
+int ConsistencyCommands::verify(const common::Config& config) {
+  bool drift = false;
+  int shown = 0;
+  prometheus::Registry registry;
+  VerifyMetrics metrics(registry);
+  VerifyOptions options;
+  options.fields = fields_;
+  options.keys = {keys_.begin(), keys_.end()};
+  options.samples = samples_;
+  for (const auto& s : config.sources) {
+    if (!source_.empty() && s.name != source_) continue;
+    ++shown;
+    const auto report = verify_source(config, s, options);
+    std::cout << (json_ ? report_json(report) + "\n" : format_report(report));
+    drift = drift || report.drift();
+    std::vector<std::string> compared = fields_;
+    if (compared.empty()) {
+      for (const auto& f : config.entity(s.entity).fields) compared.push_back(f.name);
+    }
+    metrics.record(report, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(),
+                   compared);
+  }
+  if (!source_.empty() && shown == 0) throw common::ConfigError("no source named '" + source_ + "'");
+  if (!metrics_file_.empty()) write_textfile(registry, metrics_file_);
+  return drift ? common::kExitFailed : common::kExitOk;
+}
+
+}  // namespace leadsync::ctl
