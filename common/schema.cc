@@ -178,6 +178,20 @@ CREATE TABLE leadsync.producer_instances (
 -- that finds another target (a new, recreated or restored table) publishes every record again.
 ALTER TABLE leadsync.sync_runs ADD COLUMN target_stamp text;
 )sql"},
+    {6, "repair backups and retention",
+     R"sql(
+-- `leadsyncctl repair` backs up the rows it is about to re-sync (row_data: each column as text, so
+-- that `leadsyncctl rollback` restores them byte for byte; NULL when the row did not exist).
+ALTER TABLE leadsync.backups
+  ADD COLUMN source      text,
+  ADD COLUMN run_id      text,
+  ADD COLUMN restored_at timestamptz;
+-- Retention (leadsyncctl cleanup) deletes the oldest rows in batches.
+CREATE INDEX backups_created ON leadsync.backups (created_at);
+CREATE INDEX field_changes_at ON leadsync.field_changes (at);
+CREATE INDEX run_errors_at ON leadsync.run_errors (at);
+CREATE INDEX run_apply_stats_at ON leadsync.run_apply_stats (at);
+)sql"},
 };
 
 std::string column_definition(pqxx::connection& c, const FieldConfig& f) {

@@ -7,6 +7,7 @@
 
 #include "common/cli.h"
 #include "common/errors.h"
+#include "ctl/repair.h"
 #include "ctl/verify.h"
 #include "ctl/verify_metrics.h"
 
@@ -21,10 +22,35 @@ ConsistencyCommands::ConsistencyCommands(CLI::App& app) {
   verify_->add_option("--sample", samples_, "sample keys shown per finding (default 5)");
   verify_->add_option("--metrics-file", metrics_file_,
                       "also write the result as Prometheus metrics to this file (node_exporter textfile collector)");
+
+  repair_ = app.add_subcommand("repair",
+                               "back up the drifted records' rows, then re-publish the source's image of exactly "
+                               "those records (a run with trigger repair)");
+  repair_->add_option("source", source_, "source name")->required();
+  repair_->add_option("--key", keys_, "only this record (repeatable)");
+  repair_->add_option("--fields", fields_, "only records drifted in these fields (a,b,...)")->delimiter(',');
+  repair_->add_flag("--dry-run", dry_run_, "only show what would be repaired");
+
+  rollback_ = app.add_subcommand("rollback", "restore the rows a repair backed up, byte for byte, under a new _version");
+  rollback_->add_option("backup_id", backup_id_, "the backup id repair printed")->required();
 }
 
 std::optional<int> ConsistencyCommands::dispatch(const common::Config& config) {
   if (*verify_) return verify(config);
+  if (*repair_) {
+    const auto* source = config.source(source_);
+    if (!source) throw common::ConfigError("no source named '" + source_ + "'");
+    RepairOptions options;
+    options.keys = {keys_.begin(), keys_.end()};
+    options.fields = fields_;
+    options.mode = dry_run_ ? RepairMode::kDryRun : RepairMode::kApply;
+    std::cout << format_repair(repair_source(config, *source, options), options.mode);
+    return common::kExitOk;
+  }
+  if (*rollback_) {
+    std::cout << format_rollback(rollback_backup(config, backup_id_));
+    return common::kExitOk;
+  }
   return std::nullopt;
 }
 

@@ -165,6 +165,17 @@ class VerifyRepair : public ::testing::Test {
     return out;
   }
 
+  std::map<std::string, int64_t> versions() {
+    pqxx::work tx(*conn_);
+    std::map<std::string, int64_t> out;
+    for (const auto& r : tx.exec("SELECT lead_id, _version FROM " + table())) out[r[0].c_str()] = r[1].as<int64_t>();
+    return out;
+  }
+  int64_t runs_of_source() {
+    pqxx::work tx(*conn_);
+    return tx.exec_params1("SELECT count(*) FROM leadsync.sync_runs WHERE source = $1", source().name)[0].as<int64_t>();
+  }
+
   TempDir dir_;
   const common::Config config_;
   IsolatedEnvironment env_;

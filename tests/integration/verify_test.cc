@@ -5,6 +5,9 @@
 // rollback must put the corrupted values back byte for byte.
 #include "tests/integration/verify_fixture.h"
 
+#include "common/runs.h"
+#include "ctl/repair.h"
+
 namespace leadsync::testing {
 namespace {
 
@@ -58,6 +61,99 @@ TEST_F(VerifyRepair, R7_VerifyFindsExactlyTheCorruptedFieldsMissingDeletedAndExt
   EXPECT_EQ(single.missing_in_database, 1);
   EXPECT_EQ(single.extra_in_database, 0) << ctl::format_report(single);
   EXPECT_TRUE(single.fields.empty()) << ctl::format_report(single);
+}
+
+TEST_F(VerifyRepair, R7_RepairFixesExactlyTheDriftedRecordsOnceAndRollbackRestoresThemByteForByte) {
+  const auto planted = plant_standard_corruption();
+  Keys drifted = planted.record_keys();
+  drifted.insert(planted.extra.begin(), planted.extra.end());
+  Keys all = drifted;
+  for (int64_t i = 0; i < kRows; ++i) all.insert(key(i));
+  const auto corrupted = snapshot(all);
+  const auto versions_before = versions();
+
+  // A dry run backs up and publishes nothing.
+  ctl::RepairOptions dry;
+  dry.mode = ctl::RepairMode::kDryRun;
+  const auto preview = ctl::repair_source(config_, source(), dry);
+  EXPECT_EQ(Keys(preview.keys.begin(), preview.keys.end()), drifted);
+  EXPECT_TRUE(preview.run_id.empty());
+  EXPECT_EQ(runs_of_source(), 1);
+
+  const auto repaired = ctl::repair_source(config_, source(), {});
+  EXPECT_EQ(Keys(repaired.keys.begin(), repaired.keys.end()), drifted) << ctl::format_repair(repaired, dry.mode);
+  EXPECT_EQ(repaired.deletes, static_cast<int64_t>(planted.extra.size()));
+  EXPECT_EQ(repaired.upserts, static_cast<int64_t>(planted.record_keys().size()));
+  ASSERT_FALSE(repaired.backup_id.empty());
+  ASSERT_NO_FATAL_FAILURE(wait_applied(repaired.run_id, static_cast<int64_t>(drifted.size())));
+
+  // A run with trigger repair, as status and runs show it.
+  common::RunStore store(*conn_, common::kDefaultHeartbeatInterval);
+  const auto run = store.get(repaired.run_id);
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->trigger, common::RunTrigger::kRepair);
+  EXPECT_EQ(run->status, common::RunStatus::kCompleted);
+  EXPECT_EQ(run->counters.events_published, static_cast<int64_t>(drifted.size()));
+
+  // Clean afterwards, and exactly the drifted rows were written (a new _version), no other.
+  const auto after = ctl::verify_source(config_, source());
+  EXPECT_FALSE(after.drift()) << ctl::format_report(after);
+  EXPECT_EQ(after.matching, kRows);
+  const auto versions_after = versions();
+  Keys rewritten;
+  for (const auto& [k, v] : versions_after) {
+    const auto it = versions_before.find(k);
+    if (it == versions_before.end() || it->second != v) rewritten.insert(k);
+  }
+  EXPECT_EQ(rewritten, drifted);
+
+  // Idempotent: a second repair finds nothing, backs up nothing, starts no run.
+  const auto again = ctl::repair_source(config_, source(), {});
+  EXPECT_TRUE(again.keys.empty());
+  EXPECT_TRUE(again.run_id.empty());
+  EXPECT_TRUE(again.backup_id.empty());
+  EXPECT_EQ(runs_of_source(), 2);
+
+  // Rollback: the corrupted rows come back byte for byte (rows that did not exist are removed).
+  const auto rolled = ctl::rollback_backup(config_, repaired.backup_id);
+  EXPECT_EQ(rolled.rows.size(), drifted.size()) << ctl::format_rollback(rolled);
+  EXPECT_EQ(snapshot(all), corrupted);
+  for (const auto& row : rolled.rows) EXPECT_EQ(row.removed, planted.missing.count(row.key) > 0) << row.key;
+  // ... under a version above what the repair wrote, so verify sees the same drift again.
+  for (const auto& k : drifted) {
+    if (!planted.missing.count(k)) {
+      EXPECT_EQ(versions().at(k), rolled.version) << k;
+    }
+  }
+  Found found;
+  ctl::verify_source(config_, source(), {}, found.visitor());
+  EXPECT_EQ(found.fields, planted.fields);
+  EXPECT_EQ(found.missing, planted.missing);
+  EXPECT_EQ(found.deleted, planted.deleted);
+  EXPECT_EQ(found.extra, planted.extra);
+}
+
+TEST_F(VerifyRepair, R7_RepairWithKeyAndFieldsTouchesOnlyThoseRecords) {
+  const auto planted = plant_standard_corruption();
+  ctl::RepairOptions one;
+  one.keys = {key(9)};
+  const auto r = ctl::repair_source(config_, source(), one);
+  EXPECT_EQ(r.keys, std::vector<std::string>{key(9)});
+  ASSERT_NO_FATAL_FAILURE(wait_applied(r.run_id, 1));
+  ctl::RepairOptions by_field;
+  by_field.fields = {"status"};
+  const auto s = ctl::repair_source(config_, source(), by_field);
+  EXPECT_EQ(s.keys, std::vector<std::string>{key(19)});
+  ASSERT_NO_FATAL_FAILURE(wait_applied(s.run_id, 1));
+  Found found;
+  ctl::verify_source(config_, source(), {}, found.visitor());
+  auto expected = planted.fields;
+  for (auto it = expected.begin(); it != expected.end();) {
+    it = (it->first == key(9) || it->first == key(19)) ? expected.erase(it) : std::next(it);
+  }
+  EXPECT_EQ(found.fields, expected);
+  EXPECT_EQ(found.missing, planted.missing);
+  EXPECT_EQ(found.extra, planted.extra);
 }
 
 }  // namespace
