@@ -7,6 +7,7 @@
 
 #include "common/cli.h"
 #include "common/errors.h"
+#include "ctl/explain.h"
 #include "ctl/repair.h"
 #include "ctl/verify.h"
 #include "ctl/verify_metrics.h"
@@ -33,6 +34,11 @@ ConsistencyCommands::ConsistencyCommands(CLI::App& app) {
 
   rollback_ = app.add_subcommand("rollback", "restore the rows a repair backed up, byte for byte, under a new _version");
   rollback_->add_option("backup_id", backup_id_, "the backup id repair printed")->required();
+
+  explain_ = app.add_subcommand("explain", "one record across the sources, PostgreSQL, sync state, audit and dead letters");
+  explain_->add_option("entity", entity_, "entity name")->required();
+  explain_->add_option("key", key_, "the record's key (or a key linked to it)")->required();
+  explain_->add_flag("--json", json_, "one JSON object");
 }
 
 std::optional<int> ConsistencyCommands::dispatch(const common::Config& config) {
@@ -45,6 +51,11 @@ std::optional<int> ConsistencyCommands::dispatch(const common::Config& config) {
     options.fields = fields_;
     options.mode = dry_run_ ? RepairMode::kDryRun : RepairMode::kApply;
     std::cout << format_repair(repair_source(config, *source, options), options.mode);
+    return common::kExitOk;
+  }
+  if (*explain_) {
+    const auto e = explain_record(config, entity_, key_);
+    std::cout << (json_ ? e.dump() + "\n" : format_explain(e));
     return common::kExitOk;
   }
   if (*rollback_) {
