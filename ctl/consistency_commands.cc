@@ -8,6 +8,7 @@
 #include "common/cli.h"
 #include "common/errors.h"
 #include "ctl/explain.h"
+#include "ctl/plan.h"
 #include "ctl/repair.h"
 #include "ctl/verify.h"
 #include "ctl/verify_metrics.h"
@@ -35,6 +36,11 @@ ConsistencyCommands::ConsistencyCommands(CLI::App& app) {
   rollback_ = app.add_subcommand("rollback", "restore the rows a repair backed up, byte for byte, under a new _version");
   rollback_->add_option("backup_id", backup_id_, "the backup id repair printed")->required();
 
+  plan_ = app.add_subcommand("plan", "dry run: what the next run of SOURCE would insert, update and delete");
+  plan_->add_option("source", source_, "source name")->required();
+  plan_->add_flag("--json", json_, "one JSON object");
+  plan_->add_option("--sample", samples_, "sample keys shown per line (default 5)");
+
   explain_ = app.add_subcommand("explain", "one record across the sources, PostgreSQL, sync state, audit and dead letters");
   explain_->add_option("entity", entity_, "entity name")->required();
   explain_->add_option("key", key_, "the record's key (or a key linked to it)")->required();
@@ -51,6 +57,13 @@ std::optional<int> ConsistencyCommands::dispatch(const common::Config& config) {
     options.fields = fields_;
     options.mode = dry_run_ ? RepairMode::kDryRun : RepairMode::kApply;
     std::cout << format_repair(repair_source(config, *source, options), options.mode);
+    return common::kExitOk;
+  }
+  if (*plan_) {
+    const auto* source = config.source(source_);
+    if (!source) throw common::ConfigError("no source named '" + source_ + "'");
+    const auto p = plan_source(config, *source, samples_);
+    std::cout << (json_ ? plan_json(p, samples_) + "\n" : format_plan(p, samples_));
     return common::kExitOk;
   }
   if (*explain_) {

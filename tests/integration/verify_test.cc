@@ -6,7 +6,10 @@
 #include "tests/integration/verify_fixture.h"
 
 #include "common/runs.h"
+#include "ctl/plan.h"
 #include "ctl/repair.h"
+
+#include <filesystem>
 
 namespace leadsync::testing {
 namespace {
@@ -154,6 +157,87 @@ TEST_F(VerifyRepair, R7_RepairWithKeyAndFieldsTouchesOnlyThoseRecords) {
   EXPECT_EQ(found.fields, expected);
   EXPECT_EQ(found.missing, planted.missing);
   EXPECT_EQ(found.extra, planted.extra);
+}
+
+// The published events of one run, read back from Kafka: upserted and deleted keys.
+struct RunEvents {
+  Keys upserted, deleted;
+};
+
+class PlanPredicts : public VerifyRepair {
+ protected:
+  void mutate(const bench::MutationOptions& options) {
+    const auto next = source().url + ".next";
+    {
+      std::ifstream in(source().url, std::ios::binary);
+      std::ofstream out(next, std::ios::binary);
+      bench::mutate_sheet(in, out, options);
+    }
+    std::filesystem::rename(next, source().url);
+  }
+  producers::RunReport run_and_read(RunEvents& out) {
+    const auto before = high_watermarks(config_.kafka, config_.kafka.topic);
+    auto report = runner_.run(source());
+    const auto after = high_watermarks(config_.kafka, config_.kafka.topic);
+    for (const auto& m : read_messages(config_.kafka, config_.kafka.topic, before, after)) {
+      common::ChangeEvent e;
+      EXPECT_TRUE(e.ParseFromString(m.value));
+      (e.op() == leadsync::v1::OP_DELETE ? out.deleted : out.upserted).insert(e.key());
+    }
+    return report;
+  }
+};
+
+TEST_F(PlanPredicts, R7_PlanOnAMutatedSheetPredictsExactlyWhatTheNextRunPublishes) {
+  bench::MutationOptions options;
+  options.seed = 5;
+  options.change_fraction = 0.1;
+  options.delete_fraction = 0.05;
+  options.add_fraction = 0.04;
+  mutate(options);
+  const auto watermarks = sum(high_watermarks(config_.kafka, config_.kafka.topic));
+  const auto runs = runs_of_source();
+  const auto plan = ctl::plan_source(config_, source());
+  // A dry run: nothing published, no run recorded, no state moved.
+  EXPECT_EQ(sum(high_watermarks(config_.kafka, config_.kafka.topic)), watermarks);
+  EXPECT_EQ(runs_of_source(), runs);
+  ASSERT_GT(plan.inserts, 0);
+  ASSERT_GT(plan.updates, 0);
+  ASSERT_GT(plan.deletes, 0);
+  EXPECT_FALSE(plan.run_fails) << ctl::format_plan(plan);
+  // Each update names its fields; the generator changes 1-3 of six columns (and Updated at).
+  int64_t field_changes = 0;
+  for (const auto& [field, d] : plan.update_fields) field_changes += d.count;
+  EXPECT_GE(field_changes, 2 * plan.updates) << ctl::format_plan(plan);
+  EXPECT_EQ(plan.update_fields.at("updated_at").count, plan.updates) << ctl::format_plan(plan);
+
+  RunEvents events;
+  const auto report = run_and_read(events);
+  ASSERT_EQ(report.status, common::RunStatus::kCompleted) << report.message;
+  EXPECT_EQ(static_cast<int64_t>(report.new_records), plan.inserts);
+  EXPECT_EQ(static_cast<int64_t>(report.changed_records), plan.updates);
+  EXPECT_EQ(static_cast<int64_t>(report.deleted_records), plan.deletes);
+  EXPECT_EQ(static_cast<int64_t>(report.unchanged_records), plan.unchanged);
+  Keys upserts(plan.insert_keys.begin(), plan.insert_keys.end());
+  upserts.insert(plan.update_keys.begin(), plan.update_keys.end());
+  EXPECT_EQ(events.upserted, upserts);
+  EXPECT_EQ(events.deleted, Keys(plan.delete_keys.begin(), plan.delete_keys.end()));
+}
+
+TEST_F(PlanPredicts, R7_PlanSaysWhenTheMassDeleteGuardrailWouldStopTheRun) {
+  bench::MutationOptions options;
+  options.change_fraction = 0;
+  options.delete_fraction = 0.5;
+  mutate(options);
+  const auto plan = ctl::plan_source(config_, source());
+  EXPECT_TRUE(plan.run_fails);
+  EXPECT_NE(plan.guardrail.find("max_delete_fraction"), std::string::npos) << plan.guardrail;
+  EXPECT_EQ(plan.deletes, 0);
+  RunEvents events;
+  const auto report = run_and_read(events);
+  EXPECT_EQ(report.status, common::RunStatus::kFailed);
+  EXPECT_NE(report.message.find("max_delete_fraction"), std::string::npos) << report.message;
+  EXPECT_TRUE(events.deleted.empty());
 }
 
 }  // namespace
