@@ -41,6 +41,18 @@ ConsistencyCommands::ConsistencyCommands(CLI::App& app) {
   plan_->add_flag("--json", json_, "one JSON object");
   plan_->add_option("--sample", samples_, "sample keys shown per line (default 5)");
 
+  cleanup_ = app.add_subcommand("cleanup", "delete history older than its retention, in batches");
+  cleanup_->add_option("--field-changes-days", retention_.field_changes_days, "keep the audit this long (default 400)")
+      ->check(CLI::PositiveNumber);
+  cleanup_->add_option("--run-history-days", retention_.run_history_days,
+                       "keep run_apply_stats and run_errors this long (default 90)")
+      ->check(CLI::PositiveNumber);
+  cleanup_->add_option("--backups-days", retention_.backups_days, "keep repair backups this long (default 30)")
+      ->check(CLI::PositiveNumber);
+  cleanup_->add_option("--batch", retention_.batch, "rows per delete transaction (default 10000)")
+      ->check(CLI::PositiveNumber);
+  cleanup_->add_flag("--dry-run", dry_run_, "only count what would be deleted");
+
   explain_ = app.add_subcommand("explain", "one record across the sources, PostgreSQL, sync state, audit and dead letters");
   explain_->add_option("entity", entity_, "entity name")->required();
   explain_->add_option("key", key_, "the record's key (or a key linked to it)")->required();
@@ -64,6 +76,14 @@ std::optional<int> ConsistencyCommands::dispatch(const common::Config& config) {
     if (!source) throw common::ConfigError("no source named '" + source_ + "'");
     const auto p = plan_source(config, *source, samples_);
     std::cout << (json_ ? plan_json(p, samples_) + "\n" : format_plan(p, samples_));
+    return common::kExitOk;
+  }
+  if (*cleanup_) {
+    const auto mode = dry_run_ ? CleanupMode::kDryRun : CleanupMode::kDelete;
+    for (const auto& r : cleanup(config, retention_, mode)) {
+      std::cout << r.table << ": " << r.deleted << " row(s) older than " << r.days << " days "
+                << (mode == CleanupMode::kDryRun ? "would be deleted" : "deleted") << "\n";
+    }
     return common::kExitOk;
   }
   if (*explain_) {

@@ -1,5 +1,5 @@
 // leadsyncctl's consistency commands (design.md §8, R7, R8): verify, plan, repair, rollback,
-// explain. Each has its own file (ctl/verify*, ctl/plan*, ctl/repair*, ctl/explain*); this one only
+// explain, cleanup. Each has its own file (ctl/verify*, ctl/plan*, ctl/repair*, ctl/explain*); this one only
 // registers their options and dispatches.
 #pragma once
 
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "ctl/retention.h"
 
 namespace CLI {
 class App;
@@ -29,6 +30,8 @@ class ConsistencyCommands {
   CLI::App* rollback_ = nullptr;
   CLI::App* explain_ = nullptr;
   CLI::App* plan_ = nullptr;
+  CLI::App* cleanup_ = nullptr;
+  Retention retention_;
   std::string source_;
   std::vector<std::string> fields_;
   std::vector<std::string> keys_;
