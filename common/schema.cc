@@ -178,7 +178,7 @@ CREATE TABLE leadsync.producer_instances (
 -- that finds another target (a new, recreated or restored table) publishes every record again.
 ALTER TABLE leadsync.sync_runs ADD COLUMN target_stamp text;
 )sql"},
-    {6, "repair backups and retention",
+    {6, "repair backups, retention, the run of an audited change",
      R"sql(
 -- `leadsyncctl repair` backs up the rows it is about to re-sync (row_data: each column as text, so
 -- that `leadsyncctl rollback` restores them byte for byte; NULL when the row did not exist).
@@ -191,6 +191,9 @@ CREATE INDEX backups_created ON leadsync.backups (created_at);
 CREATE INDEX field_changes_at ON leadsync.field_changes (at);
 CREATE INDEX run_errors_at ON leadsync.run_errors (at);
 CREATE INDEX run_apply_stats_at ON leadsync.run_apply_stats (at);
+-- Which run's event changed a field (leadsyncctl explain, status --fields).
+ALTER TABLE leadsync.field_changes ADD COLUMN run_id text;
+CREATE INDEX field_changes_run ON leadsync.field_changes (run_id);
 )sql"},
 };
 

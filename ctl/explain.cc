@@ -138,12 +138,12 @@ json explain_record(const common::Config& config, const std::string& entity_name
     out["sources"] = sources;
 
     json changes = json::array();
-    for (const auto& r : tx.exec_params("SELECT at::text, field, old_value, new_value, source, event_id FROM "
+    for (const auto& r : tx.exec_params("SELECT at::text, field, old_value, new_value, source, event_id, run_id FROM "
                                         "leadsync.field_changes WHERE entity = $1 AND key = $2 ORDER BY at DESC, id DESC "
                                         "LIMIT $3",
                                         entity.name, record_key, kRecentChanges)) {
       changes.push_back({{"at", text(r[0])}, {"field", text(r[1])}, {"old", nullable(r[2])}, {"new", nullable(r[3])},
-                         {"source", text(r[4])}, {"event_id", text(r[5])}});
+                         {"source", text(r[4])}, {"event_id", text(r[5])}, {"run_id", text(r[6])}});
     }
     out["recent_changes"] = changes;
     tx.commit();
@@ -210,7 +210,8 @@ std::string format_explain(const json& e) {
   out += "  recent field changes:" + std::string(e["recent_changes"].empty() ? " none\n" : " (newest first)\n");
   for (const auto& c : e["recent_changes"]) {
     out += "    " + s(c["at"]) + "  " + s(c["field"]) + ": " + s(c["old"]) + " -> " + s(c["new"]) + "  (source " +
-           s(c["source"]) + ", event " + s(c["event_id"]) + ")\n";
+           s(c["source"]) + ", event " + s(c["event_id"]) +
+           (s(c["run_id"]).empty() ? "" : ", run " + s(c["run_id"])) + ")\n";
   }
   if (e.contains("dead_letters_error")) {
     out += "  dead letters: could not be read: " + s(e["dead_letters_error"]) + "\n";

@@ -21,6 +21,7 @@
 #include "ctl/consistency_commands.h"
 #include "ctl/dlq.h"
 #include "ctl/exporter.h"
+#include "ctl/field_counts.h"
 #include "ctl/runs.h"
 
 namespace {
@@ -83,7 +84,7 @@ const char* kRunColumns =
     "run_id, source, status, started_at::text, finished_at::text, rows_read, progress_percent, events_published, "
     "new_records, changed_records, deleted_records, unchanged_records, failed_records, message";
 
-int cmd_status(const Config& config, const std::string& source, bool json) {
+int cmd_status(const Config& config, const std::string& source, bool json, bool fields) {
   auto conn = leadsync::common::pg_connect(config.postgres.url, "leadsyncctl");
   pqxx::work tx(*conn);
   int shown = 0;
@@ -101,7 +102,13 @@ int cmd_status(const Config& config, const std::string& source, bool json) {
       }
       continue;
     }
-    const auto j = run_json(rows[0], applied_for(tx, rows[0]["run_id"].as<std::string>()));
+    const auto run_id = rows[0]["run_id"].as<std::string>();
+    const auto applied = applied_for(tx, run_id);
+    auto j = run_json(rows[0], applied);
+    // R6: per mapped field, applied / changed / rejected (ctl/field_counts.h).
+    const auto counts = fields ? leadsync::ctl::field_counts(tx, config, s, run_id, applied)
+                               : std::vector<leadsync::ctl::FieldCount>{};
+    if (fields) j["fields"] = leadsync::ctl::field_counts_json(counts);
     if (json) {
       std::cout << j.dump() << "\n";
       continue;
@@ -116,6 +123,7 @@ int cmd_status(const Config& config, const std::string& source, bool json) {
               << j["applied"]["stale"] << " stale, " << j["applied"]["dead_lettered"] << " dead-lettered, "
               << j["applied"]["pending"] << " pending\n";
     if (!j["message"].get<std::string>().empty()) std::cout << "  message: " << j["message"].get<std::string>() << "\n";
+    if (fields) std::cout << leadsync::ctl::format_field_counts(counts);
   }
   if (!source.empty() && shown == 0) throw leadsync::common::ConfigError("no source named '" + source + "'");
   return kOk;
@@ -172,6 +180,8 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "the latest run of each source (or of SOURCE)");
   status->add_option("source", source, "source name");
   status->add_flag("--json", json, "one JSON object per source");
+  bool status_fields = false;
+  status->add_flag("--fields", status_fields, "also per mapped field: applied, changed (audit) and rejected records");
   leadsync::ctl::ConsistencyCommands consistency_commands(app);
   int timeout_s = 120;
   auto* wait = app.add_subcommand("wait", "wait until the latest run of SOURCE is fully applied");
@@ -209,7 +219,7 @@ int main(int argc, char** argv) {
   try {
     if (*migrate) return cmd_migrate(config);
     if (*topics) return cmd_topics(config);
-    if (*status) return cmd_status(config, source, json);
+    if (*status) return cmd_status(config, source, json, status_fields);
     if (const auto rc = consistency_commands.dispatch(config)) return *rc;
     if (*wait) return cmd_wait(config, source, timeout_s);
     if (*exporter) {

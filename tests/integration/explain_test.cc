@@ -59,7 +59,9 @@ TEST(Explain, R8_ExplainShowsTheMatchOnLinkTheAuditAndADeadLetterWithItsReason) 
   EXPECT_TRUE(key_link) << linked.dump(2);
   EXPECT_TRUE(email_link) << linked.dump(2);
   bool audited = false;
-  for (const auto& c : linked["recent_changes"]) audited |= c["field"] == "notes" && c["old"] == "first" && c["new"] == "second";
+  for (const auto& c : linked["recent_changes"]) {
+    audited |= c["field"] == "notes" && c["old"] == "first" && c["new"] == "second" && c["run_id"] == run;
+  }
   EXPECT_TRUE(audited) << linked.dump(2);
   const auto screen = ctl::format_explain(linked);
   EXPECT_NE(screen.find("_key " + uid + " -> record " + record), std::string::npos) << screen;

@@ -6,6 +6,7 @@
 #include "tests/integration/verify_fixture.h"
 
 #include "common/runs.h"
+#include "ctl/field_counts.h"
 #include "ctl/plan.h"
 #include "ctl/repair.h"
 
@@ -157,6 +158,35 @@ TEST_F(VerifyRepair, R7_RepairWithKeyAndFieldsTouchesOnlyThoseRecords) {
   EXPECT_EQ(found.fields, expected);
   EXPECT_EQ(found.missing, planted.missing);
   EXPECT_EQ(found.extra, planted.extra);
+}
+
+TEST_F(VerifyRepair, R6_FieldCountsOfARunSayPerFieldWhatWasAppliedChangedAndRejected) {
+  auto rows = sheet_rows();
+  rows.at(1)[bench::kNotes] += " (edited)";
+  rows.at(2)[bench::kNotes] += " (edited)";
+  rows.at(2)[bench::kStatus] = rows.at(2)[bench::kStatus] == "won" ? "lost" : "won";
+  rows.at(7)[bench::kScore] = "not a number";
+  write_sheet(rows);
+  const auto report = runner_.run(source());
+  ASSERT_EQ(report.status, common::RunStatus::kCompleted) << report.message;
+  ASSERT_EQ(report.changed_records, 2u);
+  ASSERT_NO_FATAL_FAILURE(wait_applied(report.run_id, 2));
+  common::RunStore store(*conn_, common::kDefaultHeartbeatInterval);
+  const auto run = store.get(report.run_id);
+  ASSERT_TRUE(run.has_value());
+  pqxx::work tx(*conn_);
+  std::map<std::string, ctl::FieldCount> by_field;
+  for (const auto& c : ctl::field_counts(tx, config_, source(), report.run_id, run->applied)) by_field[c.field] = c;
+  ASSERT_EQ(by_field.size(), config_.entity("lead").fields.size());
+  for (const auto& [name, c] : by_field) {
+    EXPECT_EQ(c.applied, 2) << name;  // both updated events wrote every mapped field
+    const int64_t changed = name == "notes" ? 2 : name == "status" ? 1 : 0;
+    EXPECT_EQ(c.changed, changed) << name;
+    EXPECT_EQ(c.rejected, name == "score" ? 1 : 0) << name;
+  }
+  const auto line = ctl::format_field_counts(ctl::field_counts(tx, config_, source(), report.run_id, run->applied));
+  EXPECT_NE(line.find(" notes 2/2/0\n"), std::string::npos) << line;
+  EXPECT_NE(line.find(" score 2/0/1,"), std::string::npos) << line;
 }
 
 // The published events of one run, read back from Kafka: upserted and deleted keys.

@@ -53,12 +53,12 @@ EXCLUDED._event_id) RETURNING t."id", t."email", t."score", t._deleted), cls AS 
 AS is_insert, (o."id" IS NOT NULL AND ROW(o."email", o."score", o._deleted) IS DISTINCT FROM ROW(up."email",
 up."score", up._deleted)) AS is_changed, (o."id" IS NOT NULL AND NOT false) AS was_record, NOT false AS
 is_record FROM up LEFT JOIN old o ON o."id" = up."id"), audit AS (INSERT INTO leadsync.field_changes (entity,
-key, field, old_value, new_value, source, event_id) SELECT $10, c."id", f.field, f.o, f.n, s._source,
-s._event_id FROM cls c JOIN stage s ON s."id" = c."id" JOIN old o ON o."id" = c."id" CROSS JOIN LATERAL
+key, field, old_value, new_value, source, event_id, run_id) SELECT $10, c."id", f.field, f.o, f.n, s._source,
+s._event_id, s._run_id FROM cls c JOIN stage s ON s."id" = c."id" JOIN old o ON o."id" = c."id" CROSS JOIN LATERAL
 (VALUES ('email', o."email"::text, c."email"::text), ('score', o."score"::text, c."score"::text), ('_deleted',
 o._deleted::text, c._deleted::text)) AS f(field, o, n) WHERE c.is_changed AND f.o IS DISTINCT FROM f.n UNION
 ALL SELECT $10, c."id", '*', NULL, CASE WHEN c._deleted THEN 'created as deleted' ELSE 'created' END,
-s._source, s._event_id FROM cls c JOIN stage s ON s."id" = c."id" WHERE c.is_insert) SELECT s._run_id,
+s._source, s._event_id, s._run_id FROM cls c JOIN stage s ON s."id" = c."id" WHERE c.is_insert) SELECT s._run_id,
 count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND NOT c.was_record), count(*) FILTER (WHERE NOT
 c._deleted AND c.is_record AND c.was_record AND c.is_changed), count(*) FILTER (WHERE c._deleted AND
 (c.is_insert OR c.is_changed)), count(*) FILTER (WHERE c."id" IS NOT NULL AND NOT (NOT c._deleted AND

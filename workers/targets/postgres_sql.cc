@@ -186,13 +186,14 @@ MergeStatement merge_statement(const std::string& schema, const common::EntityCo
                  "::text), ";
     }
     sql += ", audit AS (INSERT INTO leadsync.field_changes (entity, key, field, old_value, new_value, source, "
-           "event_id) SELECT " + entity_name + ", c." + key + ", f.field, f.o, f.n, s._source, s._event_id FROM cls c "
+           "event_id, run_id) SELECT " + entity_name + ", c." + key + ", f.field, f.o, f.n, s._source, s._event_id, "
+           "s._run_id FROM cls c "
            "JOIN stage s ON s." + key + " = c." + key + " JOIN old o ON o." + key + " = c." + key +
            " CROSS JOIN LATERAL (VALUES " + changes + "('_deleted', o._deleted::text, c._deleted::text)) "
            "AS f(field, o, n) WHERE c.is_changed AND f.o IS DISTINCT FROM f.n "
            "UNION ALL SELECT " + entity_name + ", c." + key +
-           ", '*', NULL, CASE WHEN c._deleted THEN 'created as deleted' ELSE 'created' END, s._source, s._event_id "
-           "FROM cls c JOIN stage s ON s." + key + " = c." + key + " WHERE c.is_insert)";
+           ", '*', NULL, CASE WHEN c._deleted THEN 'created as deleted' ELSE 'created' END, s._source, s._event_id, "
+           "s._run_id FROM cls c JOIN stage s ON s." + key + " = c." + key + " WHERE c.is_insert)";
   }
   // Per run: inserted (a record appeared), updated, deleted, unchanged (touched, nothing a reader
   // sees changed: also a row that stays incomplete), stale (not touched).
