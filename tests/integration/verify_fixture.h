@@ -65,14 +65,6 @@ struct Found {
 
 class VerifyRepair : public ::testing::Test {
  protected:
-  VerifyRepair()
-      : config_(make_config(dir_)),
-        env_(config_),
-        worker_(config_),
-        kafka_(config_.kafka),
-        runner_(config_, kafka_, nullptr),
-        conn_(connect(config_)) {}
-
   void SetUp() override {
     write_sheet(sheet_rows());
     ASSERT_NO_FATAL_FAILURE(sync());
@@ -176,13 +168,15 @@ class VerifyRepair : public ::testing::Test {
     return tx.exec_params1("SELECT count(*) FROM leadsync.sync_runs WHERE source = $1", source().name)[0].as<int64_t>();
   }
 
+  // Declaration order is construction order: the sheet's directory and the config first, the
+  // environment (schema, topics) before the worker; destruction stops the worker first.
   TempDir dir_;
-  const common::Config config_;
-  IsolatedEnvironment env_;
-  WorkerThread worker_;
-  common::KafkaProducer kafka_;
-  producers::SyncRunner runner_;
-  std::unique_ptr<pqxx::connection> conn_;
+  const common::Config config_ = make_config(dir_);
+  IsolatedEnvironment env_{config_};
+  WorkerThread worker_{config_};
+  common::KafkaProducer kafka_{config_.kafka};
+  producers::SyncRunner runner_{config_, kafka_, nullptr};
+  std::unique_ptr<pqxx::connection> conn_ = connect(config_);
 };
 
 }  // namespace leadsync::testing
