@@ -42,7 +42,8 @@ class Merge {
       }
       const auto& key = e.event.key();
       if (std::any_of(seen.begin(), seen.end(), [&](const std::string* s) { return *s == key; })) {
-        ++report_.rejected_records;  // a duplicate key: the producer skips the later row
+        --report_.source_records;  // a duplicate key: the producer rejects the later row
+        ++report_.rejected_records;
         continue;
       }
       seen.push_back(&key);

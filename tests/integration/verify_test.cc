@@ -31,6 +31,21 @@ TEST_F(VerifyRepair, R7_ARejectedRecordIsNotComparedAndNotGone) {
   EXPECT_FALSE(report.drift()) << ctl::format_report(report);
 }
 
+// A key the sheet has twice: the producer keeps the first row and rejects the second; verify compares
+// the first and counts the second as rejected, not as a record.
+TEST_F(VerifyRepair, R7_ADuplicateKeyIsComparedOnceAndCountedAsRejected) {
+  auto rows = sheet_rows();
+  auto twin = rows.at(4);
+  twin[bench::kNotes] += " (the later row)";
+  rows.push_back(twin);
+  write_sheet(rows);
+  const auto report = ctl::verify_source(config_, source());
+  EXPECT_EQ(report.source_records, kRows) << ctl::format_report(report);
+  EXPECT_EQ(report.rejected_records, 1);
+  EXPECT_EQ(report.matching, kRows);
+  EXPECT_FALSE(report.drift()) << ctl::format_report(report);
+}
+
 TEST_F(VerifyRepair, R7_VerifyFindsExactlyTheCorruptedFieldsMissingDeletedAndExtraRecords) {
   const auto planted = plant_standard_corruption();
   Found found;
