@@ -66,6 +66,16 @@ RepairResult repair_source(const common::Config& config, const common::SourceCon
   if (items.empty() || options.mode == RepairMode::kDryRun) return result;
 
   auto conn = common::pg_connect(config.postgres.url, "leadsyncctl");
+  {
+    // The run store would start a queued run instead of a new one: a repair must not take its place.
+    pqxx::work tx(*conn);
+    const auto queued = tx.exec_params("SELECT run_id FROM leadsync.sync_runs WHERE source = $1 AND status = 'queued'",
+                                       source.name);
+    if (!queued.empty()) {
+      throw common::RunConflict("source " + source.name + " has a queued run (" + queued[0][0].as<std::string>() +
+                                "); let it run or cancel it, then repair");
+    }
+  }
   common::RunStore store(*conn, common::kDefaultHeartbeatInterval);
   const auto run = store.claim(source.name, common::RunTrigger::kRepair);
   common::RunCounters counters;

@@ -152,6 +152,19 @@ TEST_F(VerifyRepair, R7_RepairFixesExactlyTheDriftedRecordsOnceAndRollbackRestor
   EXPECT_EQ(found.extra, planted.extra);
 }
 
+TEST_F(VerifyRepair, R7_RepairDoesNotTakeThePlaceOfAQueuedRun) {
+  plant_standard_corruption();
+  common::RunStore store(*conn_, common::kDefaultHeartbeatInterval);
+  const auto queued = store.trigger(source().name, common::RunTrigger::kManual, common::WhenRunning::kRefuse);
+  EXPECT_THROW(ctl::repair_source(config_, source(), {}), common::RunConflict);
+  EXPECT_EQ(store.get(queued.run_id)->status, common::RunStatus::kQueued);
+  EXPECT_EQ(store.get(queued.run_id)->trigger, common::RunTrigger::kManual);
+  store.cancel(source().name);
+  const auto repaired = ctl::repair_source(config_, source(), {});
+  EXPECT_FALSE(repaired.keys.empty());
+  EXPECT_EQ(store.get(repaired.run_id)->trigger, common::RunTrigger::kRepair);
+}
+
 TEST_F(VerifyRepair, R7_RepairWithKeyAndFieldsTouchesOnlyThoseRecords) {
   const auto planted = plant_standard_corruption();
   ctl::RepairOptions one;
