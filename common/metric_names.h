@@ -57,6 +57,8 @@ inline constexpr char kReady[] = "leadsync_ready";
 // ---- leadsyncctl verify --metrics-file
 inline constexpr char kVerifyDriftRecords[] = "leadsync_verify_drift_records";
 inline constexpr char kVerifyLastRunTimestamp[] = "leadsync_verify_last_run_timestamp_seconds";
+// Per source and mapped field: records whose value differs (labels bounded by the mapping).
+inline constexpr char kVerifyMismatches[] = "leadsync_verify_mismatches";
 
 // ---- leadsyncctl exporter
 inline constexpr char kGroupLagMessages[] = "leadsync_group_lag_messages";
@@ -96,6 +98,7 @@ inline constexpr MetricInfo kAll[] = {
     {kReady, Kind::kGauge, Exporter::kEveryProcess},
     {kVerifyDriftRecords, Kind::kGauge, Exporter::kVerifyCommand},
     {kVerifyLastRunTimestamp, Kind::kGauge, Exporter::kVerifyCommand},
+    {kVerifyMismatches, Kind::kGauge, Exporter::kVerifyCommand},
     {kGroupLagMessages, Kind::kGauge, Exporter::kGroupExporter},
     {kGroupCommittedMessages, Kind::kGauge, Exporter::kGroupExporter},
     {kGroupMembers, Kind::kGauge, Exporter::kGroupExporter},

@@ -206,8 +206,24 @@ CREATE TABLE leadsync.rule_sets (
   PRIMARY KEY (entity, version)
 );
 ALTER TABLE leadsync.sync_runs ADD COLUMN rules_version text;
--- The run whose event made an audited change (its rules, its trigger).
+-- (Which run's event made an audited change is field_changes.run_id, migration 8.)
+)sql"},
+    {8, "repair backups, retention, the run of an audited change",
+     R"sql(
+-- `leadsyncctl repair` backs up the rows it is about to re-sync (row_data: each column as text, so
+-- that `leadsyncctl rollback` restores them byte for byte; NULL when the row did not exist).
+ALTER TABLE leadsync.backups
+  ADD COLUMN source      text,
+  ADD COLUMN run_id      text,
+  ADD COLUMN restored_at timestamptz;
+-- Retention (leadsyncctl cleanup) deletes the oldest rows in batches.
+CREATE INDEX backups_created ON leadsync.backups (created_at);
+CREATE INDEX field_changes_at ON leadsync.field_changes (at);
+CREATE INDEX run_errors_at ON leadsync.run_errors (at);
+CREATE INDEX run_apply_stats_at ON leadsync.run_apply_stats (at);
+-- Which run's event changed a field (leadsyncctl explain, status --fields).
 ALTER TABLE leadsync.field_changes ADD COLUMN run_id text;
+CREATE INDEX field_changes_run ON leadsync.field_changes (run_id);
 )sql"},
 };
 

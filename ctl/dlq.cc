@@ -52,7 +52,26 @@ std::string iso_time(const std::string& ms) {
   }
 }
 
+nlohmann::json to_json(const DeadLetter& d) {
+  return {{"partition", d.partition},   {"offset", d.offset},
+          {"key", d.key},               {"error_class", d.error_class},
+          {"stage", d.stage},           {"error", d.error},
+          {"field", d.field},           {"attempt", d.attempt},
+          {"failed_at", iso_time(d.failed_at_ms)}, {"original", d.original}};
+}
+
 }  // namespace
+
+std::vector<nlohmann::json> dlq_entries(const common::Config& config, const DlqFilter& filter, int limit) {
+  common::TopicReader reader(config.kafka, config.kafka.dlq_topic);
+  std::vector<nlohmann::json> out;
+  reader.read({}, [&](const RdKafka::Message& m) {
+    const auto d = describe(m);
+    if (matches(d, filter) && static_cast<int>(out.size()) < limit) out.push_back(to_json(d));
+    return true;
+  });
+  return out;
+}
 
 int dlq_list(const common::Config& config, const DlqFilter& filter, int limit, bool json) {
   common::TopicReader reader(config.kafka, config.kafka.dlq_topic);
@@ -64,13 +83,7 @@ int dlq_list(const common::Config& config, const DlqFilter& filter, int limit, b
     if (shown >= limit) return true;
     ++shown;
     if (json) {
-      std::cout << nlohmann::json{{"partition", d.partition},   {"offset", d.offset},
-                                  {"key", d.key},               {"error_class", d.error_class},
-                                  {"stage", d.stage},           {"error", d.error},
-                                  {"field", d.field},           {"attempt", d.attempt},
-                                  {"failed_at", iso_time(d.failed_at_ms)}, {"original", d.original}}
-                       .dump()
-                << "\n";
+      std::cout << to_json(d).dump() << "\n";
     } else {
       std::cout << config.kafka.dlq_topic << "[" << d.partition << "]@" << d.offset << "  " << d.key << "  "
                 << d.error_class << "/" << d.stage << (d.field.empty() ? "" : "  field " + d.field) << "  attempt "

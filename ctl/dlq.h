@@ -2,7 +2,10 @@
 // through the main topic once the cause is fixed (the version guard makes a replay harmless).
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 
@@ -15,6 +18,9 @@ struct DlqFilter {
 
 // Prints the dead letters, oldest first (up to `limit`), as text or JSON lines. Returns the count.
 int dlq_list(const common::Config& config, const DlqFilter& filter, int limit, bool json);
+
+// The dead letters as `dlq list --json` shows them, oldest first (up to `limit`).
+std::vector<nlohmann::json> dlq_entries(const common::Config& config, const DlqFilter& filter, int limit);
 
 // Replays dead letters to the main topic. Without a filter it continues after the last replay
 // (a cursor per partition in leadsync.dlq_replay_cursor) so that a dead letter is replayed once;

@@ -18,12 +18,12 @@
 #include "common/runs.h"
 #include "common/runs_json.h"
 #include "common/schema.h"
+#include "ctl/consistency_commands.h"
 #include "ctl/dlq.h"
 #include "ctl/exporter.h"
+#include "ctl/field_counts.h"
 #include "ctl/rules.h"
 #include "ctl/runs.h"
-#include "ctl/verify.h"
-#include "ctl/verify_metrics.h"
 
 namespace {
 
@@ -85,7 +85,7 @@ const char* kRunColumns =
     "run_id, source, status, started_at::text, finished_at::text, rows_read, progress_percent, events_published, "
     "new_records, changed_records, deleted_records, unchanged_records, failed_records, message";
 
-int cmd_status(const Config& config, const std::string& source, bool json) {
+int cmd_status(const Config& config, const std::string& source, bool json, bool fields) {
   auto conn = leadsync::common::pg_connect(config.postgres.url, "leadsyncctl");
   pqxx::work tx(*conn);
   int shown = 0;
@@ -103,7 +103,13 @@ int cmd_status(const Config& config, const std::string& source, bool json) {
       }
       continue;
     }
-    const auto j = run_json(rows[0], applied_for(tx, rows[0]["run_id"].as<std::string>()));
+    const auto run_id = rows[0]["run_id"].as<std::string>();
+    const auto applied = applied_for(tx, run_id);
+    auto j = run_json(rows[0], applied);
+    // R6: per mapped field, applied / changed / rejected (ctl/field_counts.h).
+    const auto counts = fields ? leadsync::ctl::field_counts(tx, config, s, run_id, applied)
+                               : std::vector<leadsync::ctl::FieldCount>{};
+    if (fields) j["fields"] = leadsync::ctl::field_counts_json(counts);
     if (json) {
       std::cout << j.dump() << "\n";
       continue;
@@ -118,6 +124,7 @@ int cmd_status(const Config& config, const std::string& source, bool json) {
               << j["applied"]["stale"] << " stale, " << j["applied"]["dead_lettered"] << " dead-lettered, "
               << j["applied"]["pending"] << " pending\n";
     if (!j["message"].get<std::string>().empty()) std::cout << "  message: " << j["message"].get<std::string>() << "\n";
+    if (fields) std::cout << leadsync::ctl::format_field_counts(counts);
   }
   if (!source.empty() && shown == 0) throw leadsync::common::ConfigError("no source named '" + source + "'");
   return kOk;
@@ -159,24 +166,6 @@ int cmd_wait(const Config& config, const std::string& source, int timeout_s) {
   }
 }
 
-int cmd_verify(const Config& config, const std::string& source, const std::string& metrics_file) {
-  bool drift = false;
-  int shown = 0;
-  prometheus::Registry registry;
-  leadsync::ctl::VerifyMetrics metrics(registry);
-  for (const auto& s : config.sources) {
-    if (!source.empty() && s.name != source) continue;
-    ++shown;
-    const auto report = leadsync::ctl::verify_source(config, s);
-    std::cout << leadsync::ctl::format_report(report);
-    drift = drift || report.drift();
-    metrics.record(report, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
-  }
-  if (!source.empty() && shown == 0) throw leadsync::common::ConfigError("no source named '" + source + "'");
-  if (!metrics_file.empty()) leadsync::ctl::write_textfile(registry, metrics_file);
-  return drift ? kFailed : kOk;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -192,11 +181,9 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "the latest run of each source (or of SOURCE)");
   status->add_option("source", source, "source name");
   status->add_flag("--json", json, "one JSON object per source");
-  auto* verify = app.add_subcommand("verify", "compare a source with PostgreSQL field by field; exit 1 on drift");
-  verify->add_option("source", source, "source name (default: every source)");
-  std::string verify_metrics_file;
-  verify->add_option("--metrics-file", verify_metrics_file,
-                     "also write the result as Prometheus metrics to this file (node_exporter textfile collector)");
+  bool status_fields = false;
+  status->add_flag("--fields", status_fields, "also per mapped field: applied, changed (audit) and rejected records");
+  leadsync::ctl::ConsistencyCommands consistency_commands(app);
   int timeout_s = 120;
   auto* wait = app.add_subcommand("wait", "wait until the latest run of SOURCE is fully applied");
   wait->add_option("source", source, "source name")->required();
@@ -234,8 +221,8 @@ int main(int argc, char** argv) {
   try {
     if (*migrate) return cmd_migrate(config);
     if (*topics) return cmd_topics(config);
-    if (*status) return cmd_status(config, source, json);
-    if (*verify) return cmd_verify(config, source, verify_metrics_file);
+    if (*status) return cmd_status(config, source, json, status_fields);
+    if (const auto rc = consistency_commands.dispatch(config)) return *rc;
     if (*wait) return cmd_wait(config, source, timeout_s);
     if (*exporter) {
       if (cli.options().metrics_address.empty()) {

@@ -1,127 +1,158 @@
 #include "ctl/verify.h"
 
-#include <filesystem>
-#include <unordered_map>
+#include <nlohmann/json.hpp>
 
-#include "common/mapping.h"
+#include <algorithm>
+
+#include "common/errors.h"
 #include "common/pg.h"
-#include "producers/mapper.h"
-#include "producers/sync_run.h"
+#include "ctl/sorted_source.h"
+#include "ctl/table_cursor.h"
 
 namespace leadsync::ctl {
 namespace {
 
-constexpr std::size_t kSamples = 5;
+class Merge {
+ public:
+  Merge(const common::EntityConfig& entity, const VerifyOptions& options, const DriftVisitor& visit,
+        VerifyReport& report)
+      : options_(options), visit_(visit), report_(report) {
+    for (const auto& f : entity.fields) {
+      if (options.fields.empty() ||
+          std::find(options.fields.begin(), options.fields.end(), f.name) != options.fields.end()) {
+        fields_.push_back(&f);
+      }
+    }
+    for (const auto& name : options.fields) {
+      if (!entity.field(name)) {
+        throw common::ConfigError("verify --fields: entity " + entity.name + " has no field '" + name + "'");
+      }
+    }
+  }
+  const std::vector<const common::FieldConfig*>& fields() const { return fields_; }
 
-void sample(std::vector<std::string>& v, const std::string& key) {
-  if (v.size() < kSamples) v.push_back(key);
-}
+  // Every source entry and the row (if any) that share one match key.
+  void group(const std::vector<SourceEntry>& entries, const TableRow* row) {
+    bool kept = false, compared = false;
+    std::vector<const std::string*> seen;
+    for (const auto& e : entries) {
+      if (e.kind != SourceEntry::Kind::kRecord) {
+        kept = true;  // the producer keeps a record it cannot map: not compared, and not gone
+        continue;
+      }
+      const auto& key = e.event.key();
+      if (std::any_of(seen.begin(), seen.end(), [&](const std::string* s) { return *s == key; })) {
+        --report_.source_records;  // a duplicate key: the producer rejects the later row
+        ++report_.rejected_records;
+        continue;
+      }
+      seen.push_back(&key);
+      compared = true;
+      compare(e, row);
+    }
+    if (row && row->from_source && !row->deleted) {
+      ++report_.database_records;
+      if (!compared && !kept) {
+        ++report_.extra_in_database;
+        sample(report_.extra_samples, row->key);
+        emit({Drift::Kind::kExtra, row->key, row->key, {}, nullptr, row->version});
+      }
+    }
+  }
+
+ private:
+  void sample(std::vector<std::string>& v, const std::string& key) const {
+    if (v.size() < options_.samples) v.push_back(key);
+  }
+  void emit(const Drift& d) const {
+    if (visit_) visit_(d);
+  }
+
+  void compare(const SourceEntry& e, const TableRow* row) {
+    const auto& key = e.event.key();
+    if (!row) {
+      ++report_.missing_in_database;
+      sample(report_.missing_samples, key);
+      emit({Drift::Kind::kMissing, key, "", {}, &e.event, 0});
+      return;
+    }
+    if (row->deleted) {
+      ++report_.deleted_in_database;
+      sample(report_.deleted_samples, key);
+      emit({Drift::Kind::kDeleted, key, row->key, {}, &e.event, row->version});
+      return;
+    }
+    Drift d{Drift::Kind::kFields, key, row->key, {}, &e.event, row->version};
+    for (std::size_t i = 0; i < fields_.size(); ++i) {
+      const auto& name = fields_[i]->name;
+      const auto it = e.event.fields().find(name);
+      const auto& db = row->values[i];
+      if (it == e.event.fields().end() || !db || !common::same_value(it->second, *db)) {
+        auto& drift = report_.fields[name];
+        ++drift.count;
+        sample(drift.sample_keys, key);
+        d.fields.push_back(name);
+      }
+    }
+    if (d.fields.empty()) {
+      ++report_.matching;
+    } else {
+      emit(d);
+    }
+  }
+
+  const VerifyOptions& options_;
+  const DriftVisitor& visit_;
+  VerifyReport& report_;
+  std::vector<const common::FieldConfig*> fields_;
+};
 
 }  // namespace
 
-VerifyReport verify_source(const common::Config& config, const common::SourceConfig& source) {
+VerifyReport verify_source(const common::Config& config, const common::SourceConfig& source,
+                           const VerifyOptions& options, const DriftVisitor& visit) {
   const auto& entity = config.entity(source.entity);
   VerifyReport report;
   report.source = source.name;
+  Merge merge(entity, options, visit, report);
 
-  // The database side: every row of the table, as typed values, by key.
-  struct DbRow {
-    std::vector<std::optional<common::Value>> values;
-    bool deleted = false;
-    bool from_source = false;
-    bool seen = false;
-  };
-  std::unordered_map<std::string, DbRow> rows;
-  std::unordered_map<std::string, std::string> linked;
   auto conn = common::pg_connect(config.postgres.url, "leadsyncctl");
+  std::unordered_map<std::string, std::string> links;
   {
     pqxx::work tx(*conn);
-    tx.exec("SET LOCAL TimeZone = 'UTC'");
-    tx.exec("SET LOCAL DateStyle = 'ISO'");
-    std::string cols = conn->quote_name(entity.key);
-    for (const auto& f : entity.fields) cols += ", " + conn->quote_name(f.name) + "::text";
-    // A row that partial events made before its full image arrived is not a record yet (README).
-    tx.exec_params("DECLARE verify_cursor NO SCROLL CURSOR FOR SELECT " + cols + ", _deleted, _source = $1 FROM " +
-                       common::qualified(*conn, config.postgres.schema, entity.table) +
-                       (entity.partial_events ? " WHERE NOT _incomplete" : ""),
-                   source.name);
-    for (;;) {
-      const auto result = tx.exec("FETCH 20000 FROM verify_cursor");
-      if (result.empty()) break;
-      for (const auto& r : result) {
-        DbRow row;
-        row.values.reserve(entity.fields.size());
-        for (std::size_t i = 0; i < entity.fields.size(); ++i) {
-          const auto& field = r[static_cast<int>(i) + 1];
-          if (field.is_null()) {
-            common::Value null;
-            null.set_null_value(true);
-            row.values.emplace_back(null);
-          } else {
-            row.values.push_back(common::value_from_sql_text(entity.fields[i], field.c_str()));
-          }
-        }
-        const int n = static_cast<int>(entity.fields.size());
-        row.deleted = r[n + 1].as<bool>();
-        row.from_source = !r[n + 2].is_null() && r[n + 2].as<bool>();
-        rows.emplace(r[0].as<std::string>(), std::move(row));
-      }
-    }
-    // Keys linked to another record by an alternate key (R1) are found under that record.
-    const auto links = tx.exec_params(
-        "SELECT value, key FROM leadsync.identities WHERE entity = $1 AND field = '_key'", entity.name);
-    for (const auto& l : links) linked.emplace(l[0].as<std::string>(), l[1].as<std::string>());
-    tx.commit();
+    links = identity_links(tx, entity.name);
   }
+  SortedSourceOptions source_options;
+  source_options.memory_budget = options.memory_budget;
+  source_options.keys = options.keys;
+  SortedSource snapshot(config, source, links, source_options);
+  report.source_records = snapshot.records();
+  report.rejected_records = snapshot.rejected();
 
-  // The source side, mapped exactly as the producer maps it.
-  auto adapter = producers::make_adapter(source, std::filesystem::temp_directory_path().string());
-  adapter->open();
-  producers::Mapper mapper(source, entity, *adapter);
-  producers::SourceRecord record;
-  std::optional<std::string> parse_error;
-  common::ChangeEvent event;
-  producers::RowError row_error;
-  while (adapter->next(record, parse_error)) {
-    if (producers::Mapper::is_blank(record)) continue;
-    if (parse_error || !mapper.map(record, event, row_error)) {
-      ++report.rejected_records;
-      continue;
-    }
-    ++report.source_records;
-    auto it = rows.find(event.key());
-    if (it == rows.end()) {
-      if (const auto link = linked.find(event.key()); link != linked.end()) it = rows.find(link->second);
-    }
-    if (it == rows.end() || it->second.deleted) {
-      ++report.missing_in_database;
-      sample(report.missing_samples, event.key());
-      if (it != rows.end()) it->second.seen = true;
-      continue;
-    }
-    it->second.seen = true;
-    bool same = true;
-    for (std::size_t i = 0; i < entity.fields.size(); ++i) {
-      const auto& f = entity.fields[i];
-      const auto& db = it->second.values[i];
-      const auto& src = event.fields().at(f.name);
-      if (!db || !common::same_value(src, *db)) {
-        auto& drift = report.fields[f.name];
-        ++drift.count;
-        sample(drift.sample_keys, event.key());
-        same = false;
-      }
-    }
-    if (same) ++report.matching;
+  std::set<std::string> row_keys;  // with --key: the rows those keys meet
+  for (const auto& k : options.keys) {
+    const auto l = links.find(k);
+    row_keys.insert(l == links.end() ? k : l->second);
   }
-  for (const auto& [key, row] : rows) {
-    if (!row.from_source || row.deleted) continue;
-    ++report.database_records;
-    if (!row.seen) {
-      ++report.extra_in_database;
-      sample(report.extra_samples, key);
+  TableCursor table(*conn, config, entity, source.name, merge.fields(), row_keys);
+
+  SourceEntry entry;
+  TableRow row;
+  bool have_entry = snapshot.next(entry), have_row = table.next(row);
+  std::vector<SourceEntry> group;
+  while (have_entry || have_row) {
+    // The smaller key of the two heads; both when equal.
+    const bool take_row = have_row && (!have_entry || row.key.compare(entry.match_key) <= 0);
+    const std::string key = take_row ? row.key : entry.match_key;
+    group.clear();
+    while (have_entry && entry.match_key == key) {
+      group.push_back(std::move(entry));
+      have_entry = snapshot.next(entry);
     }
+    merge.group(group, take_row ? &row : nullptr);
+    if (take_row) have_row = table.next(row);
   }
+  table.transaction().commit();
   return report;
 }
 
@@ -141,6 +172,10 @@ std::string format_report(const VerifyReport& r) {
     out += "  missing in the database: " + std::to_string(r.missing_in_database) + " (e.g. " +
            join(r.missing_samples) + ")\n";
   }
+  if (r.deleted_in_database) {
+    out += "  deleted in the database but still in the source: " + std::to_string(r.deleted_in_database) +
+           " (e.g. " + join(r.deleted_samples) + ")\n";
+  }
   if (r.extra_in_database) {
     out += "  in the database but gone from the source: " + std::to_string(r.extra_in_database) + " (e.g. " +
            join(r.extra_samples) + ")\n";
@@ -151,6 +186,22 @@ std::string format_report(const VerifyReport& r) {
   }
   out += r.drift() ? "  result: DRIFT\n" : "  result: PostgreSQL matches the source\n";
   return out;
+}
+
+std::string report_json(const VerifyReport& r) {
+  nlohmann::json fields = nlohmann::json::object();
+  for (const auto& [name, d] : r.fields) fields[name] = {{"mismatches", d.count}, {"sample_keys", d.sample_keys}};
+  return nlohmann::json{{"source", r.source},
+                        {"source_records", r.source_records},
+                        {"rejected_records", r.rejected_records},
+                        {"database_records", r.database_records},
+                        {"matching", r.matching},
+                        {"missing", {{"count", r.missing_in_database}, {"sample_keys", r.missing_samples}}},
+                        {"deleted_in_database", {{"count", r.deleted_in_database}, {"sample_keys", r.deleted_samples}}},
+                        {"extra", {{"count", r.extra_in_database}, {"sample_keys", r.extra_samples}}},
+                        {"fields", fields},
+                        {"drift", r.drift()}}
+      .dump();
 }
 
 }  // namespace leadsync::ctl

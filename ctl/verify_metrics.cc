@@ -20,13 +20,19 @@ VerifyMetrics::VerifyMetrics(prometheus::Registry& registry)
                 .Name(metric::kVerifyDriftRecords)
                 .Help("Records that differ between the source and PostgreSQL at the last verify, by source")
                 .Register(registry)),
+      mismatches(prometheus::BuildGauge()
+                     .Name(metric::kVerifyMismatches)
+                     .Help("Records whose field differs between the source and PostgreSQL at the last verify")
+                     .Register(registry)),
       last_run(prometheus::BuildGauge()
                    .Name(metric::kVerifyLastRunTimestamp)
                    .Help("Unix time of the last verify of a source")
                    .Register(registry)) {}
 
-void VerifyMetrics::record(const VerifyReport& r, double unix_seconds) {
+void VerifyMetrics::record(const VerifyReport& r, double unix_seconds, const std::vector<std::string>& fields) {
   drift.Add({{"source", r.source}}).Set(static_cast<double>(drift_records(r)));
+  for (const auto& f : fields) mismatches.Add({{"source", r.source}, {"field", f}}).Set(0);
+  for (const auto& [f, d] : r.fields) mismatches.Add({{"source", r.source}, {"field", f}}).Set(static_cast<double>(d.count));
   last_run.Add({{"source", r.source}}).Set(unix_seconds);
 }
 

@@ -7,6 +7,7 @@
 #include <prometheus/registry.h>
 
 #include <string>
+#include <vector>
 
 #include "ctl/verify.h"
 
@@ -17,9 +18,11 @@ int64_t drift_records(const VerifyReport& r);
 
 struct VerifyMetrics {
   explicit VerifyMetrics(prometheus::Registry& registry);
-  void record(const VerifyReport& r, double unix_seconds);
+  // `fields`: the fields compared (each gets a series, 0 when it matches).
+  void record(const VerifyReport& r, double unix_seconds, const std::vector<std::string>& fields = {});
 
   prometheus::Family<prometheus::Gauge>& drift;
+  prometheus::Family<prometheus::Gauge>& mismatches;  // {source, field}: 0 for a field that matches
   prometheus::Family<prometheus::Gauge>& last_run;
 };
 

@@ -68,7 +68,7 @@ std::map<std::string, metric::Kind> registered() {
   ctl::VerifyMetrics verify(registry);
   ctl::VerifyReport report;
   report.source = "s";
-  verify.record(report, 0);
+  verify.record(report, 0, {"f"});
   ctl::ExporterMetrics exporter(registry);
   exporter.lag.Add({{"topic", "t"}});
   exporter.committed.Add({{"topic", "t"}});
