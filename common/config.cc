@@ -44,7 +44,7 @@ using config_detail::t_schema;
 FieldConfig parse_field(const std::string& name, const Node& n) {
   check_identifier(n, name);
   if (name.starts_with("_")) n.fail("field names starting with '_' are reserved for leadsync's own columns");
-  n.expect_map({"type", "required", "normalize", "coerce", "separator"});
+  n.expect_map({"type", "required", "normalize", "coerce", "separator", "role"});
   FieldConfig f;
   f.name = name;
   f.type = n.child("type").choice<FieldType>(
@@ -66,6 +66,9 @@ FieldConfig parse_field(const std::string& name, const Node& n) {
   }
   f.separator = n.child("separator").str_or(",");
   if (f.separator.empty()) n.child("separator").fail("must not be empty");
+  f.role = n.child("role").choice<FieldRole>(
+      FieldRole::kSource,
+      {{"source", FieldRole::kSource}, {"write_back", FieldRole::kWriteBack}, {"computed", FieldRole::kComputed}});
   return f;
 }
 
@@ -184,7 +187,7 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   }
   const Node top(root, "");
   if (!root.IsMap()) throw ConfigError("config error in " + origin + ": the document must be a mapping");
-  top.expect_map({"kafka", "postgres", "worker", "runs", "api", "entities", "sources"});
+  top.expect_map({"kafka", "postgres", "worker", "runs", "api", "entities", "sources", "reverse"});
 
   Config c;
   if (const auto k = top.child("kafka"); k.defined()) {
@@ -258,6 +261,7 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
       c.sources.push_back(std::move(s));
     });
   }
+  config_detail::parse_reverse(top.child("reverse"), c);
   return c;
 }
 

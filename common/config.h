@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/reverse_config.h"
 #include "common/source_config.h"
 
 namespace leadsync::common {
@@ -19,6 +20,10 @@ enum class FieldType { kText, kInt, kFloat, kBool, kTimestamp, kDate, kTextList,
 enum class Normalize { kNone, kTrim, kLower, kLowerTrim };
 enum class ListCoerce { kWrapScalar, kReject };
 enum class DeleteMode { kSoft };
+// Where a field's value comes from: a source column (the default); leadsync writing back what a
+// target assigned (the CRM id of a record created from PostgreSQL); or computed in PostgreSQL
+// (enrichment, an application). No source column may map onto the last two.
+enum class FieldRole { kSource, kWriteBack, kComputed };
 
 const char* field_type_name(FieldType t) noexcept;
 // The PostgreSQL column type that stores a field of this type.
@@ -31,6 +36,7 @@ struct FieldConfig {
   Normalize normalize = Normalize::kNone;
   ListCoerce coerce = ListCoerce::kWrapScalar;  // text_list only: what a scalar becomes
   std::string separator = ",";                  // text_list only: splits a spreadsheet cell
+  FieldRole role = FieldRole::kSource;
 };
 
 struct EntityConfig {
@@ -104,6 +110,7 @@ struct Config {
   ApiConfig api;
   std::map<std::string, EntityConfig> entities;
   std::vector<SourceConfig> sources;
+  ReverseConfig reverse;  // PostgreSQL -> CRM (design.md §9)
 
   const EntityConfig& entity(const std::string& name) const;  // throws ConfigError
   const SourceConfig* source(std::string_view name) const;

@@ -85,7 +85,15 @@ bool retryable(CURLcode rc) {
   }
 }
 
-const char* method_name(HttpMethod m) { return m == HttpMethod::kPost ? "POST" : "GET"; }
+const char* method_name(HttpMethod m) {
+  switch (m) {
+    case HttpMethod::kGet: return "GET";
+    case HttpMethod::kPost: return "POST";
+    case HttpMethod::kPatch: return "PATCH";
+    case HttpMethod::kDelete: return "DELETE";
+  }
+  return "GET";
+}
 
 bool secret_looking(std::string_view segment) {
   if (segment.size() < 20) return false;
@@ -222,7 +230,10 @@ HttpResponse HttpClient::send(const HttpRequest& request, const std::string* pat
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-    if (request.method == HttpMethod::kPost) {
+    if (request.method == HttpMethod::kPatch || request.method == HttpMethod::kDelete) {
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method_name(request.method));
+    }
+    if (request.method == HttpMethod::kPost || request.method == HttpMethod::kPatch) {
       curl_easy_setopt(c, CURLOPT_POST, 1L);
       curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
       curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));

@@ -20,7 +20,7 @@
 
 namespace leadsync::common {
 
-enum class HttpMethod { kGet, kPost };
+enum class HttpMethod { kGet, kPost, kPatch, kDelete };
 
 struct HttpOptions {
   std::chrono::milliseconds connect_timeout{10'000};
@@ -40,7 +40,7 @@ struct HttpRequest {
   HttpMethod method = HttpMethod::kGet;
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;  // name, value (values are treated as secrets)
-  std::string body;                                          // POST only
+  std::string body;                                          // POST and PATCH
 };
 
 struct HttpResponse {

@@ -125,8 +125,9 @@ SourceConfig parse_source(const Node& n, const std::map<std::string, EntityConfi
     columns.fail("the key column '" + s.key_column + "' must map to the entity key '" + entity.key + "'");
   }
   // A full image must carry every field: an unmapped field would be silently nulled on each run (R6).
+  // Write-back and computed fields are no source's (config.h FieldRole): the apply keeps them.
   for (const auto& f : entity.fields) {
-    if (!targets.count(f.name)) {
+    if (f.role == FieldRole::kSource && !targets.count(f.name)) {
       columns.fail("field '" + f.name + "' of entity '" + entity.name +
                    "' is not mapped from any column; every field must be mapped");
     }

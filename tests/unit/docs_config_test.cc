@@ -51,6 +51,7 @@ entities:
     fields:
       email:        {type: text, required: true, normalize: lower_trim}
       lead_sources: {type: text_list, coerce: wrap_scalar, separator: ";"}
+      twenty_id:    {type: text, role: write_back}
 sources:
   - name: sales-sheet
     kind: csv
@@ -65,6 +66,21 @@ sources:
     schedule: 60s
     http: {connect_timeout: 10s, timeout: 5m, deadline: 10m, attempts: 5, max_redirects: 5, max_bytes: 1073741824}
     csv: {encoding: utf-8}
+reverse:
+  source: app-db
+  entity: lead
+  topic: leadsync.reverse
+  dlq_topic: leadsync.reverse.dlq
+  group: leadsync-reverse
+  poll_interval: 200ms
+  capture_batch: 1000
+  crm_origin: twenty
+  crm_sources: [sales-sheet]
+  fields: {email: emails.primaryEmail}
+  id_field: twenty_id
+  priority: {email: crm, lead_sources: postgres}
+  twenty: {url: "http://127.0.0.1:3000/rest/", api_key_env: TWENTY_API_KEY, object: people, batch_size: 60,
+           requests_per_minute: 100, timeout: 30s, attempts: 5}
 )";
 
 std::string reference() {
