@@ -45,7 +45,7 @@ using config_detail::t_schema;
 FieldConfig parse_field(const std::string& name, const Node& n) {
   check_identifier(n, name);
   if (name.starts_with("_")) n.fail("field names starting with '_' are reserved for leadsync's own columns");
-  n.expect_map({"type", "required", "normalize", "coerce", "separator", "computed"});
+  n.expect_map({"type", "required", "normalize", "coerce", "separator", "role"});
   FieldConfig f;
   f.name = name;
   f.type = n.child("type").choice<FieldType>(
@@ -67,8 +67,10 @@ FieldConfig parse_field(const std::string& name, const Node& n) {
   }
   f.separator = n.child("separator").str_or(",");
   if (f.separator.empty()) n.child("separator").fail("must not be empty");
-  f.computed = n.child("computed").boolean(false);
-  if (f.computed && f.required) n.child("required").fail("a computed field cannot be required");
+  f.role = n.child("role").choice<FieldRole>(
+      FieldRole::kSource, {{"source", FieldRole::kSource}, {"write_back", FieldRole::kWriteBack},
+                           {"computed", FieldRole::kComputed}, {"rules", FieldRole::kRules}});
+  if (f.role == FieldRole::kRules && f.required) n.child("required").fail("a field the rules fill cannot be required");
   return f;
 }
 
@@ -97,13 +99,15 @@ EntityConfig parse_entity(const std::string& name, const Node& n) {
     if (f->type != FieldType::kText) {
       n.child("match_on").fail("'" + e.match_on[i] + "' must be a text field to serve as an alternate key");
     }
-    if (f->computed) n.child("match_on").fail("'" + e.match_on[i] + "' is computed; an alternate key comes from the source");
+    if (f->role == FieldRole::kRules) {
+      n.child("match_on").fail("'" + e.match_on[i] + "' is filled by the rules; an alternate key comes from the source");
+    }
   }
   e.rules = RuleSet::parse(n, e);
   for (const auto& f : e.fields) {
     const bool written = e.rules && (e.rules->score_field() == f.name || e.rules->segment_field() == f.name);
-    if (f.computed && !written) {
-      fields.child(f.name).child("computed").fail("'" + f.name + "' is computed but neither `scoring` nor `segments` writes it");
+    if (f.role == FieldRole::kRules && !written) {
+      fields.child(f.name).child("role").fail("'" + f.name + "' has role rules but neither `scoring` nor `segments` writes it");
     }
   }
   return e;
@@ -195,7 +199,7 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   }
   const Node top(root, "");
   if (!root.IsMap()) throw ConfigError("config error in " + origin + ": the document must be a mapping");
-  top.expect_map({"kafka", "postgres", "worker", "runs", "api", "entities", "sources"});
+  top.expect_map({"kafka", "postgres", "worker", "runs", "api", "entities", "sources", "reverse"});
 
   Config c;
   if (const auto k = top.child("kafka"); k.defined()) {
@@ -269,6 +273,7 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
       c.sources.push_back(std::move(s));
     });
   }
+  config_detail::parse_reverse(top.child("reverse"), c);
   return c;
 }
 

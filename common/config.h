@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/reverse_config.h"
 #include "common/source_config.h"
 
 namespace leadsync::common {
@@ -20,6 +21,12 @@ enum class FieldType { kText, kInt, kFloat, kBool, kTimestamp, kDate, kTextList,
 enum class Normalize { kNone, kTrim, kLower, kLowerTrim };
 enum class ListCoerce { kWrapScalar, kReject };
 enum class DeleteMode { kSoft };
+// Where a field's value comes from: a source column (the default); leadsync writing back what a
+// target assigned (the CRM id of a record created from PostgreSQL); or computed in PostgreSQL
+// (enrichment, an application); or filled by the entity's scoring/segment rules in the producer
+// (common/scoring.h), before the checksum. No source column may map onto the last three; the apply
+// keeps the value of write-back and computed fields, and writes rules fields like source fields.
+enum class FieldRole { kSource, kWriteBack, kComputed, kRules };
 
 const char* field_type_name(FieldType t) noexcept;
 // The PostgreSQL column type that stores a field of this type.
@@ -32,8 +39,7 @@ struct FieldConfig {
   Normalize normalize = Normalize::kNone;
   ListCoerce coerce = ListCoerce::kWrapScalar;  // text_list only: what a scalar becomes
   std::string separator = ",";                  // text_list only: splits a spreadsheet cell
-  // Filled by leadsync's rules (a score, a segment: common/scoring.h), never mapped from a column.
-  bool computed = false;
+  FieldRole role = FieldRole::kSource;
 };
 
 class RuleSet;
@@ -110,6 +116,7 @@ struct Config {
   ApiConfig api;
   std::map<std::string, EntityConfig> entities;
   std::vector<SourceConfig> sources;
+  ReverseConfig reverse;  // PostgreSQL -> CRM (design.md §9)
 
   const EntityConfig& entity(const std::string& name) const;  // throws ConfigError
   const SourceConfig* source(std::string_view name) const;

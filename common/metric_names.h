@@ -50,6 +50,17 @@ inline constexpr char kWebhookRequests[] = "leadsync_webhook_requests_total";
 // Webhook deliveries accepted and not yet published, by source (503 when it reaches the queue size).
 inline constexpr char kWebhookQueueDepth[] = "leadsync_webhook_queue_depth";
 
+// ---- leadsync-capture (PostgreSQL -> Kafka, the reverse direction)
+// Age of the oldest application change not yet acknowledged by Kafka (0 when none waits).
+inline constexpr char kCaptureLagSeconds[] = "leadsync_capture_lag_seconds";
+inline constexpr char kEventsCaptured[] = "leadsync_events_captured_total";
+
+// ---- leadsync-crm-sink (Kafka -> the CRM)
+// Records written to the CRM, by op = create | update | delete.
+inline constexpr char kCrmWrites[] = "leadsync_crm_writes_total";
+// Conflict decisions between PostgreSQL and the CRM, by winner = postgres | crm and rule.
+inline constexpr char kConflictDecisions[] = "leadsync_conflict_decisions_total";
+
 // ---- every process (common/telemetry)
 inline constexpr char kBuildInfo[] = "leadsync_build_info";
 inline constexpr char kReady[] = "leadsync_ready";
@@ -94,6 +105,10 @@ inline constexpr MetricInfo kAll[] = {
     {kSourceScheduleSeconds, Kind::kGauge, Exporter::kProducer},
     {kWebhookRequests, Kind::kCounter, Exporter::kProducer},
     {kWebhookQueueDepth, Kind::kGauge, Exporter::kProducer},
+    {kCaptureLagSeconds, Kind::kGauge, Exporter::kProducer},
+    {kEventsCaptured, Kind::kCounter, Exporter::kProducer},
+    {kCrmWrites, Kind::kCounter, Exporter::kWorker},
+    {kConflictDecisions, Kind::kCounter, Exporter::kWorker},
     {kBuildInfo, Kind::kGauge, Exporter::kEveryProcess},
     {kReady, Kind::kGauge, Exporter::kEveryProcess},
     {kVerifyDriftRecords, Kind::kGauge, Exporter::kVerifyCommand},

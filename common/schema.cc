@@ -4,6 +4,7 @@
 
 #include "common/errors.h"
 #include "common/pg.h"
+#include "common/capture_schema.h"
 
 namespace leadsync::common {
 namespace {
@@ -225,6 +226,123 @@ CREATE INDEX run_apply_stats_at ON leadsync.run_apply_stats (at);
 ALTER TABLE leadsync.field_changes ADD COLUMN run_id text;
 CREATE INDEX field_changes_run ON leadsync.field_changes (run_id);
 )sql"},
+    {9, "reverse direction: outbox, application-edit stamps, conflict decisions",
+     R"sql(
+-- Changes applications make to a captured table (design.md §9), written by a trigger in the
+-- application's own transaction; the capture publishes them to Kafka and deletes them once Kafka
+-- has acknowledged them. Rows of leadsync's own transactions never enter it (echo suppression).
+CREATE TABLE leadsync.outbox (
+  id             bigserial PRIMARY KEY,
+  relation       text NOT NULL,  -- schema.table the change was made to
+  aggregate_type text NOT NULL,
+  aggregate_id   text NOT NULL,
+  type           text NOT NULL CHECK (type IN ('upsert','delete')),
+  payload        jsonb NOT NULL,
+  version        bigint NOT NULL,
+  txid           bigint NOT NULL DEFAULT txid_current(),
+  created_at     timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX outbox_relation ON leadsync.outbox (relation, id);
+
+-- Every conflict decision between PostgreSQL and the CRM, both directions, with both values (R11).
+CREATE TABLE leadsync.conflict_decisions (
+  id               bigserial PRIMARY KEY,
+  entity           text NOT NULL,
+  key              text NOT NULL,
+  field            text NOT NULL,
+  direction        text NOT NULL CHECK (direction IN ('to_postgres','to_crm')),
+  postgres_value   text,
+  crm_value        text,
+  postgres_version bigint,
+  crm_version      bigint,
+  winner           text NOT NULL CHECK (winner IN ('postgres','crm')),
+  rule             text NOT NULL CHECK (rule IN ('last_write_wins','priority')),
+  at               timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX conflict_decisions_record ON leadsync.conflict_decisions (entity, key, at);
+
+-- leadsync's workers say who they are per transaction (SET LOCAL leadsync.origin); an application's
+-- transaction does not. Logical decoding would not see the setting, a trigger does.
+CREATE FUNCTION leadsync.in_leadsync_transaction() RETURNS boolean LANGUAGE sql STABLE AS
+$f$ SELECT coalesce(current_setting('leadsync.origin', true), '') <> '' $f$;
+
+CREATE FUNCTION leadsync.now_micros() RETURNS bigint LANGUAGE sql VOLATILE AS
+$f$ SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint $f$;
+
+-- BEFORE INSERT OR UPDATE on a captured table. Arguments: 0 source name of application edits,
+-- 1 the CRM's origin, 2 entity, 3 key column, 4 fields PostgreSQL owns, 5 fields the CRM owns,
+-- 6 every field that travels to the CRM (array literals).
+-- An application's edit is stamped (_origin 'postgres', _version from the clock, newer than the
+-- row's). leadsync's write of a CRM change onto a row keeps the fields PostgreSQL owns, and every
+-- decision against a PostgreSQL value is audited.
+CREATE FUNCTION leadsync.stamp_row() RETURNS trigger LANGUAGE plpgsql AS $f$
+DECLARE
+  f       text;
+  old_row jsonb;
+  new_row jsonb;
+  pg_owns text[] := TG_ARGV[4]::text[];
+  crm_owns text[] := TG_ARGV[5]::text[];
+BEGIN
+  IF NOT leadsync.in_leadsync_transaction() THEN
+    NEW._origin := 'postgres';
+    NEW._event_id := NULL;
+    IF TG_OP = 'INSERT' THEN
+      NEW._source := coalesce(NEW._source, TG_ARGV[0]);
+      NEW._version := leadsync.now_micros();
+    ELSE
+      NEW._version := greatest(leadsync.now_micros(), OLD._version + 1);
+    END IF;
+    RETURN NEW;
+  END IF;
+  IF TG_OP <> 'UPDATE' OR NEW._origin IS DISTINCT FROM TG_ARGV[1] THEN
+    RETURN NEW;
+  END IF;
+  old_row := to_jsonb(OLD);
+  new_row := to_jsonb(NEW);
+  FOREACH f IN ARRAY TG_ARGV[6]::text[] || pg_owns LOOP
+    CONTINUE WHEN (new_row -> f) IS NOT DISTINCT FROM (old_row -> f);
+    IF f = ANY (pg_owns) THEN
+      INSERT INTO leadsync.conflict_decisions
+        (entity, key, field, direction, postgres_value, crm_value, postgres_version, crm_version, winner, rule)
+      VALUES (TG_ARGV[2], old_row ->> TG_ARGV[3], f, 'to_postgres', old_row ->> f, new_row ->> f, OLD._version,
+              NEW._version, 'postgres', 'priority');
+      NEW := jsonb_populate_record(NEW, jsonb_build_object(f, old_row -> f));
+    ELSIF OLD._origin = 'postgres' THEN
+      INSERT INTO leadsync.conflict_decisions
+        (entity, key, field, direction, postgres_value, crm_value, postgres_version, crm_version, winner, rule)
+      VALUES (TG_ARGV[2], old_row ->> TG_ARGV[3], f, 'to_postgres', old_row ->> f, new_row ->> f, OLD._version,
+              NEW._version, 'crm', CASE WHEN f = ANY (crm_owns) THEN 'priority' ELSE 'last_write_wins' END);
+    END IF;
+  END LOOP;
+  RETURN NEW;
+END $f$;
+
+-- AFTER INSERT OR UPDATE OR DELETE on a captured table. Arguments: 0 entity, 1 key column.
+-- Only applications' changes enter the outbox; an update that changed no field does not.
+CREATE FUNCTION leadsync.capture_row() RETURNS trigger LANGUAGE plpgsql AS $f$
+DECLARE
+  bookkeeping CONSTANT text[] := ARRAY['_version','_event_id','_source','_origin','_synced_at','_field_versions','_incomplete'];
+  new_row jsonb;
+BEGIN
+  IF leadsync.in_leadsync_transaction() THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO leadsync.outbox (relation, aggregate_type, aggregate_id, type, payload, version)
+    VALUES (TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, TG_ARGV[0], to_jsonb(OLD) ->> TG_ARGV[1], 'delete', to_jsonb(OLD),
+            greatest(leadsync.now_micros(), OLD._version + 1));
+    RETURN NULL;
+  END IF;
+  new_row := to_jsonb(NEW);
+  IF TG_OP = 'UPDATE' AND (new_row - bookkeeping) = (to_jsonb(OLD) - bookkeeping) THEN
+    RETURN NULL;
+  END IF;
+  INSERT INTO leadsync.outbox (relation, aggregate_type, aggregate_id, type, payload, version)
+  VALUES (TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, TG_ARGV[0], new_row ->> TG_ARGV[1], CASE WHEN NEW._deleted THEN 'delete' ELSE 'upsert' END, new_row,
+          NEW._version);
+  RETURN NULL;
+END $f$;
+)sql"},
 };
 
 std::string column_definition(pqxx::connection& c, const FieldConfig& f) {
@@ -373,6 +491,7 @@ std::vector<std::string> migrate(pqxx::connection& conn, const Config& config) {
     auto r = ensure_entity_table(conn, config, entity);
     report.insert(report.end(), r.begin(), r.end());
   }
+  if (config.reverse.enabled) report.push_back(install_capture_triggers(conn, config));
   if (report.empty()) report.push_back("schema is up to date (version " + std::to_string(schema_version()) + ")");
   return report;
 }

@@ -234,7 +234,7 @@ const FieldConfig& computed_field(const Node& n, const EntityConfig& entity, Fie
   const auto name = n.required_str();
   const auto* f = entity.field(name);
   if (!f) n.fail("'" + name + "' is not a field of entity '" + entity.name + "'");
-  if (!f->computed) n.fail("'" + name + "' must be declared `computed: true` (no source column may map it)");
+  if (f->role != FieldRole::kRules) n.fail("'" + name + "' must be declared `role: rules` (no source column may map it)");
   if (f->type != type) {
     n.fail("'" + name + "' must be of type " + field_type_name(type) + ", not " + field_type_name(f->type));
   }
@@ -285,7 +285,7 @@ std::shared_ptr<const RuleSet> RuleSet::parse(const Node& n, const EntityConfig&
   // What a rule may read: the entity's source fields; segment rules may also read the score.
   Fields visible;
   for (const auto& f : entity.fields) {
-    if (!f.computed) visible.push_back(f);
+    if (f.role == FieldRole::kSource) visible.push_back(f);
   }
   std::string fingerprint;
   if (scoring.defined()) {

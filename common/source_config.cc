@@ -254,8 +254,12 @@ SourceConfig parse_source(const Node& n, const std::map<std::string, EntityConfi
     if (field != entity.key && !entity.field(field)) {
       cn.fail("'" + field + "' is neither the key nor a field of entity '" + entity.name + "'");
     }
-    if (const auto* f = entity.field(field); f && f->computed) {
-      cn.fail("field '" + field + "' is computed by the entity's rules; no column may map it");
+    if (const auto* f = entity.field(field); f && f->role != FieldRole::kSource) {
+      cn.fail("field '" + field + "' is not a source field (role " +
+              (f->role == FieldRole::kRules ? "rules: the entity's rules fill it"
+               : f->role == FieldRole::kWriteBack ? "write_back: leadsync writes it from a target"
+                                                  : "computed: PostgreSQL computes it") +
+              "); no column may map it");
     }
     if (!targets.insert(field).second) cn.fail("field '" + field + "' is mapped from two columns");
     s.columns.emplace_back(column, field);
@@ -269,9 +273,9 @@ SourceConfig parse_source(const Node& n, const std::map<std::string, EntityConfi
     columns.fail("the key column '" + s.key_column + "' must map to the entity key '" + entity.key + "'");
   }
   // A full image must carry every field: an unmapped field would be silently nulled on each run (R6).
-  // Computed fields are filled by the producer after mapping (common/scoring.h).
+  // Write-back, computed and rules fields are no source's (config.h FieldRole).
   for (const auto& f : entity.fields) {
-    if (!f.computed && !targets.count(f.name)) {
+    if (f.role == FieldRole::kSource && !targets.count(f.name)) {
       columns.fail("field '" + f.name + "' of entity '" + entity.name +
                    "' is not mapped from any column; every field must be mapped");
     }

@@ -93,9 +93,11 @@ std::string validate_event(const common::Config& config, const common::ChangeEve
     if (auto problem = common::check_value(*f, value); !problem.empty()) return problem;
   }
   if (e.partial()) return "";
-  // A full image names every field: a missing one would be silently nulled (R6).
+  // A full image names every field: a missing one would be silently nulled (R6). A write-back or computed
+  // field is no source's: the apply keeps it (postgres_sql.cc), so a full image does not name it.
   for (const auto& f : entity.fields) {
-    if (!e.fields().count(f.name)) return "full event lacks field '" + f.name + "'";
+    const bool carried = f.role == common::FieldRole::kSource || f.role == common::FieldRole::kRules;
+    if (carried && !e.fields().count(f.name)) return "full event lacks field '" + f.name + "'";
   }
   return "";
 }

@@ -28,12 +28,12 @@ int64_t wall_micros() {
 
 class Worker::Impl {
  public:
-  Impl(const common::Config& config, common::Telemetry& telemetry)
+  Impl(const common::Config& config, common::Telemetry& telemetry, const TargetFactory& make_target)
       : config_(config),
         telemetry_(telemetry),
         metrics_(telemetry.registry()),
         tiers_(config.kafka),
-        target_(std::make_unique<PostgresTarget>(config, metrics_)),
+        target_(make_target(metrics_, telemetry.registry())),
         forwarder_(config.kafka, tiers_, metrics_),
         loop_(config, tiers_, metrics_) {
     loop_.on_assigned([this] { telemetry_.set_ready(target_->available()); });
@@ -42,7 +42,7 @@ class Worker::Impl {
   void run(const std::atomic<bool>& stop) {
     spdlog::info("worker: consuming {} and {} retry tier(s) as group {}", config_.kafka.topic,
                  config_.kafka.retry.attempts, config_.kafka.group);
-    if (!target_->connect()) wait_for_target(stop, "PostgreSQL is not reachable");
+    if (!target_->connect()) wait_for_target(stop, "the target is not reachable");
     while (!stop.load()) {
       telemetry_.heartbeat();
       loop_.resume_due();
@@ -160,7 +160,11 @@ class Worker::Impl {
 };
 
 Worker::Worker(const common::Config& config, common::Telemetry& telemetry)
-    : impl_(std::make_unique<Impl>(config, telemetry)) {}
+    : Worker(config, telemetry, [&config](WorkerMetrics& metrics, prometheus::Registry&) {
+        return std::make_unique<PostgresTarget>(config, metrics);
+      }) {}
+Worker::Worker(const common::Config& config, common::Telemetry& telemetry, const TargetFactory& make_target)
+    : impl_(std::make_unique<Impl>(config, telemetry, make_target)) {}
 Worker::~Worker() = default;
 void Worker::run(const std::atomic<bool>& stop) { impl_->run(stop); }
 

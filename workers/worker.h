@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "common/config.h"
@@ -13,9 +14,17 @@
 
 namespace leadsync::workers {
 
+class ApplyTarget;
+struct WorkerMetrics;
+// Builds the worker's apply target; the worker owns it and its metrics outlive it.
+using TargetFactory = std::function<std::unique_ptr<ApplyTarget>(WorkerMetrics&, prometheus::Registry&)>;
+
 class Worker {
  public:
   Worker(const common::Config& config, common::Telemetry& telemetry);
+  // The same consume loop, retry tiers, DLQ and offsets for another target (the CRM sink:
+  // workers/targets/twenty_target.h); config.kafka names its topics and group.
+  Worker(const common::Config& config, common::Telemetry& telemetry, const TargetFactory& make_target);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

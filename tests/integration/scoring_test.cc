@@ -112,8 +112,8 @@ std::map<std::string, std::vector<std::string>> read_sheet(const std::string& pa
 std::string with_rules(const common::Config& base, int referral_points) {
   auto doc = YAML::Load(config_yaml(base));
   auto lead = doc["entities"]["lead"];
-  lead["fields"]["priority"] = YAML::Load("{type: int, computed: true}");
-  lead["fields"]["segment"] = YAML::Load("{type: text, computed: true}");
+  lead["fields"]["priority"] = YAML::Load("{type: int, role: rules}");
+  lead["fields"]["segment"] = YAML::Load("{type: text, role: rules}");
   const auto rules = YAML::Load(rules_yaml(referral_points));
   lead["scoring"] = rules["scoring"];
   lead["segments"] = rules["segments"];

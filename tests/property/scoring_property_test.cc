@@ -186,8 +186,8 @@ entities:
       company: {type: text}
       tags: {type: text_list, normalize: lower_trim}
       employees: {type: int}
-      priority: {type: int, computed: true}
-      segment: {type: text, computed: true}
+      priority: {type: int, role: rules}
+      segment: {type: text, role: rules}
     scoring:
       field: priority
 )";

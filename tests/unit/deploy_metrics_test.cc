@@ -17,7 +17,9 @@
 #include "producers/twenty/webhook_receiver.h"
 #include "ctl/exporter.h"
 #include "ctl/verify_metrics.h"
+#include "producers/pg_changes/outbox_capture.h"
 #include "workers/metrics.h"
+#include "workers/targets/twenty_target.h"
 
 namespace leadsync {
 namespace {
@@ -72,6 +74,10 @@ std::map<std::string, metric::Kind> registered() {
   ctl::ExporterMetrics exporter(registry);
   exporter.lag.Add({{"topic", "t"}});
   exporter.committed.Add({{"topic", "t"}});
+  producers::CaptureMetrics capture(registry, "s");
+  workers::CrmSinkMetrics sink(registry);
+  sink.writes.Add({{"op", "create"}});
+  sink.decisions.Add({{"winner", "crm"}, {"rule", "priority"}});
   std::map<std::string, metric::Kind> out;
   for (const auto& family : registry.Collect()) out[family.name] = kind_of(family.type);
   return out;

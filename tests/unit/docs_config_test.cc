@@ -51,6 +51,7 @@ entities:
     fields:
       email:        {type: text, required: true, normalize: lower_trim}
       lead_sources: {type: text_list, coerce: wrap_scalar, separator: ";"}
+      twenty_id:    {type: text, role: write_back}
   # Scoring needs no source of its own to be checked: an entity with rules and computed fields.
   scored:
     key: id
@@ -60,8 +61,8 @@ entities:
       status:       {type: text}
       score:        {type: int}
       updated_at:   {type: timestamp}
-      priority:     {type: int, computed: true}
-      segment:      {type: text, computed: true}
+      priority:     {type: int, role: rules}
+      segment:      {type: text, role: rules}
     scoring:
       field: priority
       floor: 0
@@ -144,6 +145,21 @@ sources:
       page_size: 60
       webhook: {address: 0.0.0.0:8090, path: /webhooks/twenty, secret_env: TWENTY_WEBHOOK_SECRET, tolerance: 5m,
                 max_body_bytes: 1048576, queue: 1000, nonce_cache: 100000}
+reverse:
+  source: app-db
+  entity: lead
+  topic: leadsync.reverse
+  dlq_topic: leadsync.reverse.dlq
+  group: leadsync-reverse
+  poll_interval: 200ms
+  capture_batch: 1000
+  crm_origin: twenty
+  crm_sources: [sales-sheet]
+  fields: {email: emails.primaryEmail}
+  id_field: twenty_id
+  priority: {email: crm, lead_sources: postgres}
+  twenty: {url: "http://127.0.0.1:3000/rest/", api_key_env: TWENTY_API_KEY, object: people, batch_size: 60,
+           requests_per_minute: 100, timeout: 30s, attempts: 5}
 )";
 
 std::string reference() {

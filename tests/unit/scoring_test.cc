@@ -30,8 +30,8 @@ entities:
       updated_at: {type: timestamp}
       founded: {type: date}
       extra: {type: json}
-      priority: {type: int, computed: true}
-      segment: {type: text, computed: true}
+      priority: {type: int, role: rules}
+      segment: {type: text, role: rules}
 )" + extra_fields + entity_extra + R"(
 sources:
   - name: s
@@ -269,14 +269,14 @@ TEST(Scoring, R15_ComputedFieldsAreCheckedAtStartUp) {
   // Scoring into a field that is not computed, or of the wrong type.
   expect_config_error(config_with("    scoring:\n      field: employees\n      rules:\n        - {name: r, points: 1, when: "
                                   "{field: employees, gt: 1}}\n"),
-                      "entities.lead.scoring.field", "must be declared `computed: true`");
+                      "entities.lead.scoring.field", "must be declared `role: rules`");
   expect_config_error(config_with("    scoring:\n      field: segment\n      rules:\n        - {name: r, points: 1, when: "
                                   "{field: employees, gt: 1}}\n"),
                       "entities.lead.scoring.field", "must be of type int");
   // A computed field that no rule writes.
   expect_config_error(config_with("    scoring:\n      field: priority\n      rules:\n        - {name: r, points: 1, when: "
                                   "{field: employees, gt: 1}}\n"),
-                      "entities.lead.fields.segment.computed", "neither `scoring` nor `segments` writes it");
+                      "entities.lead.fields.segment.role", "neither `scoring` nor `segments` writes it");
   // Duplicate rule names, floor above cap.
   expect_config_error(config_with("    scoring:\n      field: priority\n      rules:\n        - {name: r, points: 1, when: "
                                   "{field: employees, gt: 1}}\n        - {name: r, points: 2, when: {field: employees, gt: 2}}\n"
@@ -293,7 +293,7 @@ TEST(Scoring, R15_AComputedFieldCannotBeMappedFromAColumn) {
                           "{field: employees, gt: 1}}\n    segments: {field: segment, rules: [{name: a, when: {field: "
                           "priority, gt: 0}}]}\n");
   yaml.replace(yaml.find("extra: extra}"), 13, "extra: extra, prio: priority}");
-  expect_config_error(yaml, "sources[0].columns.prio", "is computed by the entity's rules");
+  expect_config_error(yaml, "sources[0].columns.prio", "is not a source field (role rules: the entity's rules fill it)");
 }
 
 TEST(Scoring, R15_TheExampleConfigWithRulesLoads) {

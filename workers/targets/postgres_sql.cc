@@ -61,7 +61,12 @@ ConflictRules full_rules(const common::EntityConfig& entity) {
   ConflictRules r;
   for (const auto& f : entity.fields) {
     const auto c = quote_ident(f.name);
-    r.field_sets.push_back(c + " = CASE WHEN EXCLUDED._deleted THEN t." + c + " ELSE EXCLUDED." + c + " END");
+    // A write-back field (the CRM id of a record created here) or a computed one is no source's: a
+    // full image does not carry it and must not clear it.
+    // The producer fills rules fields (scores, segments) like source fields; the others stay as they are.
+    const bool keep = f.role == common::FieldRole::kWriteBack || f.role == common::FieldRole::kComputed;
+    r.field_sets.push_back(c + " = CASE WHEN " + (keep ? std::string("true") : "EXCLUDED._deleted") + " THEN t." + c +
+                           " ELSE EXCLUDED." + c + " END");
   }
   r.record_sets =
       "_version = EXCLUDED._version, _event_id = EXCLUDED._event_id, _deleted = EXCLUDED._deleted, "

@@ -173,6 +173,9 @@ RunCounts PostgresTarget::apply_in_one_transaction(const std::vector<Record*>& r
   RunCounts per_run;
   try {
     pqxx::work tx(*conn_);
+    // Marks the transaction as leadsync's (SET LOCAL): the capture triggers of the reverse
+    // direction neither stamp nor capture what it writes, so no change travels back (design.md §9).
+    tx.exec("SELECT set_config('leadsync.origin', 'worker', true)");
     resolve_identities(tx, records);
     apply_newest(tx, records, per_run);
     write_run_stats(tx, per_run);
