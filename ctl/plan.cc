@@ -8,10 +8,10 @@
 #include <unordered_map>
 
 #include "common/pg.h"
+#include "common/runs.h"
 #include "ctl/table_cursor.h"
 #include "producers/mapper.h"
 #include "producers/registry.h"
-#include "producers/run_record.h"
 #include "producers/source_state.h"
 #include "producers/target_stamp.h"
 
@@ -28,8 +28,8 @@ std::string percent(double fraction) {
 std::string full_publish_reason(pqxx::connection& conn, const common::Config& config,
                                 const common::SourceConfig& source, const common::EntityConfig& entity) {
   const auto target = producers::read_target_stamp(conn, config, entity);
-  producers::RunRecord record(conn, source.name, "");
-  const auto last = record.last_completed();
+  common::RunStore store(conn, config.runs.heartbeat_interval);
+  const auto last = store.last_completed(source.name);
   if (!last.target_stamp.empty() && last.target_stamp != target.stamp) {
     return "the target changed since the last completed run (" + last.target_stamp + " -> " + target.stamp + ")";
   }
