@@ -4,6 +4,8 @@
 // dead-lettered, not when publishing is done. Real binaries, broker, PostgreSQL and worker.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "common/runs.h"
 #include "tests/integration/cluster.h"
 
@@ -103,6 +105,77 @@ TEST_F(AppliedWait, R4_OnceWaitReturnsWhenTheWorkersAppliedTheRun) {
   const auto run = store_->list(source(), 1).at(0);
   EXPECT_EQ(run.counters.events_published, 20'000);
   EXPECT_GE(run.applied.total(), 20'000) << "--once --wait returned before its run was applied";
+}
+
+// Issue 10 "Done when": a 100,000-row run's counters — the producer's and the workers' applied
+// counts joined by run id — equal an independent count of what changed in the table and its audit
+// trail (one '*' row per insert, one row per changed field). Without a worker crash: replays after
+// a crash are still counted twice (see the issue).
+TEST_F(AppliedWait, R4_A100000RowRunsCountersEqualAnIndependentCountOfTheTableChanges) {
+  constexpr int kRows = 100'000;
+  WorkerThread worker(config_);
+  write_text_file(config_.sources.at(0).url, sheet(kRows, ""));
+  ASSERT_EQ(producer({"--once", "--wait", "--wait-timeout", "300"}).exit_code, 0);
+  {
+    const auto load = store_->list(source(), 1).at(0);
+    pqxx::work tx(*conn_);
+    const auto audit_inserts = tx.exec1("SELECT count(*) FROM leadsync.field_changes WHERE field = '*' AND source = " +
+                                        tx.quote(source()))[0].as<int64_t>();
+    EXPECT_EQ(load.counters.new_records, kRows);
+    EXPECT_EQ(load.applied.inserted, audit_inserts);
+    EXPECT_EQ(load.applied.total(), kRows);
+  }
+  // The edit: 1,000 rows changed, 500 removed, 700 added.
+  std::string edited = sheet(kRows + 700, "");
+  {
+    std::string out, line;
+    std::istringstream in(edited);
+    int n = -1;
+    while (std::getline(in, line)) {
+      ++n;
+      if (n >= 1 && n <= 500) continue;                                   // removed
+      if (n > 50'000 && n <= 51'000) line += "edited";                     // changed (Notes is the last column)
+      out += line + "\n";
+    }
+    edited = out;
+  }
+  write_text_file(config_.sources.at(0).url, edited);
+  ASSERT_EQ(producer({"--once", "--wait", "--wait-timeout", "300"}).exit_code, 0);
+  const auto run = store_->list(source(), 1).at(0);
+
+  const auto& e = config_.entity(config_.sources.at(0).entity);
+  const auto table = conn_->quote_name(config_.postgres.schema) + "." + conn_->quote_name(e.table);
+  pqxx::work tx(*conn_);
+  const auto since = "(SELECT started_at FROM leadsync.sync_runs WHERE run_id = " + tx.quote(run.run_id) + ")";
+  const auto inserts = tx.exec1("SELECT count(*) FROM leadsync.field_changes WHERE entity = " + tx.quote(e.name) +
+                                " AND source = " + tx.quote(source()) + " AND field = '*' AND at >= " + since)[0].as<int64_t>();
+  // A tombstone's audit rows name its fields too: the updated records are the live ones among them.
+  const auto updated_keys =
+      tx.exec1("SELECT count(DISTINCT f.key) FROM leadsync.field_changes f JOIN " + table + " t ON t." +
+               conn_->quote_name(e.key) + " = f.key WHERE f.entity = " + tx.quote(e.name) +
+               " AND f.source = " + tx.quote(source()) + " AND f.field <> '*' AND NOT t._deleted AND f.at >= " + since)[0].as<int64_t>();
+  const auto tombstones = tx.exec1("SELECT count(*) FROM " + table + " WHERE _deleted")[0].as<int64_t>();
+  const auto live = tx.exec1("SELECT count(*) FROM " + table + " WHERE NOT _deleted")[0].as<int64_t>();
+  std::printf("run %s: new %lld changed %lld deleted %lld published %lld; applied inserted %lld updated %lld deleted %lld "
+              "unchanged %lld stale %lld dead-lettered %lld; table: %lld '*' audit rows, %lld keys with changed fields, "
+              "%lld tombstones, %lld live rows\n",
+              run.run_id.c_str(), (long long)run.counters.new_records, (long long)run.counters.changed_records,
+              (long long)run.counters.deleted_records, (long long)run.counters.events_published,
+              (long long)run.applied.inserted, (long long)run.applied.updated, (long long)run.applied.deleted,
+              (long long)run.applied.unchanged, (long long)run.applied.stale, (long long)run.applied.dead_lettered,
+              (long long)inserts, (long long)updated_keys, (long long)tombstones, (long long)live);
+  EXPECT_EQ(run.counters.new_records, 700);
+  EXPECT_EQ(run.counters.changed_records, 1000);
+  EXPECT_EQ(run.counters.deleted_records, 500);
+  EXPECT_EQ(run.counters.events_published, 2200);
+  EXPECT_EQ(run.applied.inserted, inserts);
+  EXPECT_EQ(run.applied.updated, updated_keys);
+  EXPECT_EQ(run.applied.deleted, tombstones);
+  EXPECT_EQ(run.applied.inserted, run.counters.new_records);
+  EXPECT_EQ(run.applied.updated, run.counters.changed_records);
+  EXPECT_EQ(run.applied.deleted, run.counters.deleted_records);
+  EXPECT_EQ(run.applied.total(), run.counters.events_published);
+  EXPECT_EQ(live, kRows + 700 - 500);
 }
 
 }  // namespace
