@@ -163,6 +163,10 @@ TEST(Resume, R4_ARunAfterAnInterruptedOneResumesFromItsCheckpointAndEndsWithTheS
     ASSERT_EQ(first.upserted.size(), static_cast<std::size_t>(kRows));
     write_text_file(p->source().url, sheet(true));
   }
+  // Applied before the edited runs: an empty target would read as a truncated one (a full publish).
+  for (auto* p : {&interrupted, &straight}) {
+    ASSERT_TRUE(eventually([&] { return p->table_digest().first == kRows; }, 60s));
+  }
 
   // The edited sheet: read straight through by one pipeline, interrupted at record 12,000 in the other.
   const auto reference = straight.run();
