@@ -13,6 +13,7 @@
 #include "common/errors.h"
 #include "common/kafka_producer.h"
 #include "common/pg.h"
+#include "common/runs.h"
 #include "common/runs_schedule.h"
 #include "common/redact.h"
 #include "common/telemetry.h"
@@ -45,6 +46,31 @@ void print_report(const leadsync::producers::RunReport& r) {
   std::cout << j.dump() << std::endl;
 }
 
+// --once --wait: until the workers' results for the run (joined by its id) account for every
+// event it published.
+bool wait_until_applied(const leadsync::common::Config& config, const leadsync::producers::RunReport& report,
+                        std::chrono::seconds timeout) {
+  if (report.events_published == 0) return true;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto conn = leadsync::common::pg_connect(config.postgres.url, "leadsync-producer");
+  leadsync::common::RunStore store(*conn, config.runs.heartbeat_interval);
+  int64_t applied = 0;
+  while (!g_stop.load()) {
+    const auto run = store.get(report.run_id);
+    applied = run ? run->applied.total() : 0;
+    if (applied >= static_cast<int64_t>(report.events_published)) {
+      spdlog::info("source {}: run {}: all {} events applied or dead-lettered", report.source, report.run_id,
+                   report.events_published);
+      return true;
+    }
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  spdlog::error("source {}: run {}: {} of {} events applied when --wait gave up", report.source, report.run_id, applied,
+                report.events_published);
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -57,6 +83,12 @@ int main(int argc, char** argv) {
   cli.app().add_flag("--allow-mass-delete", allow_mass_delete,
                      "let runs delete more than a source's max_delete_fraction of its records");
   cli.app().add_flag("--full", full, "publish every record, ignoring the stored per-key state");
+  bool wait = false;
+  int wait_timeout_s = 3600;
+  cli.app().add_flag("--wait", wait,
+                     "with --once: return when the workers applied or dead-lettered every event of the run, "
+                     "not when publishing is done");
+  cli.app().add_option("--wait-timeout", wait_timeout_s, "seconds --wait waits at most (default 3600); then exit 1");
   if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
   leadsync::common::Telemetry telemetry("leadsync-producer");
   const auto loaded = cli.start(telemetry);
@@ -101,6 +133,8 @@ int main(int argc, char** argv) {
       print_report(report);
       if (report.status != leadsync::common::RunStatus::kCompleted) {
         spdlog::error("source {}: run failed: {}", s->name, leadsync::common::redact(report.message));
+        all_ok = false;
+      } else if (wait && !wait_until_applied(config, report, std::chrono::seconds(wait_timeout_s))) {
         all_ok = false;
       }
     }

@@ -162,6 +162,8 @@ class Run {
     last_checkpoint_ = Clock::now();
     const auto at = adapter.checkpoint();
     if (!at) return;
+    // Waiting for Kafka and storing the keys can outlast 3 heartbeat intervals on a loaded machine.
+    const auto alive = keepalive();
     wait_for_acks();
     pqxx::work tx(*conn_);
     state_.save_progress(tx, source_.name, run_.run_id);

@@ -460,6 +460,35 @@ int free_loopback_port() {
   return ntohs(addr.sin_port);
 }
 
+bool wait_for_topic_leaders(const common::Config& config) {
+  return eventually(
+      [&] {
+        try {
+          high_watermarks(config.kafka, config.kafka.topic, std::chrono::seconds(2));
+          return true;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      std::chrono::seconds(30));
+}
+
+std::string lead_sheet(int rows, const std::string& note) {
+  std::string s =
+      "Lead ID,First name,Last name,Email,Phone,Company,Status,Assignee,Lead sources,Score,Created at,Updated at,Notes\n";
+  s.reserve(static_cast<std::size_t>(rows) * 110);
+  char line[256];
+  for (int i = 1; i <= rows; ++i) {
+    std::snprintf(line, sizeof line,
+                  "L-%07d,Ann,Lee,ann%d@example.com,,Acme %d,new,,web,%d,2026-01-02 03:04:05,2026-01-02 03:04:05,", i,
+                  i, i % 97, i % 1000);
+    s += line;
+    s += note;
+    s += '\n';
+  }
+  return s;
+}
+
 // ------------------------------------------------------------------ events, headers and metrics
 
 common::ChangeEvent change_event(const std::string& source, const std::string& entity, const std::string& key,

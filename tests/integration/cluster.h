@@ -202,4 +202,11 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_loopback_port();
 
+// Waits (up to 30 s) until the main topic of `config` answers for every partition: fresh topics
+// answer "not leader" until their partitions have leaders. False when it never did.
+bool wait_for_topic_leaders(const common::Config& config);
+
+// A sheet of `rows` leads in the example layout (L-0000001 ...), every row's Notes set to `note`.
+std::string lead_sheet(int rows, const std::string& note = "");
+
 }  // namespace leadsync::testing

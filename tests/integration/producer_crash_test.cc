@@ -16,19 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 using common::RunStatus;
 
-std::string sheet(int rows) {
-  std::string s =
-      "Lead ID,First name,Last name,Email,Phone,Company,Status,Assignee,Lead sources,Score,Created at,Updated at,Notes\n";
-  s.reserve(static_cast<std::size_t>(rows) * 110);
-  char line[256];
-  for (int i = 1; i <= rows; ++i) {
-    std::snprintf(line, sizeof line,
-                  "L-%07d,Ann,Lee,ann%d@example.com,,Acme %d,new,,web,%d,2026-01-02 03:04:05,2026-01-02 03:04:05,\n", i,
-                  i, i % 97, i % 1000);
-    s += line;
-  }
-  return s;
-}
+std::string sheet(int rows) { return lead_sheet(rows); }
 
 class ProducerCrash : public ::testing::Test {
  protected:
@@ -39,16 +27,7 @@ class ProducerCrash : public ::testing::Test {
     write_text_file(dir_.file("leadsync.yaml"), config_yaml(config_));
     conn_ = connect(config_);
     store_ = std::make_unique<common::RunStore>(*conn_, 1s);
-    ASSERT_TRUE(eventually(
-        [&] {
-          try {
-            high_watermarks(config_.kafka, config_.kafka.topic, 2s);
-            return true;
-          } catch (const std::exception&) {
-            return false;
-          }
-        },
-        30s));
+    ASSERT_TRUE(wait_for_topic_leaders(config_));
   }
   const std::string& source() const { return config_.sources.at(0).name; }
 

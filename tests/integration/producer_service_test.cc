@@ -21,19 +21,7 @@ using common::RunStatus;
 constexpr int kRows = 300'000;
 constexpr const char* kToken = "service-test-token-51c2";
 
-std::string big_sheet() {
-  std::string s =
-      "Lead ID,First name,Last name,Email,Phone,Company,Status,Assignee,Lead sources,Score,Created at,Updated at,Notes\n";
-  s.reserve(static_cast<std::size_t>(kRows) * 110);
-  char line[256];
-  for (int i = 1; i <= kRows; ++i) {
-    std::snprintf(line, sizeof line,
-                  "L-%07d,Ann,Lee,ann%d@example.com,,Acme %d,new,,web,%d,2026-01-02 03:04:05,2026-01-02 03:04:05,\n", i,
-                  i, i % 97, i % 1000);
-    s += line;
-  }
-  return s;
-}
+std::string big_sheet() { return lead_sheet(kRows); }
 
 enum class Via { kCli, kApi };
 
@@ -52,16 +40,7 @@ class ProducerService : public ::testing::TestWithParam<Via> {
     write_text_file(dir_.file("leadsync.yaml"), config_yaml(config_));
     conn_ = connect(config_);
     store_ = std::make_unique<common::RunStore>(*conn_, 1s);
-    ASSERT_TRUE(eventually(
-        [&] {
-          try {
-            high_watermarks(config_.kafka, config_.kafka.topic, 2s);
-            return true;
-          } catch (const std::exception&) {
-            return false;
-          }
-        },
-        30s));
+    ASSERT_TRUE(wait_for_topic_leaders(config_));
   }
   void TearDown() override {
     if (service_) {

@@ -80,17 +80,7 @@ class Interruptible : public producers::SourceAdapter {
 // One pipeline: its own topics, schema, source and worker.
 struct Pipeline {
   explicit Pipeline(const std::string& tag) : config(make_config(dir, tag)), env(config), kafka(config.kafka) {
-    // Fresh topics answer "not leader" until their partitions have leaders.
-    EXPECT_TRUE(eventually(
-        [&] {
-          try {
-            high_watermarks(config.kafka, config.kafka.topic, 2s);
-            return true;
-          } catch (const std::exception&) {
-            return false;
-          }
-        },
-        30s));
+    EXPECT_TRUE(wait_for_topic_leaders(config));
   }
   static common::Config make_config(const TempDir& dir, const std::string& tag) {
     auto c = isolated_example_config(unique_tag(tag));
@@ -162,6 +152,10 @@ TEST(Resume, R4_ARunAfterAnInterruptedOneResumesFromItsCheckpointAndEndsWithTheS
     ASSERT_EQ(first.report.status, RunStatus::kCompleted) << first.report.message;
     ASSERT_EQ(first.upserted.size(), static_cast<std::size_t>(kRows));
     write_text_file(p->source().url, sheet(true));
+  }
+  // Applied before the edited runs: an empty target would read as a truncated one (a full publish).
+  for (auto* p : {&interrupted, &straight}) {
+    ASSERT_TRUE(eventually([&] { return p->table_digest().first == kRows; }, 60s));
   }
 
   // The edited sheet: read straight through by one pipeline, interrupted at record 12,000 in the other.
