@@ -185,6 +185,11 @@ class RunStore {
   std::vector<RunInfo> list(const std::string& source, int limit);  // newest first; "" = every source
   std::optional<RunInfo> get(const std::string& run_id);
   SourceRunState source_state(const std::string& source);
+  // Runs of `source` whose events are not all applied yet (counted by the workers, joined by run
+  // id): queued and running runs, and completed or cancelled runs of the last day whose applied and
+  // dead-lettered events are fewer than they published. Oldest first. (A failed run's published
+  // count may include events Kafka never took, so it is not waited for.)
+  std::vector<RunInfo> unapplied(const std::string& source);
   // Marks running runs with a stale heartbeat failed and ends their runner's session; their ids.
   std::vector<std::string> reap_stale(const std::string& source = "");
 

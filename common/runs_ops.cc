@@ -159,6 +159,20 @@ std::optional<RunInfo> RunStore::get(const std::string& run_id) {
   return run_from(rows[0]);
 }
 
+std::vector<RunInfo> RunStore::unapplied(const std::string& source) {
+  reap_stale(source);
+  pqxx::work tx(conn_);
+  const auto rows = tx.exec_params(
+      std::string(kRunSelect) +
+          "WHERE r.source = $1 AND (r.status IN ('queued','running') OR (r.status IN ('completed','cancelled') "
+          "AND r.created_at > now() - interval '1 day' AND r.events_published > "
+          "a.inserted + a.updated + a.deleted + a.unchanged + a.stale + a.failed)) ORDER BY r.created_at",
+      source);
+  std::vector<RunInfo> out;
+  for (const auto& r : rows) out.push_back(run_from(r));
+  return out;
+}
+
 SourceRunState RunStore::source_state(const std::string& source) {
   reap_stale(source);
   pqxx::work tx(conn_);

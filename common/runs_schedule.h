@@ -22,11 +22,13 @@ class ServiceSchedule {
   ServiceSchedule(const ServiceSchedule&) = delete;
   ServiceSchedule& operator=(const ServiceSchedule&) = delete;
 
-  // The sources to start now, queued ones first; call it about every 200 ms (a trigger is started
+  // The sources to start now, queued ones first; call it about every 100 ms (a trigger is started
   // within a second).
   std::vector<std::string> due_now(Clock::time_point now = Clock::now());
   // A run of `source` ended at `now`: its schedule counts from here.
   void ran(const std::string& source, Clock::time_point now = Clock::now());
+  // A run of `source` stopped unfinished (paused): it is due again at once (once resumed).
+  void due_again(const std::string& source) { due_[source] = Clock::time_point{}; }
 
  private:
   RunStore& store_;

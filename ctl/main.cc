@@ -122,12 +122,17 @@ int cmd_status(const Config& config, const std::string& source, bool json) {
   return kOk;
 }
 
-// Waits until every event of the source's latest run has been applied or dead-lettered.
+// Waits until every event of every recent run of the source has been applied or dead-lettered
+// (not only the latest run's: an earlier run's events may still be on their way), then reports
+// the latest run.
 int cmd_wait(const Config& config, const std::string& source, int timeout_s) {
   if (!config.source(source)) throw leadsync::common::ConfigError("no source named '" + source + "'");
   auto conn = leadsync::common::pg_connect(config.postgres.url, "leadsyncctl");
+  leadsync::common::RunStore store(*conn, leadsync::common::kDefaultHeartbeatInterval);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  std::string waiting_for;
   for (;;) {
+    const auto pending = store.unapplied(source);
     {
       pqxx::work tx(*conn);
       const auto rows = tx.exec_params(std::string("SELECT ") + kRunColumns +
@@ -139,19 +144,21 @@ int cmd_wait(const Config& config, const std::string& source, int timeout_s) {
       }
       const auto status = leadsync::common::parse_run_status(rows[0]["status"].as<std::string>());
       const auto applied = applied_for(tx, rows[0]["run_id"].as<std::string>());
-      const auto published = rows[0]["events_published"].as<int64_t>();
-      if (status == leadsync::common::RunStatus::kFailed || status == leadsync::common::RunStatus::kCancelled) {
+      if (status == leadsync::common::RunStatus::kFailed) {
         std::cout << run_json(rows[0], applied).dump() << "\n";
         return kFailed;
       }
-      if (status == leadsync::common::RunStatus::kCompleted && applied.total() >= published) {
+      if (pending.empty()) {
         std::cout << run_json(rows[0], applied).dump() << "\n";
-        return kOk;
+        return status == leadsync::common::RunStatus::kCompleted ? kOk : kFailed;
       }
+      waiting_for = pending.front().run_id + " (" + std::string(leadsync::common::run_status_name(pending.front().status)) +
+                    ", " + std::to_string(pending.front().applied.total()) + " of " +
+                    std::to_string(pending.front().counters.events_published) + " events applied)";
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      std::cerr << "leadsyncctl wait: the latest run of " << source << " is not fully applied after " << timeout_s
-                << " s\n";
+      std::cerr << "leadsyncctl wait: the runs of " << source << " are not fully applied after " << timeout_s
+                << " s; waiting for run " << waiting_for << "\n";
       return kFailed;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -197,7 +204,7 @@ int main(int argc, char** argv) {
   verify->add_option("--metrics-file", verify_metrics_file,
                      "also write the result as Prometheus metrics to this file (node_exporter textfile collector)");
   int timeout_s = 120;
-  auto* wait = app.add_subcommand("wait", "wait until the latest run of SOURCE is fully applied");
+  auto* wait = app.add_subcommand("wait", "wait until every recent run of SOURCE is fully applied");
   wait->add_option("source", source, "source name")->required();
   wait->add_option("--timeout", timeout_s, "seconds (default 120)");
 

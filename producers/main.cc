@@ -5,12 +5,16 @@
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <thread>
 
 #include "common/cli.h"
 #include "common/errors.h"
 #include "common/kafka_producer.h"
+#include "common/pg.h"
+#include "common/runs.h"
+#include "common/runs_schedule.h"
 #include "common/redact.h"
 #include "common/telemetry.h"
 #include "producers/api/api_server.h"
@@ -41,6 +45,31 @@ void print_report(const leadsync::producers::RunReport& r) {
   std::cout << j.dump() << std::endl;
 }
 
+// --once --wait: until the workers' results for the run (joined by its id) account for every
+// event it published.
+bool wait_until_applied(const leadsync::common::Config& config, const leadsync::producers::RunReport& report,
+                        std::chrono::seconds timeout) {
+  if (report.events_published == 0) return true;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto conn = leadsync::common::pg_connect(config.postgres.url, "leadsync-producer");
+  leadsync::common::RunStore store(*conn, config.runs.heartbeat_interval);
+  int64_t applied = 0;
+  while (!g_stop.load()) {
+    const auto run = store.get(report.run_id);
+    applied = run ? run->applied.total() : 0;
+    if (applied >= static_cast<int64_t>(report.events_published)) {
+      spdlog::info("source {}: run {}: all {} events applied or dead-lettered", report.source, report.run_id,
+                   report.events_published);
+      return true;
+    }
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  spdlog::error("source {}: run {}: {} of {} events applied when --wait gave up", report.source, report.run_id, applied,
+                report.events_published);
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,6 +82,12 @@ int main(int argc, char** argv) {
   cli.app().add_flag("--allow-mass-delete", allow_mass_delete,
                      "let runs delete more than a source's max_delete_fraction of its records");
   cli.app().add_flag("--full", full, "publish every record, ignoring the stored per-key state");
+  bool wait = false;
+  int wait_timeout_s = 3600;
+  cli.app().add_flag("--wait", wait,
+                     "with --once: return when the workers applied or dead-lettered every event of the run, "
+                     "not when publishing is done");
+  cli.app().add_option("--wait-timeout", wait_timeout_s, "seconds --wait waits at most (default 3600); then exit 1");
   if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
   leadsync::common::Telemetry telemetry("leadsync-producer");
   const auto loaded = cli.start(telemetry);
@@ -98,6 +133,8 @@ int main(int argc, char** argv) {
       if (report.status != leadsync::common::RunStatus::kCompleted) {
         spdlog::error("source {}: run failed: {}", s->name, leadsync::common::redact(report.message));
         all_ok = false;
+      } else if (wait && !wait_until_applied(config, report, std::chrono::seconds(wait_timeout_s))) {
+        all_ok = false;
       }
     }
     return all_ok ? 0 : 1;
@@ -116,22 +153,52 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Scheduler: each source runs when its schedule comes due; a long run delays only itself.
-  using Clock = std::chrono::steady_clock;
-  std::vector<Clock::time_point> due(sources.size(), Clock::now());
+  // The service: ServiceSchedule (common/runs_schedule.h) says which sources to start now — a
+  // queued run (a trigger) at the next tick, a source whose schedule came due unless it is paused —
+  // and announces this process, so that a trigger can tell whether anyone will start its run.
+  std::map<std::string, std::chrono::milliseconds> intervals;
+  std::map<std::string, const leadsync::common::SourceConfig*> by_name;
+  for (const auto* s : sources) {
+    intervals[s->name] = s->schedule;
+    by_name[s->name] = s;
+  }
   telemetry.set_stall_after(std::chrono::minutes(30));
+  std::unique_ptr<pqxx::connection> conn;
+  std::unique_ptr<leadsync::common::RunStore> store;
+  std::unique_ptr<leadsync::common::ServiceSchedule> schedule;
   while (!g_stop.load()) {
     telemetry.heartbeat();
-    for (std::size_t i = 0; i < sources.size() && !g_stop.load(); ++i) {
-      if (Clock::now() < due[i]) continue;
-      const auto report = runner.run(*sources[i]);
-      print_report(report);
-      if (report.status != leadsync::common::RunStatus::kCompleted) {
-        spdlog::error("source {}: run failed: {}", sources[i]->name, leadsync::common::redact(report.message));
+    try {
+      if (!schedule) {
+        conn = leadsync::common::pg_connect(config.postgres.url, "leadsync-producer-schedule");
+        store = std::make_unique<leadsync::common::RunStore>(*conn, config.runs.heartbeat_interval);
+        schedule = std::make_unique<leadsync::common::ServiceSchedule>(
+            *store, leadsync::common::service_instance_name(), intervals);
       }
-      due[i] = Clock::now() + sources[i]->schedule;
+      for (const auto& name : schedule->due_now()) {
+        if (g_stop.load()) break;
+        const auto report = runner.run(*by_name.at(name));
+        print_report(report);
+        if (report.status == leadsync::common::RunStatus::kFailed) {
+          spdlog::error("source {}: run failed: {}", name, leadsync::common::redact(report.message));
+        }
+        // A paused run is unfinished work: once resumed, the source is due at once and continues it.
+        if (report.paused) {
+          schedule->due_again(name);
+        } else {
+          schedule->ran(name);
+        }
+        telemetry.heartbeat();
+      }
+    } catch (const std::exception& e) {
+      // PostgreSQL unreachable: try again at the next tick with a new connection.
+      spdlog::error("leadsync-producer: scheduling: {}", leadsync::common::redact(e.what()));
+      schedule.reset();
+      store.reset();
+      conn.reset();
+      std::this_thread::sleep_for(std::chrono::seconds(2));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   spdlog::info("leadsync-producer: stopping");
   return 0;

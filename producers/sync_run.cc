@@ -82,7 +82,8 @@ class Run {
           store_.release(run_);
           return done(started);
         }
-        report_.message = s.why == Stopped::Why::kPaused ? "paused" : "cancelled by an operator";
+        report_.paused = s.why == Stopped::Why::kPaused;
+        report_.message = report_.paused ? "paused" : "cancelled by an operator";
         if (s.why == Stopped::Why::kCancelled) end.checkpoint = "";  // a cancelled read is not resumed
       } catch (const std::exception& e) {
         end.status = common::RunStatus::kFailed;

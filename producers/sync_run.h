@@ -35,6 +35,7 @@ struct RunReport {
   std::string message;
   std::string resumed_from;         // the interrupted run this one continued
   bool incremental = false;         // read through changes_since()
+  bool paused = false;              // cancelled because its source was paused (its checkpoint kept)
   bool snapshot_unchanged = false;  // short-circuited on the snapshot hash
   uint64_t rows_read = 0;           // data records read (blank lines excluded)
   uint64_t new_records = 0;

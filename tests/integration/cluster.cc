@@ -1,9 +1,12 @@
 #include "tests/integration/cluster.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -427,6 +430,34 @@ std::string ChildProcess::log_tail(std::size_t max_bytes) const {
   buffer << in.rdbuf();
   const auto text = buffer.str();
   return text.size() <= max_bytes ? text : "..." + text.substr(text.size() - max_bytes);
+}
+
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& log_path,
+                          std::chrono::milliseconds timeout) {
+  ChildProcess child(argv, log_path);
+  const auto status = child.wait_exit(timeout);
+  if (!status) child.signal(SIGKILL);
+  CommandResult r;
+  r.exit_code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+  r.output = child.log_tail(1 << 20);
+  return r;
+}
+
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket() failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot find a free loopback port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 // ------------------------------------------------------------------ events, headers and metrics

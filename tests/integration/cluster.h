@@ -190,4 +190,16 @@ std::vector<TopicRecord> read_topic(const common::KafkaConfig& kafka, const std:
 double metric_value(common::Telemetry& telemetry, const std::string& name,
                     const std::map<std::string, std::string>& labels = {});
 
+// A command run to its end (at most `timeout`): its exit code (-1 when it did not exit by itself)
+// and everything it printed on stdout and stderr.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& log_path,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int free_loopback_port();
+
 }  // namespace leadsync::testing
