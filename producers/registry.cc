@@ -4,6 +4,7 @@
 
 #include "producers/csv/csv_source.h"
 #include "producers/firestore/firestore_source.h"
+#include "producers/sheets/sheets_source.h"
 
 namespace leadsync::producers {
 namespace {
@@ -19,6 +20,9 @@ struct Factory {
   }
   std::unique_ptr<SourceAdapter> operator()(const common::FirestoreSettings& fs) const {
     return std::make_unique<FirestoreSource>(source, fs);
+  }
+  std::unique_ptr<SourceAdapter> operator()(const common::SheetsSettings& sheets) const {
+    return std::make_unique<SheetsSource>(source, sheets);
   }
 };
 
