@@ -16,15 +16,9 @@ namespace {
 using nlohmann::json;
 using Keys = std::multiset<std::string>;
 
-std::string project_for(const std::string& base) {
-  auto tag = unique_tag(base);
-  for (auto& c : tag) c = c == '_' ? '-' : c;
-  return tag;
-}
-
 class FirestoreAdapter : public ::testing::Test {
  protected:
-  FirestoreAdapter() : fs_(project_for("fsadapter")) {}
+  FirestoreAdapter() : fs_(project_id(unique_tag("fsadapter"))) {}
 
   void SetUp() override {
     ASSERT_TRUE(fs_.available()) << "FIRESTORE_EMULATOR_HOST is not set: start the local cluster (dev/cluster up)";

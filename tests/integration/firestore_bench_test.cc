@@ -36,9 +36,7 @@ double median(std::vector<double> v) {
 TEST(FirestoreBench, SyncTimeOfFirestoreDocumentsBesideTheCsvAdaptersForTheSameRows) {
   const int n = documents();
   const auto tag = unique_tag("fsbench");
-  std::string project = tag;
-  std::replace(project.begin(), project.end(), '_', '-');
-  FirestoreEmulator fs(project);
+  FirestoreEmulator fs(project_id(tag));
   ASSERT_TRUE(fs.available()) << "FIRESTORE_EMULATOR_HOST is not set: start the local cluster (dev/cluster up)";
 
   auto config = isolated_example_config(tag);

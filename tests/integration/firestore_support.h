@@ -16,6 +16,12 @@
 
 namespace leadsync::testing {
 
+// A test's tag (unique_tag) as a project id: letters, digits and '-'.
+inline std::string project_id(std::string tag) {
+  for (auto& c : tag) c = c == '_' ? '-' : c;
+  return tag;
+}
+
 class FirestoreEmulator {
  public:
   // `project` must be unique to the test (letters, digits, '-').

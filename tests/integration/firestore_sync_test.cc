@@ -38,7 +38,7 @@ class FirestoreSync : public ::testing::Test {
   explicit FirestoreSync(common::ListCoerce coerce = common::ListCoerce::kWrapScalar,
                          Identity identity = Identity::kMatchOnEmail)
       : tag_(unique_tag("fs")),
-        fs_(dashed(tag_)),
+        fs_(project_id(tag_)),
         config_(make_config(tag_, fs_, coerce, identity)),
         env_(config_),
         worker_(config_),
@@ -59,11 +59,6 @@ class FirestoreSync : public ::testing::Test {
           }
         },
         30s));
-  }
-
-  static std::string dashed(std::string s) {
-    for (auto& c : s) c = c == '_' ? '-' : c;
-    return s;
   }
 
   // The example config plus an `agent` entity matched by normalised e-mail (R1), read from the
@@ -107,9 +102,10 @@ class FirestoreSync : public ::testing::Test {
 
   // Runs the source once, reads back from the main topic what it published, and waits until the
   // worker has accounted for every event.
-  void sync(Published& out) {
+  void sync(Published& out) { sync(out, source()); }
+  void sync(Published& out, const common::SourceConfig& s) {
     const auto before = high_watermarks(config_.kafka, config_.kafka.topic);
-    out.report = runner_.run(source());
+    out.report = runner_.run(s);
     ASSERT_EQ(out.report.status, common::RunStatus::kCompleted) << out.report.message;
     const auto after = high_watermarks(config_.kafka, config_.kafka.topic);
     out.messages = sum(after) - sum(before);
@@ -229,6 +225,50 @@ TEST_F(FirestoreSync, R1_R2_Seed000TheAgentGetsAimediciLinkedByEmailWithoutADupl
   Published again;
   ASSERT_NO_FATAL_FAILURE(sync(again));
   EXPECT_EQ(again.messages, 0) << "an unchanged collection publishes nothing";
+}
+
+TEST_F(FirestoreSync, R9_WithAnUpdatedFieldRunsReadOnlyChangedDocumentsAndAFullScanWhenDueFindsTheDeleted) {
+  auto incremental = source();
+  auto& settings = std::get<common::FirestoreSettings>(incremental.settings);
+  settings.updated_field = "updatedAt";
+  settings.overlap = 1s;
+  auto doc = [&](int i, const std::string& name, const std::string& updated_at) {
+    return std::pair<std::string, json>{"agents/" + uid(std::to_string(i)),
+                                        {{"email", fs_string("a" + std::to_string(i) + "@x.it")},
+                                         {"displayName", fs_string(name)},
+                                         {"leadSources", fs_strings({"web"})},
+                                         {"updatedAt", fs_timestamp(updated_at)}}};
+  };
+  std::vector<std::pair<std::string, json>> docs;
+  for (int i = 0; i < 30; ++i) {
+    char stamp[32];
+    std::snprintf(stamp, sizeof stamp, "2026-03-01T10:%02d:00Z", i);  // document 29 is the newest
+    docs.push_back(doc(i, "Agent", stamp));
+  }
+  fs_.set(docs);
+  Published first;
+  ASSERT_NO_FATAL_FAILURE(sync(first, incremental));
+  EXPECT_FALSE(first.report.incremental) << "the first run reads everything";
+  EXPECT_EQ(first.messages, 30);
+
+  fs_.set({doc(3, "Renamed", "2026-03-01T11:00:00Z"), doc(4, "Renamed", "2026-03-01T11:00:00Z")});
+  fs_.remove({"agents/" + uid("7")});
+  Published second;
+  ASSERT_NO_FATAL_FAILURE(sync(second, incremental));
+  EXPECT_TRUE(second.report.incremental);
+  EXPECT_EQ(second.report.rows_read, 3u) << "only the documents whose updatedAt moved are read, and document 29 "
+                                            "again (within `overlap` of the newest value the last run saw)";
+  EXPECT_EQ(second.upserts, (Keys{uid("3"), uid("4")}));
+  EXPECT_TRUE(second.deletes.empty()) << "a document an incremental read did not see is not deleted";
+
+  auto due = incremental;
+  std::get<common::FirestoreSettings>(due.settings).full_scan_every = 1ms;
+  Published third;
+  ASSERT_NO_FATAL_FAILURE(sync(third, due));
+  EXPECT_FALSE(third.report.incremental) << "full_scan_every has passed: a full read";
+  EXPECT_EQ(third.report.rows_read, 29u);
+  EXPECT_TRUE(third.upserts.empty());
+  EXPECT_EQ(third.deletes, Keys{uid("7")});
 }
 
 class FirestoreSyncRejecting : public FirestoreSync {
