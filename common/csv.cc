@@ -344,6 +344,12 @@ std::string column_letter(std::size_t column_1_based) {
   return letters;
 }
 
+std::vector<std::string> describe_header_issues(const CsvHeader& header) {
+  std::vector<std::string> out;
+  for (const auto& issue : header.issues) out.push_back("column " + column_letter(issue.column) + ": " + issue.message);
+  return out;
+}
+
 std::string csv_quote(std::string_view cell, char delimiter) {
   if (!needs_quotes(cell, delimiter)) return std::string(cell);
   std::string quoted;

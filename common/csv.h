@@ -132,6 +132,9 @@ struct CsvHeader {
 };
 
 CsvHeader parse_csv_header(const std::vector<std::string>& cells);
+// The header's issues as a run reports them ("column C: empty header cell ..."), for every source
+// whose first row is a header (CSV, a Sheets range).
+std::vector<std::string> describe_header_issues(const CsvHeader& header);
 
 // Spreadsheet column letters for error messages: 1 → "A", 26 → "Z", 27 → "AA". 0 → "".
 std::string column_letter(std::size_t column_1_based);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -85,7 +86,19 @@ bool retryable(CURLcode rc) {
   }
 }
 
-const char* method_name(HttpMethod m) { return m == HttpMethod::kPost ? "POST" : "GET"; }
+const char* method_name(HttpMethod m) {
+  switch (m) {
+    case HttpMethod::kPost:
+      return "POST";
+    case HttpMethod::kPatch:
+      return "PATCH";
+    case HttpMethod::kDelete:
+      return "DELETE";
+    case HttpMethod::kGet:
+      break;
+  }
+  return "GET";
+}
 
 bool secret_looking(std::string_view segment) {
   if (segment.size() < 20) return false;
@@ -104,6 +117,42 @@ bool secret_looking(std::string_view segment) {
 }
 
 }  // namespace
+
+std::optional<double> parse_request_rate(std::string_view text) {
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+  const std::string count(text.substr(0, slash));
+  char* end = nullptr;
+  const double n = std::strtod(count.c_str(), &end);
+  if (*end != '\0' || !(n > 0) || n > 1e6) return std::nullopt;
+  const auto unit = text.substr(slash + 1);
+  if (unit == "s") return n;
+  if (unit == "min") return n / 60.0;
+  if (unit == "h") return n / 3600.0;
+  return std::nullopt;
+}
+
+// The next moment an attempt may start; each attempt pushes it on by 1/rate.
+struct HttpClient::Pacer {
+  std::mutex mu;
+  Clock::time_point next{};
+};
+
+bool HttpClient::pace(Clock::time_point deadline) {
+  if (options_.max_requests_per_second <= 0) return true;
+  const auto spacing = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(1.0 / options_.max_requests_per_second));
+  Clock::time_point start;
+  {
+    std::lock_guard lock(pacer_->mu);
+    start = std::max(Clock::now(), pacer_->next);
+    if (start >= deadline) return false;
+    pacer_->next = start + spacing;
+  }
+  const auto wait = std::chrono::ceil<milliseconds>(start - Clock::now());
+  if (wait.count() > 0) sleep_(wait);
+  return true;
+}
 
 std::string redact_http_url(std::string_view raw) {
   // common::redact first (the one redaction of secrets in text); then, because a URL here is known
@@ -153,7 +202,8 @@ std::string redact_http_url(std::string_view raw) {
   return out;
 }
 
-HttpClient::HttpClient(HttpOptions options, HttpSleep sleep) : options_(std::move(options)), sleep_(std::move(sleep)) {
+HttpClient::HttpClient(HttpOptions options, HttpSleep sleep)
+    : options_(std::move(options)), sleep_(std::move(sleep)), pacer_(std::make_shared<Pacer>()) {
   if (!sleep_) sleep_ = [](milliseconds d) { std::this_thread::sleep_for(d); };
   global_init();
 }
@@ -185,6 +235,12 @@ HttpResponse HttpClient::send(const HttpRequest& request, const std::string* pat
   HttpFailure failure = HttpFailure::kTransport;
 
   for (int attempt = 1;; ++attempt) {
+    if (!pace(deadline)) {
+      throw HttpError(HttpFailure::kDeadline, status,
+                      shown + ": the rate limit of " + std::to_string(options_.max_requests_per_second) +
+                          " requests/s leaves no attempt within the deadline of " +
+                          std::to_string(options_.deadline.count()) + " ms");
+    }
     const auto remaining = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
     if (remaining.count() <= 0) {
       throw HttpError(HttpFailure::kDeadline, status,
@@ -222,7 +278,10 @@ HttpResponse HttpClient::send(const HttpRequest& request, const std::string* pat
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-    if (request.method == HttpMethod::kPost) {
+    if (request.method == HttpMethod::kPatch || request.method == HttpMethod::kDelete) {
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method_name(request.method));
+    }
+    if (request.method == HttpMethod::kPost || request.method == HttpMethod::kPatch) {
       curl_easy_setopt(c, CURLOPT_POST, 1L);
       curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
       curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));

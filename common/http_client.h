@@ -3,7 +3,8 @@
 // streamed to a file. Bounded in every dimension a remote server controls: connect and per-attempt
 // timeouts, a total deadline over all attempts and waits, a redirect limit (never from https to
 // http), a maximum body size. 429, 5xx and transport errors are retried with exponential backoff and
-// full jitter, honouring Retry-After. A body shorter than its Content-Length fails.
+// full jitter, honouring Retry-After. A body shorter than its Content-Length fails. A per-source
+// request rate limit spaces every attempt (retries included) evenly, shared by copies of a client.
 //
 // Secrets: request header values are never logged nor put in errors (only header names could be),
 // and every URL in a log line or error passes through redact_http_url().
@@ -12,6 +13,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -20,7 +23,7 @@
 
 namespace leadsync::common {
 
-enum class HttpMethod { kGet, kPost };
+enum class HttpMethod { kGet, kPost, kPatch, kDelete };
 
 struct HttpOptions {
   std::chrono::milliseconds connect_timeout{10'000};
@@ -34,13 +37,19 @@ struct HttpOptions {
   int max_redirects = 5;
   std::uint64_t max_body_bytes = std::uint64_t{1} << 30;
   std::string ca_file;  // an extra trust anchor (a private CA, tests); TLS verification stays on
+  // At most this many requests per second (attempts, retries included), evenly spaced; 0: no limit.
+  // The sources' `http: {rate_limit: 60/min}`: stay under an API's quota instead of bouncing off it.
+  double max_requests_per_second = 0;
 };
+
+// Parses a rate like "60/min", "5/s" or "1000/h" into requests per second; nullopt if malformed.
+std::optional<double> parse_request_rate(std::string_view text);
 
 struct HttpRequest {
   HttpMethod method = HttpMethod::kGet;
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;  // name, value (values are treated as secrets)
-  std::string body;                                          // POST only
+  std::string body;                                          // POST and PATCH
 };
 
 struct HttpResponse {
@@ -83,8 +92,13 @@ class HttpClient {
  private:
   HttpResponse send(const HttpRequest& request, const std::string* path);
 
+  // Waits until the rate limit lets the next attempt go; false if that would pass `deadline`.
+  bool pace(std::chrono::steady_clock::time_point deadline);
+
   HttpOptions options_;
   HttpSleep sleep_;
+  struct Pacer;
+  std::shared_ptr<Pacer> pacer_;  // shared by copies: one limit per source
 };
 
 // The URL as it may appear in logs, errors and sync_runs: common::redact(), and then user info, every

@@ -27,11 +27,14 @@ std::chrono::milliseconds duration_of(const Node& n, std::chrono::milliseconds f
 uint64_t bytes_of(const Node& n, uint64_t fallback);
 
 // kind: twenty. `url` (the REST base) is required; the API key comes from the environment.
-SourceSettings parse_twenty(const Node& source, const Node& section, SourceConfig&) {
+SourceSettings parse_twenty(const Node& source, const Node& section, SourceConfig& s) {
   const auto url = source.child("url").required_str();
   if (!url.starts_with("http://") && !url.starts_with("https://")) {
     source.child("url").fail("expected Twenty's REST base, e.g. https://crm.example.com/rest, got '" + url + "'");
   }
+  // Twenty allows about 100 requests a minute (sources.md): stay under it unless http.rate_limit says otherwise.
+  const auto http = source.child("http");
+  if (!http.defined() || !http.child("rate_limit").defined()) s.http.max_requests_per_second = 100.0 / 60.0;
   TwentySettings t;
   if (!section.defined()) return t;
   section.expect_map({"object", "api_key_env", "page_size", "webhook"});
@@ -55,14 +58,60 @@ SourceSettings parse_twenty(const Node& source, const Node& section, SourceConfi
   return t;
 }
 
+// kind: sheets. The `sheets:` section is required; `url` (the API's base) is optional.
+SourceSettings parse_sheets(const Node& source, const Node& section, SourceConfig& s) {
+  if (!section.defined()) section.fail("is required for kind sheets (spreadsheet_id, range, credentials)");
+  section.expect_map({"spreadsheet_id", "range", "named_range", "dates", "window_rows", "api_key_env", "token_env",
+                      "service_account_env"});
+  if (!s.url.empty() && !s.url.starts_with("http://") && !s.url.starts_with("https://")) {
+    source.child("url").fail("for kind sheets, url is the API's base URL (http:// or https://), got '" + s.url + "'");
+  }
+  SheetsSettings sh;
+  sh.spreadsheet_id = section.child("spreadsheet_id").required_str();
+  sh.range = section.child("range").str_or("");
+  sh.named_range = section.child("named_range").str_or("");
+  if (sh.range.empty() == sh.named_range.empty()) {
+    section.fail("set exactly one of range (A1, e.g. 'Leads!A1:H') and named_range");
+  }
+  sh.dates = section.child("dates").choice<SheetsDates>(
+      SheetsDates::kSerialNumber,
+      {{"serial_number", SheetsDates::kSerialNumber}, {"formatted_string", SheetsDates::kFormattedString}});
+  sh.window_rows = section.child("window_rows").integer(static_cast<int>(sh.window_rows), 2, 1'000'000);
+  int given = 0;
+  for (const auto& [key, auth] : {std::pair{"api_key_env", SheetsAuth::kApiKey},
+                                  std::pair{"token_env", SheetsAuth::kBearerToken},
+                                  std::pair{"service_account_env", SheetsAuth::kServiceAccount}}) {
+    if (!section.child(key).defined()) continue;
+    ++given;
+    sh.auth = auth;
+    sh.credential_env = section.child(key).required_str();
+  }
+  if (given != 1) {
+    section.fail("set exactly one of api_key_env, token_env and service_account_env (the name of the environment "
+                 "variable that holds the API key, the OAuth bearer token, or the service account key file's path)");
+  }
+  return sh;
+}
+
+// The sheets adapter converts serial dates by the type of the field a column fills.
+void bind_sheets(SourceConfig& s, const EntityConfig& entity) {
+  auto& sh = std::get<SheetsSettings>(s.settings);
+  for (const auto& [column, field] : s.columns) {
+    if (const auto* f = entity.field(field)) sh.column_types.emplace(column, f->type);
+  }
+}
+
 struct SourceKind {
   const char* name;  // the `kind:` value, and the name of the kind's own section
   SourceSettings (*parse)(const Node& source, const Node& section, SourceConfig& s);
+  // Optional: what the kind's settings take from the mapped entity, after parse.
+  void (*bind)(SourceConfig& s, const EntityConfig& entity) = nullptr;
 };
 
 // Every source kind of this build, one line each.
 constexpr SourceKind kSourceKinds[] = {
     {"csv", &parse_csv},
+    {"sheets", &parse_sheets, &bind_sheets},
     {"twenty", &parse_twenty},
 };
 
@@ -99,13 +148,18 @@ uint64_t bytes_of(const Node& n, uint64_t fallback) {
 HttpOptions parse_http(const Node& n) {
   HttpOptions h;
   if (!n.defined()) return h;
-  n.expect_map({"connect_timeout", "timeout", "deadline", "attempts", "max_redirects", "max_bytes"});
+  n.expect_map({"connect_timeout", "timeout", "deadline", "attempts", "max_redirects", "max_bytes", "rate_limit"});
   h.connect_timeout = duration_of(n.child("connect_timeout"), h.connect_timeout);
   h.attempt_timeout = duration_of(n.child("timeout"), h.attempt_timeout);
   h.deadline = duration_of(n.child("deadline"), h.deadline);
   h.max_attempts = n.child("attempts").integer(h.max_attempts, 1, 20);
   h.max_redirects = n.child("max_redirects").integer(h.max_redirects, 0, 20);
   h.max_body_bytes = bytes_of(n.child("max_bytes"), h.max_body_bytes);
+  if (const auto rate = n.child("rate_limit"); rate.defined()) {
+    const auto parsed = parse_request_rate(rate.str());
+    if (!parsed) rate.fail("expected requests per time like 60/min, 5/s or 1000/h, got '" + rate.str() + "'");
+    h.max_requests_per_second = *parsed;
+  }
   return h;
 }
 
@@ -172,6 +226,7 @@ SourceConfig parse_source(const Node& n, const std::map<std::string, EntityConfi
   s.schedule = duration_of(n.child("schedule"), s.schedule);
   s.http = parse_http(n.child("http"));
   s.settings = kind->parse(n, n.child(kind->name), s);
+  if (kind->bind) kind->bind(s, entity);
   return s;
 }
 

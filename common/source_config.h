@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -18,6 +19,7 @@
 namespace leadsync::common {
 
 struct EntityConfig;
+enum class FieldType;  // common/config.h
 
 enum class OnMissing { kDelete, kIgnore };
 
@@ -51,9 +53,29 @@ struct TwentySettings {
 // The REST path of an object ("people", "companies").
 const char* twenty_object_name(TwentyObject object);
 
+// kind: sheets — a range read with the Google Sheets API v4 values endpoint (sources.md); the common
+// `url` key, when set, is the API's base URL (a proxy, the tests' fake). Secrets come from the
+// environment: the YAML names only the variable.
+enum class SheetsDates { kSerialNumber, kFormattedString };
+enum class SheetsAuth { kApiKey, kBearerToken, kServiceAccount };
+struct SheetsSettings {
+  std::string spreadsheet_id;
+  std::string range;        // A1 ("Leads!A1:H", "Leads"); empty when named_range is set
+  std::string named_range;  // read in one request (a named range cannot be windowed)
+  SheetsDates dates = SheetsDates::kSerialNumber;
+  std::int64_t window_rows = 10'000;  // rows per request of an A1 range
+  SheetsAuth auth = SheetsAuth::kApiKey;
+  // The environment variable holding the API key, the bearer token, or the path of the service
+  // account's key file (api_key_env / token_env / service_account_env).
+  std::string credential_env;
+  // Source column -> the type of the field it fills (from the entity): serial dates are converted
+  // only in timestamp and date fields.
+  std::map<std::string, FieldType> column_types;
+};
+
 // One alternative per kind; an adapter factory exists for each (producers/registry.cc, checked by
 // the compiler through std::visit).
-using SourceSettings = std::variant<CsvSettings, TwentySettings>;
+using SourceSettings = std::variant<CsvSettings, SheetsSettings, TwentySettings>;
 
 struct SourceConfig {
   std::string name;  // letters, digits, '.', '_', '-' (it names files, metrics labels and run ids)

@@ -3,6 +3,7 @@
 #include <variant>
 
 #include "producers/csv/csv_source.h"
+#include "producers/sheets/sheets_source.h"
 #include "producers/twenty/twenty_source.h"
 
 namespace leadsync::producers {
@@ -16,6 +17,9 @@ struct Factory {
 
   std::unique_ptr<SourceAdapter> operator()(const common::CsvSettings& csv) const {
     return std::make_unique<CsvSource>(source, csv, work_dir);
+  }
+  std::unique_ptr<SourceAdapter> operator()(const common::SheetsSettings& sheets) const {
+    return std::make_unique<SheetsSource>(source, sheets);
   }
   std::unique_ptr<SourceAdapter> operator()(const common::TwentySettings& twenty) const {
     return std::make_unique<TwentySource>(source, twenty);

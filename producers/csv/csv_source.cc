@@ -106,13 +106,7 @@ bool CsvSource::resume(const Checkpoint& from) {
   return true;
 }
 
-std::vector<std::string> CsvSource::column_warnings() const {
-  std::vector<std::string> out;
-  for (const auto& issue : header_.issues) {
-    out.push_back("column " + common::column_letter(issue.column) + ": " + issue.message);
-  }
-  return out;
-}
+std::vector<std::string> CsvSource::column_warnings() const { return common::describe_header_issues(header_); }
 
 bool CsvSource::decode(std::vector<std::string>& cells, std::size_t line, std::optional<std::string>& error) {
   for (std::size_t i = 0; i < cells.size(); ++i) {

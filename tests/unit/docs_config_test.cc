@@ -63,8 +63,29 @@ sources:
     max_delete_fraction: 0.1
     allow_mass_delete: false
     schedule: 60s
-    http: {connect_timeout: 10s, timeout: 5m, deadline: 10m, attempts: 5, max_redirects: 5, max_bytes: 1073741824}
+    http: {connect_timeout: 10s, timeout: 5m, deadline: 10m, attempts: 5, max_redirects: 5, max_bytes: 1073741824,
+           rate_limit: 60/min}
     csv: {encoding: utf-8}
+  - name: leads-api
+    kind: sheets
+    entity: lead
+    url: https://sheets.googleapis.com
+    key_column: "Lead ID"
+    columns: {"Lead ID": lead_id, "Email": email, "Lead sources": lead_sources}
+    sheets: {spreadsheet_id: abc, range: "Leads!A1:C", dates: serial_number, window_rows: 10000,
+             api_key_env: SHEETS_API_KEY}
+  - name: leads-api-named
+    kind: sheets
+    entity: lead
+    key_column: "Lead ID"
+    columns: {"Lead ID": lead_id, "Email": email, "Lead sources": lead_sources}
+    sheets: {spreadsheet_id: abc, named_range: LeadTable, dates: formatted_string, token_env: SHEETS_TOKEN}
+  - name: leads-api-sa
+    kind: sheets
+    entity: lead
+    key_column: "Lead ID"
+    columns: {"Lead ID": lead_id, "Email": email, "Lead sources": lead_sources}
+    sheets: {spreadsheet_id: abc, range: Leads, service_account_env: GOOGLE_APPLICATION_CREDENTIALS}
   - name: crm-people
     kind: twenty
     entity: lead

@@ -11,39 +11,15 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
+
+#include "tests/unit/local_server.h"
 
 namespace leadsync::common {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A server on 127.0.0.1 and a free port, serving from its own thread until destroyed.
-class LocalServer {
- public:
-  explicit LocalServer(std::unique_ptr<httplib::Server> server = std::make_unique<httplib::Server>())
-      : server_(std::move(server)) {}
-  ~LocalServer() {
-    server_->stop();
-    if (thread_.joinable()) thread_.join();
-  }
-  httplib::Server& routes() { return *server_; }
-  void start() {
-    port_ = server_->bind_to_any_port("127.0.0.1");
-    ASSERT_GT(port_, 0);
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    for (int i = 0; i < 200 && !server_->is_running(); ++i) std::this_thread::sleep_for(5ms);
-  }
-  std::string url(const std::string& path, const std::string& scheme = "http") const {
-    return scheme + "://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  int port() const { return port_; }
-
- private:
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  int port_ = 0;
-};
 
 // A client that records its waits instead of sleeping, so retry tests take no wall time.
 struct Recorded {
@@ -136,6 +112,96 @@ TEST(HttpClient, HonoursRetryAfterOn429) {
   EXPECT_EQ(client.fetch({HttpMethod::kGet, server.url("/quota"), {}, {}}).body, "ok");
   ASSERT_EQ(rec.waits.size(), 1u);
   EXPECT_EQ(rec.waits[0], 7s);
+}
+
+TEST(HttpClient, HonoursRetryAfterAsAnHttpDate) {
+  LocalServer server;
+  std::atomic<int> calls{0};
+  server.routes().Get("/quota", [&](const httplib::Request&, httplib::Response& res) {
+    if (++calls == 1) {
+      res.status = 429;
+      const auto at = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + 20s);
+      char date[64];
+      std::tm tm{};
+      gmtime_r(&at, &tm);
+      std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+      res.set_header("Retry-After", date);
+      return;
+    }
+    res.set_content("ok", "text/plain");
+  });
+  server.start();
+  Recorded rec;
+  auto client = rec.client();
+  EXPECT_EQ(client.fetch({HttpMethod::kGet, server.url("/quota"), {}, {}}).body, "ok");
+  ASSERT_EQ(rec.waits.size(), 1u);
+  EXPECT_GE(rec.waits[0], 18s);
+  EXPECT_LE(rec.waits[0], 21s);
+}
+
+TEST(HttpClient, RateLimitSpacesRequestsEvenlyAcrossCopiesOfAClient) {
+  LocalServer server;
+  std::vector<std::chrono::steady_clock::time_point> arrivals;
+  std::mutex mu;
+  server.routes().Get("/r", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    arrivals.push_back(std::chrono::steady_clock::now());
+    res.set_content("ok", "text/plain");
+  });
+  server.start();
+  HttpOptions options;
+  options.max_requests_per_second = *parse_request_rate("600/min");  // one every 100 ms
+  HttpClient client(options);
+  HttpClient copy = client;  // the same source's limit
+  const auto first = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    client.fetch({HttpMethod::kGet, server.url("/r"), {}, {}});
+    copy.fetch({HttpMethod::kGet, server.url("/r"), {}, {}});
+  }
+  ASSERT_EQ(arrivals.size(), 6u);
+  // The sixth request cannot start before five spacings have passed (two independent limits would
+  // let the six through in three). Arrival gaps themselves jitter with the server's scheduling.
+  EXPECT_GE(arrivals.back() - first, 500ms);
+  HttpClient unlimited;
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 6; ++i) unlimited.fetch({HttpMethod::kGet, server.url("/r"), {}, {}});
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 400ms) << "no limit configured, no pacing";
+}
+
+TEST(HttpClient, ARateLimitThatLeavesNoAttemptBeforeTheDeadlineFails) {
+  LocalServer server;
+  server.routes().Get("/r", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
+  server.start();
+  HttpOptions options;
+  options.max_requests_per_second = *parse_request_rate("1/h");
+  options.deadline = 2s;
+  Recorded rec;
+  auto client = rec.client(options);
+  client.fetch({HttpMethod::kGet, server.url("/r"), {}, {}});
+  const auto e = error_of(client, server.url("/r"));
+  EXPECT_EQ(e.failure(), HttpFailure::kDeadline);
+  EXPECT_NE(std::string(e.what()).find("rate limit"), std::string::npos) << e.what();
+}
+
+TEST(HttpClient, ParsesRequestRates) {
+  EXPECT_DOUBLE_EQ(*parse_request_rate("5/s"), 5.0);
+  EXPECT_DOUBLE_EQ(*parse_request_rate("60/min"), 1.0);
+  EXPECT_DOUBLE_EQ(*parse_request_rate("3600/h"), 1.0);
+  for (const auto* bad : {"", "60", "/min", "0/s", "-1/s", "x/s", "5/day", "5/ s"}) {
+    EXPECT_FALSE(parse_request_rate(bad)) << bad;
+  }
+}
+
+TEST(HttpClient, SendsPatchAndDeleteWithTheirMethod) {
+  LocalServer server;
+  server.routes().Patch("/p", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content("patched " + req.body, "text/plain");
+  });
+  server.routes().Delete("/p", [](const httplib::Request&, httplib::Response& res) { res.set_content("deleted", "text/plain"); });
+  server.start();
+  HttpClient client;
+  EXPECT_EQ(client.fetch({HttpMethod::kPatch, server.url("/p"), {}, "x=1"}).body, "patched x=1");
+  EXPECT_EQ(client.fetch({HttpMethod::kDelete, server.url("/p"), {}, {}}).body, "deleted");
 }
 
 TEST(HttpClient, GivesUpAfterMaxAttemptsNamingTheStatus) {
