@@ -126,11 +126,14 @@ SourceSettings parse_firestore(const Node& source, const Node& section, SourceCo
 uint64_t bytes_of(const Node& n, uint64_t fallback);
 
 // kind: twenty. `url` (the REST base) is required; the API key comes from the environment.
-SourceSettings parse_twenty(const Node& source, const Node& section, SourceConfig&) {
+SourceSettings parse_twenty(const Node& source, const Node& section, SourceConfig& s) {
   const auto url = source.child("url").required_str();
   if (!url.starts_with("http://") && !url.starts_with("https://")) {
     source.child("url").fail("expected Twenty's REST base, e.g. https://crm.example.com/rest, got '" + url + "'");
   }
+  // Twenty allows about 100 requests a minute (sources.md): stay under it unless http.rate_limit says otherwise.
+  const auto http = source.child("http");
+  if (!http.defined() || !http.child("rate_limit").defined()) s.http.max_requests_per_second = 100.0 / 60.0;
   TwentySettings t;
   if (!section.defined()) return t;
   section.expect_map({"object", "api_key_env", "page_size", "webhook"});

@@ -205,6 +205,19 @@ TEST_F(TwentySourceTest, R12_BacksOffOnABurstOf429HonouringRetryAfter) {
   EXPECT_EQ(fake.requests_with_status(429), 2);
 }
 
+TEST_F(TwentySourceTest, R12_PacesItsRequestsUnderTheRateLimitInsteadOfBouncingOffIt) {
+  fake.store().seed_people(200);
+  settings.page_size = 10;
+  fake.set_rate_limit(6, std::chrono::milliseconds(500));
+  source.http.max_requests_per_second = 8;  // 4 per 500 ms: under the fake's 6
+  TwentySource paced(source, settings);     // the real sleep
+  const auto started = std::chrono::steady_clock::now();
+  paced.open();
+  EXPECT_EQ(read(paced).size(), 200u);
+  EXPECT_EQ(fake.requests_with_status(429), 0);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 19 * std::chrono::milliseconds(125));
+}
+
 TEST_F(TwentySourceTest, AMappedPathThatIsNoFieldFailsTheReadNamingIt) {
   fake.store().seed_people(2);
   source.columns.push_back({"name.firstname", "first_name_typo"});
@@ -248,6 +261,9 @@ sources:
   const auto& t = std::get<common::TwentySettings>(c.sources.at(0).settings);
   EXPECT_EQ(t.object, common::TwentyObject::kCompanies);
   EXPECT_EQ(t.page_size, 200);
+  EXPECT_DOUBLE_EQ(c.sources.at(0).http.max_requests_per_second, 100.0 / 60.0);  // Twenty's limit by default
+  const auto own = common::parse_config(head + "    http: {rate_limit: 30/min}\n");
+  EXPECT_DOUBLE_EQ(own.sources.at(0).http.max_requests_per_second, 0.5);
   EXPECT_EQ(t.api_key_env, "TWENTY_API_KEY");
   ASSERT_TRUE(t.webhook_enabled);
   EXPECT_EQ(t.webhook.path, "/webhooks/twenty");
