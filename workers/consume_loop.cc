@@ -24,7 +24,11 @@ ConsumeLoop::ConsumeLoop(const common::Config& config, const RetryTiers& tiers, 
     subscriptions.back().push_back(config.kafka.retry_topic(tier));
   }
   for (const auto& topics : subscriptions) {
-    auto consumer = std::make_unique<common::KafkaConsumer>(config.kafka, config.kafka.group);
+    std::map<std::string, std::string> overrides;
+    if (!config.worker.instance_id.empty()) {
+      overrides["group.instance.id"] = config.worker.instance_id + (consumers_.empty() ? "-main" : "-tiers");
+    }
+    auto consumer = std::make_unique<common::KafkaConsumer>(config.kafka, config.kafka.group, overrides);
     auto* c = consumer.get();
     consumer->set_hooks([this](const auto& partitions) { assigned(partitions); },
                         [this, c](const auto& partitions) { revoked(*c, partitions); });
@@ -60,6 +64,10 @@ void ConsumeLoop::poll(const std::atomic<bool>& stop) {
 
 bool ConsumeLoop::receive(std::unique_ptr<RdKafka::Message> msg, bool& accepted) {
   if (!msg || msg->err() == RdKafka::ERR__TIMED_OUT) return false;
+  if (msg->err() == RdKafka::ERR__FATAL) {
+    // E.g. another running worker took this one's instance id: this member is fenced for good.
+    throw std::runtime_error("kafka consumer: fatal error: " + msg->errstr());
+  }
   if (msg->err() != RdKafka::ERR_NO_ERROR) {
     spdlog::warn("kafka: {}", msg->errstr());
     return true;

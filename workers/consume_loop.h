@@ -6,6 +6,15 @@
 // The main topic and the retry tiers are read by two consumers (two members of the same group):
 // one subscription over both let the assignor balance only the total partition count, so a second
 // worker could be given every tier partition and none of the main topic, and sit idle.
+//
+// With `worker.instance_id` both are static members (`<id>-main`, `<id>-tiers`). A dynamic member
+// killed without leaving stays in the group until its session times out, and its restart makes
+// the group rebalance meanwhile. During that rebalance librdkafka commits nothing: its auto-commit
+// skips while the group is not settled, and an explicit commit waits behind the pending JoinGroup
+// and is then refused for its old generation. So the other workers apply for up to a session
+// timeout (10 s; with a crash every few seconds, tens of seconds) without committing, and the
+// next crash replays all of it, dead-lettering each poison record among it once more. A static
+// member restarted under its id takes back its partitions without a rebalance.
 #pragma once
 
 #include <atomic>
