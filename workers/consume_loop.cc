@@ -64,10 +64,7 @@ void ConsumeLoop::poll(const std::atomic<bool>& stop) {
 
 bool ConsumeLoop::receive(std::unique_ptr<RdKafka::Message> msg, bool& accepted) {
   if (!msg || msg->err() == RdKafka::ERR__TIMED_OUT) return false;
-  if (msg->err() == RdKafka::ERR__FATAL) {
-    // E.g. another running worker took this one's instance id: this member is fenced for good.
-    throw std::runtime_error("kafka consumer: fatal error: " + msg->errstr());
-  }
+  if (msg->err() == RdKafka::ERR__FATAL) throw ConsumerFenced("kafka consumer: " + msg->errstr());
   if (msg->err() != RdKafka::ERR_NO_ERROR) {
     spdlog::warn("kafka: {}", msg->errstr());
     return true;

@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "common/config.h"
@@ -31,6 +32,15 @@
 #include "workers/retry.h"
 
 namespace leadsync::workers {
+
+// A consumer of the loop hit a fatal error: with an instance id, the member was fenced (another
+// member took over its group.instance.id). librdkafka 2.0 also fences a member by itself when its
+// session timed out (a broker down for longer than the session) and an OffsetCommit of its old
+// member id arrives after it joined again. The consumers cannot be used any more.
+class ConsumerFenced : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 class ConsumeLoop {
  public:
