@@ -86,6 +86,7 @@ class ConsumeLoop {
   bool receive(std::unique_ptr<RdKafka::Message> msg, bool& accepted);
   bool accept(std::unique_ptr<RdKafka::Message> msg);
   common::KafkaConsumer& consumer_of(const std::string& topic);
+  prometheus::Counter& consumed_counter(const RdKafka::Message& msg);
   void assigned(const common::KafkaConsumer::PartitionList& partitions);
   void revoked(common::KafkaConsumer& consumer, const common::KafkaConsumer::PartitionList& partitions);
 
@@ -96,6 +97,9 @@ class ConsumeLoop {
   std::vector<Record> batch_;
   std::map<TopicPartition, Clock::time_point> held_;  // partitions paused until a time
   Clock::time_point next_lag_sample_ = Clock::now();
+  const void* consumed_topic_ = nullptr;          // the topic handle of consumed_
+  prometheus::Counter* consumed_ = nullptr;
+  static constexpr int kTierLookEvery = 64;       // main-topic messages between looks at the tiers
   // Declared last, destroyed first: closing them runs the revoke hook, which uses the batch.
   // [0] reads the main topic, [1] (when there are tiers) the retry tiers.
   std::vector<std::unique_ptr<common::KafkaConsumer>> consumers_;
