@@ -34,11 +34,24 @@ void check_identifier(const Node& n, const std::string& s) {
   }
 }
 
+// A worker's instance id names its two group members (`<id>-main`, `<id>-tiers`): a pod or unit
+// name, nothing that needs quoting anywhere.
+constexpr const char* kInstanceIdRule = "letters, digits, '-', '_' and '.', at most 200";
+bool valid_instance_id(const std::string& s) {
+  return s.size() <= 200 && std::all_of(s.begin(), s.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+         });
+}
+void check_instance_id(const Node& n, const std::string& s) {
+  if (!valid_instance_id(s)) n.fail("'" + s + "' is not a valid instance id (" + kInstanceIdRule + ")");
+}
+
 }  // namespace config_detail
 
 namespace {
 
 using config_detail::check_identifier;
+using config_detail::check_instance_id;
 using config_detail::Node;
 using config_detail::t_schema;
 
@@ -239,9 +252,11 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
     if (c.postgres.schema == "leadsync") p.child("schema").fail("schema 'leadsync' is reserved for leadsync's own tables");
   }
   if (const auto w = top.child("worker"); w.defined()) {
-    w.expect_map({"max_batch", "max_wait_ms"});
+    w.expect_map({"max_batch", "max_wait_ms", "instance_id"});
     c.worker.max_batch = w.child("max_batch").integer(c.worker.max_batch, 1, 100'000);
     c.worker.max_wait_ms = w.child("max_wait_ms").integer(c.worker.max_wait_ms, 0, 60'000);
+    c.worker.instance_id = w.child("instance_id").str_or("");
+    check_instance_id(w.child("instance_id"), c.worker.instance_id);
   }
   if (const auto r = top.child("runs"); r.defined()) {
     r.expect_map({"heartbeat_interval"});
@@ -296,6 +311,13 @@ Config load_config(const std::string& path) {
   config_detail::resolve_source_urls(c.sources, std::filesystem::absolute(path).parent_path());
   apply_kafka_environment(c.kafka);  // LEADSYNC_KAFKA_BROKERS, SASL/SSL secrets
   if (const char* v = std::getenv("LEADSYNC_PG_URL"); v && *v) c.postgres.url = v;
+  if (const char* v = std::getenv("LEADSYNC_WORKER_INSTANCE_ID"); v && *v) {
+    if (!config_detail::valid_instance_id(v)) {
+      throw ConfigError(std::string("LEADSYNC_WORKER_INSTANCE_ID: not a valid instance id (") +
+                        config_detail::kInstanceIdRule + ")");
+    }
+    c.worker.instance_id = v;
+  }
   return c;
 }
 

@@ -95,6 +95,9 @@ struct PostgresConfig {
 struct WorkerConfig {
   int max_batch = 5000;       // events applied in one transaction
   int max_wait_ms = 20;       // how long a poll waits to fill a batch after its first event
+  // Static group membership (Kafka's group.instance.id): a worker restarted under the same id takes
+  // back its partitions without a rebalance of the group. Empty: a new member at every start.
+  std::string instance_id;
 };
 
 // Sync runs (design.md §6): a runner heartbeats this often; 3 missed heartbeats make its run stale.

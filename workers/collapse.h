@@ -41,13 +41,14 @@ class BatchPlan {
   struct Key {
     const std::string* entity = nullptr;
     bool every_event = false;      // partial entity: each event is applied
-    std::vector<std::size_t> order;  // newest first
+    std::size_t begin = 0, end = 0;  // its events: order_[begin, end), newest first
     std::size_t next = 0;          // the first not yet offered
     bool open = true;              // full images: offer the next one
   };
   const std::vector<const common::ChangeEvent*>& events_;
   std::vector<Key> keys_;
   std::vector<std::size_t> key_of_;  // per event: its entry in keys_
+  std::vector<std::size_t> order_;   // event indexes, by key
 };
 
 }  // namespace leadsync::workers

@@ -1,5 +1,6 @@
 #include "workers/consume_loop.h"
 
+#include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,6 +9,12 @@
 
 namespace leadsync::workers {
 namespace {
+
+// The client's handle of the message's topic: telling topics apart without copying their names
+// (topic_name() returns a fresh string).
+const void* topic_handle(const RdKafka::Message& m) {
+  return const_cast<RdKafka::Message&>(m).c_ptr()->rkt;  // c_ptr() only reads, but is not const
+}
 
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -24,7 +31,11 @@ ConsumeLoop::ConsumeLoop(const common::Config& config, const RetryTiers& tiers, 
     subscriptions.back().push_back(config.kafka.retry_topic(tier));
   }
   for (const auto& topics : subscriptions) {
-    auto consumer = std::make_unique<common::KafkaConsumer>(config.kafka, config.kafka.group);
+    std::map<std::string, std::string> overrides;
+    if (!config.worker.instance_id.empty()) {
+      overrides["group.instance.id"] = config.worker.instance_id + (consumers_.empty() ? "-main" : "-tiers");
+    }
+    auto consumer = std::make_unique<common::KafkaConsumer>(config.kafka, config.kafka.group, overrides);
     auto* c = consumer.get();
     consumer->set_hooks([this](const auto& partitions) { assigned(partitions); },
                         [this, c](const auto& partitions) { revoked(*c, partitions); });
@@ -41,10 +52,17 @@ void ConsumeLoop::poll(const std::atomic<bool>& stop) {
   const auto max_batch = static_cast<std::size_t>(config_.worker.max_batch);
   const auto idle_until = Clock::now() + std::chrono::milliseconds(100);
   std::optional<Clock::time_point> deadline;
+  int from_main = 0;  // messages taken from the main topic since the tiers were last looked at
   while (batch_.size() < max_batch && !stop.load()) {
     bool received = false, accepted = false;
-    // Both consumers without waiting first, so that neither starves the other...
-    for (auto& c : consumers_) received |= receive(c->consume(0), accepted);
+    // Neither consumer waits first, so that neither starves the other: the main topic message after
+    // message, the tiers after every kTierLookEvery of those and whenever the main topic has none.
+    // (A consume(0) on the mostly idle tier consumer for every main-topic message cost CPU per row.)
+    received = receive(consumers_[0]->consume(0), accepted);
+    if (consumers_.size() > 1 && (!received || ++from_main >= kTierLookEvery)) {
+      from_main = 0;
+      received |= receive(consumers_[1]->consume(0), accepted);
+    }
     if (accepted && !deadline) deadline = Clock::now() + std::chrono::milliseconds(config_.worker.max_wait_ms);
     if (received) continue;
     const auto now = Clock::now();
@@ -60,6 +78,7 @@ void ConsumeLoop::poll(const std::atomic<bool>& stop) {
 
 bool ConsumeLoop::receive(std::unique_ptr<RdKafka::Message> msg, bool& accepted) {
   if (!msg || msg->err() == RdKafka::ERR__TIMED_OUT) return false;
+  if (msg->err() == RdKafka::ERR__FATAL) throw ConsumerFenced("kafka consumer: " + msg->errstr());
   if (msg->err() != RdKafka::ERR_NO_ERROR) {
     spdlog::warn("kafka: {}", msg->errstr());
     return true;
@@ -69,9 +88,9 @@ bool ConsumeLoop::receive(std::unique_ptr<RdKafka::Message> msg, bool& accepted)
 }
 
 // Takes a message into the batch, or holds it back when it belongs to a partition that waits.
+// (The topic name is copied only when a partition waits: this runs for every message.)
 bool ConsumeLoop::accept(std::unique_ptr<RdKafka::Message> msg) {
-  const TopicPartition tp{msg->topic_name(), msg->partition()};
-  if (held_.count(tp)) return false;  // re-read after the partition resumes
+  if (!held_.empty() && held_.count({msg->topic_name(), msg->partition()})) return false;  // re-read on resume
   Record r;
   r.attempt = tiers_.attempt_of(*msg);
   if (const auto due_ms = tiers_.not_before_ms(*msg); due_ms > 0) {
@@ -79,7 +98,7 @@ bool ConsumeLoop::accept(std::unique_ptr<RdKafka::Message> msg) {
     if (wait_ms > 0) {
       // A tier's records share one delay, so its head is the earliest due: wait on it without
       // sleeping the poll loop, by pausing the partition and rewinding to the head.
-      hold(tp, msg->offset(), Clock::now() + std::chrono::milliseconds(wait_ms));
+      hold({msg->topic_name(), msg->partition()}, msg->offset(), Clock::now() + std::chrono::milliseconds(wait_ms));
       return false;
     }
   }
@@ -87,7 +106,7 @@ bool ConsumeLoop::accept(std::unique_ptr<RdKafka::Message> msg) {
     r.failure = Failure{common::ErrorClass::kPermanent, "decode", "payload is not a leadsync.v1.ChangeEvent", ""};
   }
   r.message = std::move(msg);
-  metrics_.consumed(r.message->topic_name()).Increment();
+  consumed_counter(*r.message).Increment();
   batch_.push_back(std::move(r));
   return true;
 }
@@ -113,11 +132,29 @@ void ConsumeLoop::resume_due() {
   }
 }
 
+// The counter of the message's topic, looked up (labels built, hashed) only when the topic
+// changes: a batch comes mostly from one topic.
+prometheus::Counter& ConsumeLoop::consumed_counter(const RdKafka::Message& msg) {
+  if (!consumed_ || topic_handle(msg) != consumed_topic_) {
+    consumed_topic_ = topic_handle(msg);
+    consumed_ = &metrics_.consumed(msg.topic_name());
+  }
+  return *consumed_;
+}
+
 void ConsumeLoop::finish_batch(const std::map<TopicPartition, int64_t>& rewind, std::chrono::milliseconds backoff) {
+  // Per partition, the offset after its last record. A batch holds runs of one partition: the map
+  // is touched (and the topic name copied) once per run, not per record.
   std::map<TopicPartition, int64_t> next;
+  int64_t* run = nullptr;
+  const RdKafka::Message* run_of = nullptr;
   for (const auto& r : batch_) {
-    auto& n = next[r.partition()];
-    n = std::max(n, r.offset() + 1);
+    const auto& m = *r.message;
+    if (!run_of || m.partition() != run_of->partition() || topic_handle(m) != topic_handle(*run_of)) {
+      run = &next[r.partition()];
+      run_of = &m;
+    }
+    *run = std::max(*run, r.offset() + 1);
   }
   for (const auto& [tp, offset] : rewind) {
     next[tp] = offset;

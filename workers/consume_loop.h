@@ -6,6 +6,15 @@
 // The main topic and the retry tiers are read by two consumers (two members of the same group):
 // one subscription over both let the assignor balance only the total partition count, so a second
 // worker could be given every tier partition and none of the main topic, and sit idle.
+//
+// With `worker.instance_id` both are static members (`<id>-main`, `<id>-tiers`). A dynamic member
+// killed without leaving stays in the group until its session times out, and its restart makes
+// the group rebalance meanwhile. During that rebalance librdkafka commits nothing: its auto-commit
+// skips while the group is not settled, and an explicit commit waits behind the pending JoinGroup
+// and is then refused for its old generation. So the other workers apply for up to a session
+// timeout (10 s; with a crash every few seconds, tens of seconds) without committing, and the
+// next crash replays all of it, dead-lettering each poison record among it once more. A static
+// member restarted under its id takes back its partitions without a rebalance.
 #pragma once
 
 #include <atomic>
@@ -13,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "common/config.h"
@@ -22,6 +32,15 @@
 #include "workers/retry.h"
 
 namespace leadsync::workers {
+
+// A consumer of the loop hit a fatal error: with an instance id, the member was fenced (another
+// member took over its group.instance.id). librdkafka 2.0 also fences a member by itself when its
+// session timed out (a broker down for longer than the session) and an OffsetCommit of its old
+// member id arrives after it joined again. The consumers cannot be used any more.
+class ConsumerFenced : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 class ConsumeLoop {
  public:
@@ -67,6 +86,7 @@ class ConsumeLoop {
   bool receive(std::unique_ptr<RdKafka::Message> msg, bool& accepted);
   bool accept(std::unique_ptr<RdKafka::Message> msg);
   common::KafkaConsumer& consumer_of(const std::string& topic);
+  prometheus::Counter& consumed_counter(const RdKafka::Message& msg);
   void assigned(const common::KafkaConsumer::PartitionList& partitions);
   void revoked(common::KafkaConsumer& consumer, const common::KafkaConsumer::PartitionList& partitions);
 
@@ -77,6 +97,9 @@ class ConsumeLoop {
   std::vector<Record> batch_;
   std::map<TopicPartition, Clock::time_point> held_;  // partitions paused until a time
   Clock::time_point next_lag_sample_ = Clock::now();
+  const void* consumed_topic_ = nullptr;          // the topic handle of consumed_
+  prometheus::Counter* consumed_ = nullptr;
+  static constexpr int kTierLookEvery = 64;       // main-topic messages between looks at the tiers
   // Declared last, destroyed first: closing them runs the revoke hook, which uses the batch.
   // [0] reads the main topic, [1] (when there are tiers) the retry tiers.
   std::vector<std::unique_ptr<common::KafkaConsumer>> consumers_;

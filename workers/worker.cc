@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <optional>
+#include <stdexcept>
 
 #include "workers/consume_loop.h"
 #include "workers/forwarder.h"
@@ -35,32 +37,56 @@ class Worker::Impl {
         tiers_(config.kafka),
         target_(make_target(metrics_, telemetry.registry())),
         forwarder_(config.kafka, tiers_, metrics_),
-        loop_(config, tiers_, metrics_) {
-    loop_.on_assigned([this] { telemetry_.set_ready(target_->available()); });
-  }
+        loop_(make_loop()) {}
 
   void run(const std::atomic<bool>& stop) {
     spdlog::info("worker: consuming {} and {} retry tier(s) as group {}", config_.kafka.topic,
                  config_.kafka.retry.attempts, config_.kafka.group);
     if (!target_->connect()) wait_for_target(stop, "the target is not reachable");
     while (!stop.load()) {
-      telemetry_.heartbeat();
-      loop_.resume_due();
-      loop_.sample_lag();
-      loop_.poll(stop);
-      if (!loop_.batch().empty()) process_batch(stop);
+      try {
+        telemetry_.heartbeat();
+        loop_->resume_due();
+        loop_->sample_lag();
+        loop_->poll(stop);
+        if (!loop_->batch().empty()) process_batch(stop);
+      } catch (const ConsumerFenced& e) {
+        rejoin(e);
+      }
     }
     // The batch in hand was applied by the last iteration; push its offsets and leave the group.
-    loop_.close();
+    loop_->close();
     forwarder_.flush(std::chrono::seconds(10));
     telemetry_.set_ready(false);
     spdlog::info("worker: stopped cleanly");
   }
 
  private:
+  std::unique_ptr<ConsumeLoop> make_loop() {
+    auto loop = std::make_unique<ConsumeLoop>(config_, tiers_, metrics_);
+    loop->on_assigned([this] { telemetry_.set_ready(target_->available()); });
+    return loop;
+  }
+
+  // New consumers after the old ones were fenced; the batch in hand goes with them (its offsets
+  // were not stored: it is read again). Fenced again within a minute means that another running
+  // worker has this one's instance id: this one stops, naming it.
+  void rejoin(const ConsumerFenced& e) {
+    const auto now = Clock::now();
+    if (last_fenced_ && now - *last_fenced_ < std::chrono::minutes(1)) {
+      throw std::runtime_error(std::string(e.what()) + " (twice within a minute: is worker.instance_id '" +
+                               config_.worker.instance_id + "' used by another running worker?)");
+    }
+    last_fenced_ = now;
+    spdlog::error("worker: {}; joining the group again with new consumers", e.what());
+    telemetry_.set_ready(false);
+    loop_.reset();
+    loop_ = make_loop();
+  }
+
   void process_batch(const std::atomic<bool>& stop) {
     const auto started = Clock::now();
-    auto& batch = loop_.batch();
+    auto& batch = loop_->batch();
     RunCounts per_run;
     for (;;) {
       // Taken anew for each attempt: a rebalance while waiting drops the revoked partitions' records.
@@ -83,7 +109,7 @@ class Worker::Impl {
     observe(started, per_run);
     const auto rewind = rewind_unacknowledged(forwarded);
     if (rewind.empty()) forward_backoff_.reset();
-    loop_.finish_batch(rewind, rewind.empty() ? std::chrono::milliseconds(0) : forward_backoff_.next());
+    loop_->finish_batch(rewind, rewind.empty() ? std::chrono::milliseconds(0) : forward_backoff_.next());
   }
 
   // A failed record whose forward Kafka did not acknowledge is not done: its partition's offset
@@ -107,7 +133,7 @@ class Worker::Impl {
   void observe(Clock::time_point started, const RunCounts& per_run) {
     metrics_.batch_seconds.Observe(std::chrono::duration<double>(Clock::now() - started).count());
     const auto now = wall_micros();
-    for (const auto& r : loop_.batch()) {
+    for (const auto& r : loop_->batch()) {
       if (!r.failure && r.event.observed_at_micros() > 0) {
         metrics_.latency.Observe(static_cast<double>(now - r.event.observed_at_micros()) / 1e6);
       }
@@ -126,7 +152,7 @@ class Worker::Impl {
   // Records are not touched. Returns false when stopped first.
   bool wait_for_target(const std::atomic<bool>& stop, const std::string& why) {
     telemetry_.set_ready(false);
-    loop_.pause_all();
+    loop_->pause_all();
     auto wait = target_backoff_.next();
     spdlog::error("worker: target unavailable ({}); consumption paused, trying again in {} ms", why, wait.count());
     auto next_try = Clock::now() + wait;
@@ -134,7 +160,7 @@ class Worker::Impl {
     bool up = false;
     while (!stop.load()) {
       telemetry_.heartbeat();
-      loop_.serve_paused(100);
+      loop_->serve_paused(100);
       if (Clock::now() < next_try) continue;
       if ((up = target_->available() || target_->connect())) break;
       next_try = Clock::now() + target_backoff_.next();
@@ -142,8 +168,8 @@ class Worker::Impl {
     metrics_.backoff_active.Set(0);
     if (!up) return false;
     spdlog::info("worker: trying the target again; consumption resumed");
-    loop_.resume_all();
-    telemetry_.set_ready(loop_.assignment_size() > 0);
+    loop_->resume_all();
+    telemetry_.set_ready(loop_->assignment_size() > 0);
     return true;
   }
 
@@ -154,7 +180,8 @@ class Worker::Impl {
   std::unique_ptr<ApplyTarget> target_;
   // Destruction order: the consume loop goes first (it leaves the group), then the producer flushes.
   Forwarder forwarder_;
-  ConsumeLoop loop_;
+  std::unique_ptr<ConsumeLoop> loop_;
+  std::optional<Clock::time_point> last_fenced_;
   Backoff target_backoff_{std::chrono::milliseconds(250), std::chrono::seconds(5)};
   Backoff forward_backoff_{std::chrono::milliseconds(500), std::chrono::seconds(30)};
 };

@@ -88,6 +88,13 @@ class PoisonChaos : public ::testing::Test {
   PoisonChaos() : config_(make_config(dir_)), env_(config_) {
     write_lead_sheet_file(source().url, kSheetSeed, kRows);
     write_text_file(config_path(), config_yaml(config_));
+    // Each worker slot restarts under its own instance id (worker.instance_id), as a pod or a
+    // systemd unit would: a killed worker takes back its partitions without a rebalance.
+    for (const int slot : {0, 1}) {
+      auto slot_config = config_;
+      slot_config.worker.instance_id = "chaos-worker-" + std::to_string(slot);
+      write_text_file(slot_config_path(slot), config_yaml(slot_config));
+    }
   }
 
   void SetUp() override {
@@ -118,11 +125,12 @@ class PoisonChaos : public ::testing::Test {
 
   const common::SourceConfig& source() const { return config_.sources.at(0); }
   std::string config_path() const { return dir_.file("leadsync.yaml"); }
+  std::string slot_config_path(int slot) const { return dir_.file("worker-" + std::to_string(slot) + ".yaml"); }
   std::string table(pqxx::connection& conn) const { return common::qualified(conn, config_.postgres.schema, "leads"); }
 
   std::unique_ptr<ChildProcess> start_worker(int slot) {
     const auto log = dir_.file("worker-" + std::to_string(slot) + "-" + std::to_string(++workers_started_) + ".log");
-    return start_worker_process(config_path(), log);
+    return start_worker_process(slot_config_path(slot), log);
   }
 
   // Live rows in the table, or -1 while PostgreSQL cannot be reached (a fresh connection each time:

@@ -292,7 +292,8 @@ std::string config_yaml(const common::Config& c) {
   y << "postgres:\n"
     << "  url: " << quoted(c.postgres.url) << "\n"
     << "  schema: " << quoted(c.postgres.schema) << "\n"
-    << "worker: {max_batch: " << c.worker.max_batch << ", max_wait_ms: " << c.worker.max_wait_ms << "}\n"
+    << "worker: {max_batch: " << c.worker.max_batch << ", max_wait_ms: " << c.worker.max_wait_ms
+    << (c.worker.instance_id.empty() ? "" : ", instance_id: " + c.worker.instance_id) << "}\n"
     << "runs: {heartbeat_interval: " << c.runs.heartbeat_interval.count() << "ms}\n";
   if (!c.api.address.empty()) {
     y << "api: {address: " << quoted(c.api.address) << ", token_env: " << quoted(c.api.token_env) << "}\n";

@@ -71,6 +71,17 @@ TEST(Config, ParsesAValidConfigWithDefaults) {
   EXPECT_EQ(c.sources[0].columns.size(), 4u);
 }
 
+// worker.instance_id becomes two group.instance.id values: only characters no broker or log needs
+// to quote.
+TEST(Config, R13_AWorkerInstanceIdIsKeptAndOneWithOtherCharactersIsRefusedNamingTheKey) {
+  const auto with = [](const std::string& id) { return replace(kValid, "\nsources:", "\nworker: {instance_id: " + id + "}\nsources:"); };
+  EXPECT_EQ(parse_config(with("leadsync-worker-0")).worker.instance_id, "leadsync-worker-0");
+  EXPECT_EQ(parse_config(kValid).worker.instance_id, "");
+  const auto e = error_of(with("\"a b\""));
+  EXPECT_NE(e.find("worker.instance_id"), std::string::npos) << e;
+  EXPECT_NE(e.find("not a valid instance id"), std::string::npos) << e;
+}
+
 TEST(Config, RejectsUnknownKeysNamingTheirPath) {
   const auto e = error_of(replace(kValid, "audit: true", "audit: true\n    auditt: false"));
   EXPECT_NE(e.find("entities.lead.auditt"), std::string::npos) << e;
