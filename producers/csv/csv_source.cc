@@ -62,14 +62,12 @@ std::string CsvSource::open() {
     if (!decode(record_.cells, record_.line, bad)) {
       throw std::runtime_error("source " + config_.name + ": header: " + *bad);
     }
-    header_ = common::parse_csv_header(record_.cells);
+    set_header(record_.cells);
   } else {
-    header_ = common::parse_csv_header({});
+    set_header({});
   }
   return fingerprint;
 }
-
-std::vector<std::string> CsvSource::column_warnings() const { return common::describe_header_issues(header_); }
 
 bool CsvSource::decode(std::vector<std::string>& cells, std::size_t line, std::optional<std::string>& error) {
   for (std::size_t i = 0; i < cells.size(); ++i) {
