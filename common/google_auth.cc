@@ -45,22 +45,6 @@ std::string rs256(const std::string& pem, std::string_view data) {
   return sig;
 }
 
-std::string form_escape(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string base64url(std::string_view bytes) {
@@ -146,7 +130,7 @@ std::string GoogleTokenSource::access_token() {
       {HttpMethod::kPost,
        key_.token_uri,
        {{"Content-Type", "application/x-www-form-urlencoded"}},
-       "grant_type=" + form_escape("urn:ietf:params:oauth:grant-type:jwt-bearer") + "&assertion=" + assertion});
+       "grant_type=" + percent_encode("urn:ietf:params:oauth:grant-type:jwt-bearer") + "&assertion=" + assertion});
   ++fetches_;
   const auto doc = nlohmann::json::parse(response.body, nullptr, false);
   const auto where = "the token endpoint " + redact_http_url(key_.token_uri);

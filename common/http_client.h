@@ -42,6 +42,10 @@ struct HttpOptions {
   double max_requests_per_second = 0;
 };
 
+// Percent-encodes everything but RFC 3986's unreserved characters and those in `keep` (a URL path
+// segment, a form value).
+std::string percent_encode(std::string_view text, std::string_view keep = "");
+
 // Parses a rate like "60/min", "5/s" or "1000/h" into requests per second; nullopt if malformed.
 std::optional<double> parse_request_rate(std::string_view text);
 

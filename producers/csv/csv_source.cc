@@ -68,9 +68,9 @@ void CsvSource::read_header() {
     if (!decode(record_.cells, record_.line, bad)) {
       throw std::runtime_error("source " + config_.name + ": header: " + *bad);
     }
-    header_ = common::parse_csv_header(record_.cells);
+    set_header(record_.cells);
   } else {
-    header_ = common::parse_csv_header({});
+    set_header({});
   }
 }
 
@@ -105,8 +105,6 @@ bool CsvSource::resume(const Checkpoint& from) {
   reader_->continue_from({static_cast<std::size_t>(offset), static_cast<std::size_t>(line), after_cr != 0});
   return true;
 }
-
-std::vector<std::string> CsvSource::column_warnings() const { return common::describe_header_issues(header_); }
 
 bool CsvSource::decode(std::vector<std::string>& cells, std::size_t line, std::optional<std::string>& error) {
   for (std::size_t i = 0; i < cells.size(); ++i) {

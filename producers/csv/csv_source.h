@@ -11,21 +11,18 @@
 
 #include "common/csv.h"
 #include "common/source_config.h"
-#include "producers/source.h"
+#include "producers/header_source.h"
 #include "producers/temp_file.h"
 
 namespace leadsync::producers {
 
-class CsvSource : public SourceAdapter {
+class CsvSource : public HeaderRowSource {
  public:
   // `work_dir` holds the private directory of a remote sheet's download during a run.
   CsvSource(const common::SourceConfig& config, const common::CsvSettings& settings, std::string work_dir);
   ~CsvSource() override;
 
   std::string open() override;
-  const std::vector<std::string>& columns() const override { return header_.names; }
-  std::vector<std::string> column_warnings() const override;
-  bool is_duplicate_column(const std::string& name) const override { return header_.is_duplicate(name); }
   bool next(SourceRecord& out, std::optional<std::string>& error) override;
   double progress() const override;
   std::optional<Checkpoint> checkpoint() const override;
@@ -48,7 +45,6 @@ class CsvSource : public SourceAdapter {
   std::string fingerprint_;
   std::ifstream in_;
   std::unique_ptr<common::CsvReader> reader_;
-  common::CsvHeader header_;
   common::CsvRecord record_;
   std::string scratch_;
 };

@@ -12,22 +12,6 @@ namespace {
 // never says where its grid ends cannot keep a read going forever.
 constexpr int64_t kMaxSheetRows = 10'000'000;
 
-std::string path_escape(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~' || c == '!' || c == ':') {
-      out += c;
-    } else {
-      out += '%';
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    }
-  }
-  return out;
-}
-
 const char* env_key_name(common::SheetsAuth auth) {
   switch (auth) {
     case common::SheetsAuth::kBearerToken:
@@ -69,8 +53,8 @@ std::vector<std::pair<std::string, std::string>> SheetsSource::auth_headers() {
 }
 
 nlohmann::json SheetsSource::get(const std::string& a1) {
-  const auto url = base_ + "/v4/spreadsheets/" + path_escape(settings_.spreadsheet_id) + "/values/" +
-                   path_escape(a1) + "?majorDimension=ROWS&valueRenderOption=UNFORMATTED_VALUE&dateTimeRenderOption=" +
+  const auto url = base_ + "/v4/spreadsheets/" + common::percent_encode(settings_.spreadsheet_id) + "/values/" +
+                   common::percent_encode(a1, "!:") + "?majorDimension=ROWS&valueRenderOption=UNFORMATTED_VALUE&dateTimeRenderOption=" +
                    (settings_.dates == common::SheetsDates::kSerialNumber ? "SERIAL_NUMBER" : "FORMATTED_STRING");
   const auto where = "source " + config_.name + ": reading " + a1 + " (window " + std::to_string(windows_ + 1) + ")";
   common::HttpResponse response;
@@ -160,16 +144,14 @@ std::string SheetsSource::open() {
     for (const auto& cell : rows_[0]) names.push_back(sheets::cell_text(cell, std::nullopt, settings_.dates));
     row_index_ = 1;
   }
-  header_ = common::parse_csv_header(names);  // the CSV adapter's header rules
+  set_header(names);  // the CSV adapter's header rules
   types_.clear();
-  for (const auto& name : header_.names) {
+  for (const auto& name : columns()) {
     const auto it = settings_.column_types.find(name);
     types_.push_back(it == settings_.column_types.end() ? std::nullopt : std::optional(it->second));
   }
   return "";  // no cheap fingerprint: the API gives neither a hash nor a revision of the values
 }
-
-std::vector<std::string> SheetsSource::column_warnings() const { return common::describe_header_issues(header_); }
 
 bool SheetsSource::next(SourceRecord& out, std::optional<std::string>& error) {
   while (row_index_ >= rows_.size()) {

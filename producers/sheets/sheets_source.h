@@ -19,16 +19,15 @@
 #include <string>
 #include <vector>
 
-#include "common/csv.h"
 #include "common/google_auth.h"
 #include "common/http_client.h"
 #include "common/source_config.h"
 #include "producers/sheets/sheets_values.h"
-#include "producers/source.h"
+#include "producers/header_source.h"
 
 namespace leadsync::producers {
 
-class SheetsSource : public SourceAdapter {
+class SheetsSource : public HeaderRowSource {
  public:
   // The default API base when the source's `url` is empty.
   static constexpr const char* kDefaultBase = "https://sheets.googleapis.com";
@@ -36,9 +35,6 @@ class SheetsSource : public SourceAdapter {
   SheetsSource(const common::SourceConfig& config, const common::SheetsSettings& settings);
 
   std::string open() override;
-  const std::vector<std::string>& columns() const override { return header_.names; }
-  std::vector<std::string> column_warnings() const override;
-  bool is_duplicate_column(const std::string& name) const override { return header_.is_duplicate(name); }
   bool next(SourceRecord& out, std::optional<std::string>& error) override;
   double progress() const override;
 
@@ -59,7 +55,6 @@ class SheetsSource : public SourceAdapter {
   std::unique_ptr<common::GoogleTokenSource> tokens_;
   std::optional<sheets::A1Range> range_;  // nullopt: a named range, one request
   std::vector<std::optional<common::FieldType>> types_;  // by column index
-  common::CsvHeader header_;
 
   nlohmann::json rows_;         // the current window's rows (an array)
   std::size_t row_index_ = 0;   // next row of rows_ to return

@@ -5,7 +5,7 @@
 // that keeps failing fails the run with the status and the redacted URL, and nothing of it is
 // published as if complete (no deletes, stored state not advanced).
 //
-// DISABLED_SheetsVsCsv100k is the closing note's figure, run on demand (see docs/sources.md).
+// DISABLED_SheetsVsCsv100k is the closing note's figure, run on demand (the command is in README.md).
 #include <gtest/gtest.h>
 
 #include <algorithm>
