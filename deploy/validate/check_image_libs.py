@@ -14,7 +14,8 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "build"
-EXECUTABLES = ["workers/leadsync-worker", "producers/leadsync-producer", "ctl/leadsyncctl"]
+EXECUTABLES = ["workers/leadsync-worker", "workers/leadsync-crm-sink", "producers/leadsync-producer",
+               "producers/leadsync-capture", "ctl/leadsyncctl"]
 
 
 def runtime_packages():
