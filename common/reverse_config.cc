@@ -66,8 +66,11 @@ void check_roles(const Config& c) {
       const auto* f = entity.field(field);
       if (f && f->role != FieldRole::kSource) {
         throw ConfigError("config error at sources." + s.name + ".columns: '" + column + "' maps onto '" + field +
-                          "', which is declared role: " + (f->role == FieldRole::kWriteBack ? "write_back" : "computed") +
-                          " (leadsync or the application writes it, no source column may)");
+                          "', which is declared role: " +
+                          (f->role == FieldRole::kWriteBack ? "write_back"
+                           : f->role == FieldRole::kRules   ? "rules"
+                                                            : "computed") +
+                          " (leadsync, its rules or the application write it, no source column may)");
       }
     }
   }

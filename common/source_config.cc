@@ -257,13 +257,6 @@ SourceConfig parse_source(const Node& n, const std::map<std::string, EntityConfi
     if (field != entity.key && !entity.field(field)) {
       cn.fail("'" + field + "' is neither the key nor a field of entity '" + entity.name + "'");
     }
-    if (const auto* f = entity.field(field); f && f->role != FieldRole::kSource) {
-      cn.fail("field '" + field + "' is not a source field (role " +
-              (f->role == FieldRole::kRules ? "rules: the entity's rules fill it"
-               : f->role == FieldRole::kWriteBack ? "write_back: leadsync writes it from a target"
-                                                  : "computed: PostgreSQL computes it") +
-              "); no column may map it");
-    }
     if (!targets.insert(field).second) cn.fail("field '" + field + "' is mapped from two columns");
     s.columns.emplace_back(column, field);
   });

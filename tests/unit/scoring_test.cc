@@ -293,7 +293,7 @@ TEST(Scoring, R15_AComputedFieldCannotBeMappedFromAColumn) {
                           "{field: employees, gt: 1}}\n    segments: {field: segment, rules: [{name: a, when: {field: "
                           "priority, gt: 0}}]}\n");
   yaml.replace(yaml.find("extra: extra}"), 13, "extra: extra, prio: priority}");
-  expect_config_error(yaml, "sources[0].columns.prio", "is not a source field (role rules: the entity's rules fill it)");
+  expect_config_error(yaml, "sources.s.columns", "'prio' maps onto 'priority', which is declared role: rules");
 }
 
 TEST(Scoring, R15_TheExampleConfigWithRulesLoads) {
