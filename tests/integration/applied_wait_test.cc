@@ -16,32 +16,13 @@ using namespace std::chrono_literals;
 
 std::string sheet(int rows, const std::string& note) { return lead_sheet(rows, note); }
 
-class AppliedWait : public ::testing::Test {
+class AppliedWait : public ExecutablesTest {
  protected:
-  void SetUp() override {
-    config_ = isolated_example_config(unique_tag("wait"));
-    config_.sources.at(0).url = dir_.file("leads.csv");
-    env_ = std::make_unique<IsolatedEnvironment>(config_);
-    write_text_file(dir_.file("leadsync.yaml"), config_yaml(config_));
-    conn_ = connect(config_);
-    store_ = std::make_unique<common::RunStore>(*conn_, 1s);
-    ASSERT_TRUE(wait_for_topic_leaders(config_));
+  void SetUp() override { start("wait"); }
+  CommandResult producer(const std::vector<std::string>& args) {
+    return run("/producers/leadsync-producer", args, std::chrono::seconds(180));
   }
-  const std::string& source() const { return config_.sources.at(0).name; }
-  CommandResult run(const std::string& binary, const std::vector<std::string>& args) {
-    std::vector<std::string> argv{std::string(LEADSYNC_BINARY_DIR) + binary, "--config", dir_.file("leadsync.yaml")};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_command(argv, dir_.file("cmd-" + std::to_string(++calls_) + ".log"), 180s);
-  }
-  CommandResult producer(const std::vector<std::string>& args) { return run("/producers/leadsync-producer", args); }
-  CommandResult ctl(const std::vector<std::string>& args) { return run("/ctl/leadsyncctl", args); }
-
-  TempDir dir_;
-  common::Config config_;
-  std::unique_ptr<IsolatedEnvironment> env_;
-  std::unique_ptr<pqxx::connection> conn_;
-  std::unique_ptr<common::RunStore> store_;
-  int calls_ = 0;
+  CommandResult ctl(const std::vector<std::string>& args) { return run("/ctl/leadsyncctl", args, std::chrono::seconds(180)); }
 };
 
 TEST_F(AppliedWait, R4_WaitWaitsForAnEarlierRunWhoseEventsAreStillBeingApplied) {

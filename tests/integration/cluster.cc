@@ -611,4 +611,21 @@ double metric_value(common::Telemetry& telemetry, const std::string& name,
   return total;
 }
 
+void ExecutablesTest::start(const std::string& tag) {
+  config_ = isolated_example_config(unique_tag(tag));
+  config_.sources.at(0).url = dir_.file("leads.csv");
+  env_ = std::make_unique<IsolatedEnvironment>(config_);
+  write_text_file(dir_.file("leadsync.yaml"), config_yaml(config_));
+  conn_ = connect(config_);
+  store_ = std::make_unique<common::RunStore>(*conn_, std::chrono::seconds(1));
+  ASSERT_TRUE(wait_for_topic_leaders(config_));
+}
+
+CommandResult ExecutablesTest::run(const std::string& binary, const std::vector<std::string>& args,
+                                   std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv{std::string(LEADSYNC_BINARY_DIR) + binary, "--config", dir_.file("leadsync.yaml")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, dir_.file("cmd-" + std::to_string(++calls_) + ".log"), timeout);
+}
+
 }  // namespace leadsync::testing

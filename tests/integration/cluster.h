@@ -22,6 +22,7 @@
 #include "common/kafka_producer.h"
 #include "common/mapping.h"
 #include "common/pg.h"
+#include "common/runs.h"
 #include "common/telemetry.h"
 
 namespace leadsync::testing {
@@ -208,5 +209,25 @@ bool wait_for_topic_leaders(const common::Config& config);
 
 // A sheet of `rows` leads in the example layout (L-0000001 ...), every row's Notes set to `note`.
 std::string lead_sheet(int rows, const std::string& note = "");
+
+// A test that runs leadsync's executables as a user would: the isolated example config, whose
+// source reads dir_/leads.csv, written to dir_/leadsync.yaml, with its schema and topics, a database
+// session and a run store on it.
+class ExecutablesTest : public ::testing::Test {
+ protected:
+  // Call from SetUp(); `tag` names the test's topics, schema and sources.
+  void start(const std::string& tag);
+  const std::string& source() const { return config_.sources.at(0).name; }
+  // Runs build/`binary` (e.g. "/ctl/leadsyncctl") with --config and `args` to its end.
+  CommandResult run(const std::string& binary, const std::vector<std::string>& args,
+                    std::chrono::milliseconds timeout);
+
+  TempDir dir_;
+  common::Config config_;
+  std::unique_ptr<IsolatedEnvironment> env_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<common::RunStore> store_;
+  int calls_ = 0;
+};
 
 }  // namespace leadsync::testing

@@ -18,18 +18,9 @@ using common::RunStatus;
 
 std::string sheet(int rows) { return lead_sheet(rows); }
 
-class ProducerCrash : public ::testing::Test {
+class ProducerCrash : public ExecutablesTest {
  protected:
-  void SetUp() override {
-    config_ = isolated_example_config(unique_tag("pcrash"));
-    config_.sources.at(0).url = dir_.file("leads.csv");
-    env_ = std::make_unique<IsolatedEnvironment>(config_);
-    write_text_file(dir_.file("leadsync.yaml"), config_yaml(config_));
-    conn_ = connect(config_);
-    store_ = std::make_unique<common::RunStore>(*conn_, 1s);
-    ASSERT_TRUE(wait_for_topic_leaders(config_));
-  }
-  const std::string& source() const { return config_.sources.at(0).name; }
+  void SetUp() override { start("pcrash"); }
 
   std::unique_ptr<ChildProcess> producer(const std::string& log) {
     return std::make_unique<ChildProcess>(
@@ -38,9 +29,7 @@ class ProducerCrash : public ::testing::Test {
         dir_.file(log));
   }
   CommandResult ctl(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 60s) {
-    std::vector<std::string> argv{LEADSYNC_BINARY_DIR "/ctl/leadsyncctl", "--config", dir_.file("leadsync.yaml")};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run_command(argv, dir_.file("ctl-" + std::to_string(++calls_) + ".log"), timeout);
+    return run("/ctl/leadsyncctl", args, timeout);
   }
   // The JSON report line a `--once` producer printed for the run.
   static nlohmann::json report_of(const std::string& output) {
@@ -53,13 +42,6 @@ class ProducerCrash : public ::testing::Test {
     }
     return {};
   }
-
-  TempDir dir_;
-  common::Config config_;
-  std::unique_ptr<IsolatedEnvironment> env_;
-  std::unique_ptr<pqxx::connection> conn_;
-  std::unique_ptr<common::RunStore> store_;
-  int calls_ = 0;
 };
 
 TEST_F(ProducerCrash, R3_TwoProducersStartedTogetherOnOneSourceRunItOnce) {
