@@ -46,17 +46,23 @@ std::string sheet(bool edited) {
 
 // The source's adapter, which can be made to fail after `fail_after` records (an interrupted read)
 // and tells which entry the run used. It reads slowly enough for several checkpoints.
+// Which entry the run used, kept outside the adapter: the runner owns the adapter and destroys it
+// when the run ends.
+struct Entries {
+  bool opened = false, resumed = false;
+};
+
 class Interruptible : public producers::SourceAdapter {
  public:
-  Interruptible(std::unique_ptr<producers::SourceAdapter> inner, std::size_t fail_after)
-      : inner_(std::move(inner)), fail_after_(fail_after) {}
+  Interruptible(std::unique_ptr<producers::SourceAdapter> inner, std::size_t fail_after, Entries& entries)
+      : inner_(std::move(inner)), fail_after_(fail_after), entries_(entries) {}
   std::string open() override {
-    opened = true;
+    entries_.opened = true;
     return inner_->open();
   }
   bool resume(const producers::Checkpoint& from) override {
-    resumed = inner_->resume(from);
-    return resumed;
+    entries_.resumed = inner_->resume(from);
+    return entries_.resumed;
   }
   const std::vector<std::string>& columns() const override { return inner_->columns(); }
   std::vector<std::string> column_warnings() const override { return inner_->column_warnings(); }
@@ -69,12 +75,11 @@ class Interruptible : public producers::SourceAdapter {
   double progress() const override { return inner_->progress(); }
   std::optional<producers::Checkpoint> checkpoint() const override { return inner_->checkpoint(); }
 
-  bool opened = false, resumed = false;
-
  private:
   std::unique_ptr<producers::SourceAdapter> inner_;
   std::size_t fail_after_;
   std::size_t records_ = 0;
+  Entries& entries_;
 };
 
 // One pipeline: its own topics, schema, source and worker.
@@ -99,12 +104,12 @@ struct Pipeline {
     producers::RunOptions options;
     options.checkpoint_every = 100ms;
     producers::SyncRunner runner(config, kafka, nullptr, options);
-    auto adapter = std::make_unique<Interruptible>(producers::make_adapter(source(), dir.path()), fail_after);
-    auto* seen = adapter.get();
+    Entries entries;
+    auto adapter = std::make_unique<Interruptible>(producers::make_adapter(source(), dir.path()), fail_after, entries);
     Outcome out;
     out.report = runner.run(source(), std::move(adapter));
-    out.opened = seen->opened;
-    out.resumed = seen->resumed;
+    out.opened = entries.opened;
+    out.resumed = entries.resumed;
     const auto after = high_watermarks(config.kafka, config.kafka.topic);
     for (const auto& m : read_messages(config.kafka, config.kafka.topic, before, after)) {
       common::ChangeEvent e;
