@@ -11,6 +11,7 @@
 #include "common/redact.h"
 #include "common/runs.h"
 #include "common/runs_json.h"
+#include "producers/api/broker_status.h"
 #include "producers/api/pages.h"
 
 namespace leadsync::producers::api {
@@ -74,8 +75,11 @@ ApiAccess api_access_from_env(const common::ApiConfig& api) {
   return access;
 }
 
-ApiServer::ApiServer(const common::Config& config, ApiAccess access)
-    : config_(config), access_(std::move(access)), server_(std::make_unique<httplib::Server>()) {
+ApiServer::ApiServer(const common::Config& config, ApiAccess access, std::chrono::milliseconds broker_interval)
+    : config_(config),
+      access_(std::move(access)),
+      broker_(std::make_unique<BrokerStatus>(config, broker_interval)),
+      server_(std::make_unique<httplib::Server>()) {
   routes();
 }
 
@@ -89,6 +93,7 @@ int ApiServer::start(const std::string& address) {
   const int port = std::atoi(address.substr(colon + 1).c_str());
   const int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (bound < 0) throw std::runtime_error("cannot listen on " + address + " for the API");
+  broker_->start();
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // httplib's stop() is a no-op until the loop runs: wait for it, so that a quick stop never hangs.
   for (int i = 0; i < 500 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -99,6 +104,7 @@ int ApiServer::start(const std::string& address) {
 void ApiServer::stop() {
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
+  if (broker_) broker_->stop();
 }
 
 void ApiServer::routes() {
@@ -164,11 +170,12 @@ void ApiServer::routes() {
     if (!source) throw Problem{404, "urn:leadsync:problem:unknown-source", "Unknown source", "no source named '" + name + "'"};
     return *source;
   };
-  auto source_json = [](common::RunStore& store, const common::SourceConfig& src) {
+  auto source_json = [this](common::RunStore& store, const common::SourceConfig& src) {
     auto j = common::source_state_to_json(store.source_state(src.name));
     j["kind"] = src.kind;
     j["entity"] = src.entity;
     j["schedule_seconds"] = static_cast<double>(src.schedule.count()) / 1000.0;
+    j["dead_letters"] = broker_->dead_letters(src.name);
     return j;
   };
 
@@ -180,8 +187,11 @@ void ApiServer::routes() {
     send_json(res, 200, store_for([&](common::RunStore& store) {
                 json out = json::array();
                 for (const auto& src : config_.sources) out.push_back(source_json(store, src));
-                return json{{"sources", out}};
+                return json{{"sources", out}, {"dead_letter_topic", broker_->dead_letter_topic()}};
               }));
+  });
+  s.Get("/api/v1/lag", [this](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, broker_->lag());
   });
   s.Get(R"(/api/v1/sources/([^/]+))", [=](const httplib::Request& req, httplib::Response& res) {
     const auto& src = known_source(req.matches[1]);

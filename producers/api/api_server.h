@@ -4,9 +4,12 @@
 //
 // Every request reads and writes the run store in PostgreSQL (common/runs.h), never the producer's
 // memory, so the API tells the truth about runs of any producer process and what it changes is
-// obeyed by whichever producer runs the source.
+// obeyed by whichever producer runs the source. The two figures that live in Kafka — the workers'
+// consumer lag (GET /api/v1/lag) and the dead letters per source and class (`dead_letters` of a
+// source) — come from a background sampler of the broker (broker_status.h).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -31,9 +34,13 @@ struct ApiAccess {
 ApiAccess api_access_from_env(const common::ApiConfig& api);
 bool is_loopback_host(const std::string& host);
 
+class BrokerStatus;
+
 class ApiServer {
  public:
-  ApiServer(const common::Config& config, ApiAccess access);
+  // `broker_interval`: how often the consumer lag and the dead letters are read from Kafka.
+  ApiServer(const common::Config& config, ApiAccess access,
+            std::chrono::milliseconds broker_interval = std::chrono::seconds(2));
   ~ApiServer();  // stops serving and joins the thread
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
@@ -48,6 +55,7 @@ class ApiServer {
 
   const common::Config& config_;
   ApiAccess access_;
+  std::unique_ptr<BrokerStatus> broker_;
   // Destroyed after the thread is joined (stop()).
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

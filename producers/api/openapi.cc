@@ -52,7 +52,41 @@ const char* openapi_document() {
           "state": {"enum": ["idle", "paused", "queued", "running"]},
           "active_run": {"oneOf": [{"$ref": "#/components/schemas/Run"}, {"type": "null"}]},
           "last_run": {"oneOf": [{"$ref": "#/components/schemas/Run"}, {"type": "null"}]},
-          "last_completed_at": {"type": ["string", "null"]}
+          "last_completed_at": {"type": ["string", "null"]},
+          "dead_letters": {"$ref": "#/components/schemas/DeadLetterCounts"}
+        }
+      },
+      "DeadLetterCounts": {
+        "type": "object",
+        "description": "dead letters in the dead-letter topic by error class (permanent, retryable, infrastructure, other); classes with none are absent",
+        "additionalProperties": {"type": "integer", "minimum": 0}
+      },
+      "DeadLetterTopic": {
+        "type": "object",
+        "description": "the dead-letter topic as counted by the producer: every dead letter retained when it started, and every one written since",
+        "properties": {
+          "topic": {"type": "string"},
+          "unattributed": {"$ref": "#/components/schemas/DeadLetterCounts"},
+          "total": {"type": "integer"},
+          "caught_up": {"type": "boolean", "description": "false while the producer is still counting what the topic held"},
+          "counted_at": {"type": ["string", "null"]},
+          "error": {"type": ["string", "null"]}
+        }
+      },
+      "Lag": {
+        "type": "object",
+        "description": "the workers' consumer group on the main topic and its retry tiers, sampled from the broker every 2 s",
+        "properties": {
+          "group": {"type": "string"},
+          "members": {"type": ["integer", "null"], "description": "consumers in the group; each worker has two (main topic, retry tiers)"},
+          "lag": {"type": ["integer", "null"], "description": "messages after the group's committed offsets, summed over the topics"},
+          "sampled_at": {"type": ["string", "null"]},
+          "error": {"type": ["string", "null"]},
+          "topics": {"type": "array", "items": {"type": "object", "properties": {
+            "topic": {"type": "string"}, "lag": {"type": "integer"}, "committed": {"type": "integer"},
+            "partitions": {"type": "array", "items": {"type": "object", "properties": {
+              "partition": {"type": "integer"}, "committed": {"type": ["integer", "null"]},
+              "high": {"type": "integer"}, "lag": {"type": "integer"}}}}}}}
         }
       }
     },
@@ -64,7 +98,8 @@ const char* openapi_document() {
     "/api/v1/sources": {
       "get": {"summary": "every configured source with its run state",
               "responses": {"200": {"description": "sources", "content": {"application/json": {"schema": {"type": "object",
-                "properties": {"sources": {"type": "array", "items": {"$ref": "#/components/schemas/Source"}}}}}}}}}
+                "properties": {"sources": {"type": "array", "items": {"$ref": "#/components/schemas/Source"}},
+                               "dead_letter_topic": {"$ref": "#/components/schemas/DeadLetterTopic"}}}}}}}}
     },
     "/api/v1/sources/{name}": {
       "get": {"summary": "one source", "parameters": [{"$ref": "#/components/parameters/source"}],
@@ -99,6 +134,10 @@ const char* openapi_document() {
                "responses": {"202": {"description": "cancel requested"}, "401": {"$ref": "#/components/responses/Problem"},
                              "404": {"$ref": "#/components/responses/Problem"},
                              "409": {"$ref": "#/components/responses/Problem"}}}
+    },
+    "/api/v1/lag": {
+      "get": {"summary": "consumer lag of the workers' group per topic and partition, with its member count",
+              "responses": {"200": {"description": "the last sample", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Lag"}}}}}}
     },
     "/api/v1/runs": {
       "get": {"summary": "runs, newest first",

@@ -1,5 +1,7 @@
 // The status page at / : plain HTML, inline styles and one small script that polls /api/v1 once a
-// second. Nothing is loaded from elsewhere, so it works offline; data is inserted as text only.
+// second (sources with their dead letters by class, runs with progress bars, the workers' consumer
+// lag per topic with the group's members). Nothing is loaded from elsewhere, so it works offline;
+// data is inserted as text only.
 #include "producers/api/pages.h"
 
 namespace leadsync::producers::api {
@@ -20,6 +22,8 @@ const char* status_page() {
   progress { width: 12em; }
   #notice { min-height: 1.4em; color: #b3261e; }
   button { margin-right: 4px; }
+  .dl span { margin-right: 0.8em; } .dl-permanent, .dl-other { color: #b3261e; } .dl-retryable { color: #8a6d00; }
+  .dl-infrastructure { color: #6a3d9a; } .muted { color: #666; } .lag-behind { color: #b3261e; font-weight: 600; }
 </style>
 </head>
 <body>
@@ -29,10 +33,15 @@ const char* status_page() {
 <div id="notice" role="status"></div>
 <h2>Sources</h2>
 <table id="sources"><thead><tr><th>Source</th><th>State</th><th>Last run</th><th>Last completed</th>
-<th>Next scheduled</th><th>Control</th></tr></thead><tbody></tbody></table>
+<th>Next scheduled</th><th>Dead letters</th><th>Control</th></tr></thead><tbody></tbody></table>
+<p id="dead-letter-topic" class="muted"></p>
 <h2>Runs</h2>
 <table id="runs"><thead><tr><th>Run</th><th>Source</th><th>Status</th><th>Trigger</th><th>Progress</th>
 <th>Rows</th><th>Published</th><th>Started</th><th>Message</th></tr></thead><tbody></tbody></table>
+<h2>Consumer lag</h2>
+<p id="lag-summary"></p>
+<table id="lag"><thead><tr><th>Topic</th><th>Lag</th><th>Committed</th><th>Lag per partition</th></tr></thead>
+<tbody></tbody></table>
 <script>
 "use strict";
 const tokenInput = document.getElementById("token");
@@ -65,6 +74,56 @@ function nextScheduled(s) {
   return new Date(Date.parse(last) + s.schedule_seconds * 1000).toISOString().replace(".000", "");
 }
 
+// {class: count} as one span per class, or "none".
+function deadLetters(td, counts) {
+  td.className = "dl";
+  const classes = Object.keys(counts || {}).sort();
+  if (classes.length === 0) { td.textContent = "none"; td.classList.add("muted"); return; }
+  for (const c of classes) {
+    const span = document.createElement("span");
+    span.className = "dl-" + c;
+    span.dataset.class = c;
+    span.dataset.count = String(counts[c]);
+    span.textContent = c + ": " + counts[c];
+    td.appendChild(span);
+  }
+}
+
+function renderDeadLetterTopic(t) {
+  const p = document.getElementById("dead-letter-topic");
+  if (!t) { p.textContent = ""; return; }
+  let text = "Dead-letter topic " + t.topic + ": " + t.total + " in all";
+  const un = Object.keys(t.unattributed || {}).sort();
+  if (un.length) text += "; of no configured source (payload not a change event): " +
+                         un.map(c => c + " " + t.unattributed[c]).join(", ");
+  if (!t.caught_up) text += " (still counting)";
+  if (t.error) text += " — cannot read: " + t.error;
+  p.textContent = text;
+}
+
+function renderLag(l) {
+  const summary = document.getElementById("lag-summary");
+  summary.dataset.members = l.members == null ? "" : String(l.members);
+  summary.dataset.lag = l.lag == null ? "" : String(l.lag);
+  if (l.members == null) {
+    summary.textContent = "group " + l.group + ": " + (l.error ? "cannot read: " + l.error : "not sampled yet");
+  } else {
+    summary.textContent = "group " + l.group + ": " + l.members + " member(s), " + l.lag +
+      " message(s) behind, sampled " + l.sampled_at + (l.error ? " — last sample failed: " + l.error : "");
+  }
+  const body = document.querySelector("#lag tbody");
+  body.replaceChildren();
+  for (const t of l.topics || []) {
+    const row = body.insertRow();
+    row.dataset.topic = t.topic;
+    row.dataset.lag = String(t.lag);
+    cell(row, t.topic);
+    cell(row, t.lag, t.lag > 0 ? "lag-behind" : "");
+    cell(row, t.committed);
+    cell(row, t.partitions.map(p => p.partition + ": " + p.lag).join("  "));
+  }
+}
+
 function renderSources(sources) {
   const body = document.querySelector("#sources tbody");
   body.replaceChildren();
@@ -76,6 +135,7 @@ function renderSources(sources) {
     cell(row, s.last_run ? s.last_run.status + " (" + s.last_run.run_id + ")" : "never");
     cell(row, s.last_completed_at || "never");
     cell(row, nextScheduled(s));
+    deadLetters(row.insertCell(), s.dead_letters);
     const td = row.insertCell();
     for (const action of ["trigger", "pause", "resume", "cancel"]) {
       const b = document.createElement("button");
@@ -117,11 +177,14 @@ function renderRuns(runs) {
 
 async function refresh() {
   try {
-    const [s, r] = await Promise.all([
+    const [s, r, l] = await Promise.all([
       fetch("/api/v1/sources", { headers: headers() }).then(x => x.json()),
-      fetch("/api/v1/runs?limit=25", { headers: headers() }).then(x => x.json())]);
+      fetch("/api/v1/runs?limit=25", { headers: headers() }).then(x => x.json()),
+      fetch("/api/v1/lag", { headers: headers() }).then(x => x.json())]);
     if (s.sources) renderSources(s.sources); else notice(s.detail || "cannot read sources");
+    renderDeadLetterTopic(s.dead_letter_topic);
     if (r.runs) renderRuns(r.runs);
+    if (l.topics) renderLag(l);
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
   } catch (e) {
     notice("cannot reach the producer: " + e);

@@ -7,7 +7,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
+#include <map>
+
 #include "common/errors.h"
+#include "common/group_lag.h"
 #include "common/runs.h"
 #include "common/schema.h"
 #include "producers/api/api_server.h"
@@ -35,9 +39,9 @@ class ApiTest : public ::testing::Test {
     start({kToken, true});
   }
 
-  void start(producers::api::ApiAccess access) {
+  void start(producers::api::ApiAccess access, std::chrono::milliseconds broker_interval = 2s) {
     server_.reset();
-    server_ = std::make_unique<producers::api::ApiServer>(config_, std::move(access));
+    server_ = std::make_unique<producers::api::ApiServer>(config_, std::move(access), broker_interval);
     port_ = server_->start("127.0.0.1:0");
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
     client_->set_read_timeout(10, 0);
@@ -198,6 +202,97 @@ TEST_F(ApiTest, R4_TheOpenApiDocumentDescribesEveryRouteAndThePageNeedsNothingFr
   for (const char* external : {"src=\"http", "href=\"http", "src='http", "@import", "//cdn"}) {
     EXPECT_EQ(page->body.find(external), std::string::npos) << external;
   }
+}
+
+// The status page's Kafka figures through the API, checked against the broker read independently:
+// a poison event of the source is dead-lettered by a real worker and counted under the source and
+// its class, a payload that is no change event is counted as unattributed, and with the worker
+// stopped the messages produced since show as the group's lag on the main topic, with no member.
+TEST_F(ApiTest, R5_SourcesShowDeadLettersByClassAndLagShowsTheWorkersGroupBehindWithItsMembers) {
+  // Sampled every 200 ms, so the figures follow quickly.
+  start({kToken, true}, 200ms);
+  IsolatedEnvironment env(config_);
+  common::KafkaProducer kafka(config_.kafka);
+  const auto& entity = config_.sources.at(0).entity;
+  produce_event(kafka, config_.kafka,
+                change_event(source_, entity, "poison-1", leadsync::v1::OP_UPSERT, 1,
+                             {{"favourite_colour", text("teal")}}, "run-" + unique_tag("dl")));
+  kafka.produce(config_.kafka.topic, entity + "/garbage", R"({"lead_id": "not a ChangeEvent"})");
+  ASSERT_TRUE(kafka.flush(30s));
+  {
+    WorkerThread worker(config_);
+    ASSERT_TRUE(eventually([&] { return sum(high_watermarks(config_.kafka, config_.kafka.dlq_topic)) >= 2; }, 60s))
+        << "the worker did not dead-letter both records";
+    ASSERT_TRUE(eventually([&] { return json::parse(get("/api/v1/lag")->body)["members"] == 2; }, 30s))
+        << "a running worker is two members (main topic, retry tiers): " << get("/api/v1/lag")->body;
+  }
+  // The classes as the dead-letter topic's headers say, read without the API.
+  std::map<std::string, int> classes;
+  for (const auto& d : read_topic(config_.kafka, config_.kafka.dlq_topic)) ++classes[d.header("leadsync-error-class")];
+  ASSERT_EQ(classes, (std::map<std::string, int>{{"permanent", 2}}));
+
+  constexpr int kBehind = 3;  // produced with no worker running
+  for (int i = 0; i < kBehind; ++i) kafka.produce(config_.kafka.topic, entity + "/later-" + std::to_string(i), "x");
+  ASSERT_TRUE(kafka.flush(30s));
+
+  json source, lag, topic;
+  const bool shown = eventually(
+      [&] {
+        source = json::parse(get("/api/v1/sources/" + source_)->body);
+        lag = json::parse(get("/api/v1/lag")->body);
+        topic = json::parse(get("/api/v1/sources")->body)["dead_letter_topic"];
+        return source["dead_letters"] == json{{"permanent", 1}} && topic["unattributed"] == json{{"permanent", 1}} &&
+               lag["lag"] == kBehind && lag["members"] == 0;
+      },
+      30s);
+  ASSERT_TRUE(shown) << source.dump() << "\n" << topic.dump() << "\n" << lag.dump();
+  EXPECT_EQ(topic["total"], 2);
+  EXPECT_EQ(topic["topic"], config_.kafka.dlq_topic);
+  EXPECT_TRUE(topic["caught_up"].get<bool>());
+  EXPECT_TRUE(topic["error"].is_null()) << topic.dump();
+  for (const auto& other : config_.sources) {
+    if (other.name == source_) continue;
+    EXPECT_EQ(json::parse(get("/api/v1/sources/" + other.name)->body)["dead_letters"], json::object()) << other.name;
+  }
+  // The main topic first, then each retry tier; the lag is the main topic's, per partition as the
+  // watermarks say.
+  const auto tiers = common::worker_topics(config_.kafka);
+  ASSERT_EQ(lag["topics"].size(), tiers.size()) << lag.dump();
+  const auto high = high_watermarks(config_.kafka, config_.kafka.topic);
+  EXPECT_EQ(lag["topics"][0]["topic"], config_.kafka.topic);
+  EXPECT_EQ(lag["topics"][0]["lag"], kBehind);
+  EXPECT_EQ(lag["topics"][0]["committed"], sum(high) - kBehind);
+  int64_t partition_lag = 0;
+  for (const auto& p : lag["topics"][0]["partitions"]) {
+    EXPECT_EQ(p["high"], high.at(p["partition"].get<std::size_t>()));
+    partition_lag += p["lag"].get<int64_t>();
+  }
+  EXPECT_EQ(partition_lag, kBehind);
+  for (std::size_t i = 1; i < tiers.size(); ++i) {
+    EXPECT_EQ(lag["topics"][i]["topic"], tiers[i]);
+    EXPECT_EQ(lag["topics"][i]["lag"], 0);
+  }
+  EXPECT_TRUE(lag["error"].is_null()) << lag.dump();
+  EXPECT_EQ(lag["group"], config_.kafka.group);
+}
+
+// Before the broker has anything to say the fields are there, empty, and say why.
+TEST_F(ApiTest, R4_WithoutTheTopicsLagAndDeadLettersSayWhyInsteadOfShowingNumbers) {
+  start({kToken, true}, 200ms);
+  json lag, topic;
+  ASSERT_TRUE(eventually(
+      [&] {
+        lag = json::parse(get("/api/v1/lag")->body);
+        topic = json::parse(get("/api/v1/sources")->body)["dead_letter_topic"];
+        return lag["error"].is_string() && topic["error"].is_string();
+      },
+      20s))
+      << lag.dump() << "\n" << topic.dump();
+  EXPECT_NE(lag["error"].get<std::string>().find(config_.kafka.topic), std::string::npos) << lag.dump();
+  EXPECT_TRUE(lag["lag"].is_null());
+  EXPECT_TRUE(lag["members"].is_null());
+  EXPECT_NE(topic["error"].get<std::string>().find(config_.kafka.dlq_topic), std::string::npos) << topic.dump();
+  EXPECT_EQ(json::parse(get("/api/v1/sources/" + source_)->body)["dead_letters"], json::object());
 }
 
 }  // namespace
