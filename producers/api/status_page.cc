@@ -109,7 +109,8 @@ function renderLag(l) {
     summary.textContent = "group " + l.group + ": " + (l.error ? "cannot read: " + l.error : "not sampled yet");
   } else {
     summary.textContent = "group " + l.group + ": " + l.members + " member(s), " + l.lag +
-      " message(s) behind, sampled " + l.sampled_at + (l.error ? " — last sample failed: " + l.error : "");
+      " message(s) behind" + (l.members === 0 && l.lag > 0 ? " and no worker consuming" : "") +
+      ", sampled " + l.sampled_at + (l.error ? " — last sample failed: " + l.error : "");
   }
   const body = document.querySelector("#lag tbody");
   body.replaceChildren();
@@ -120,7 +121,7 @@ function renderLag(l) {
     cell(row, t.topic);
     cell(row, t.lag, t.lag > 0 ? "lag-behind" : "");
     cell(row, t.committed);
-    cell(row, t.partitions.map(p => p.partition + ": " + p.lag).join("  "));
+    cell(row, t.partitions.map(p => "[" + p.partition + "] " + p.lag).join(", "));
   }
 }
 

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Drives the status page in Debian's headless chromium over the DevTools protocol (on a pipe, so
 no WebSocket library is needed): loads the page, enters the token, waits until RUN is rendered,
-watches its progress bar move, clicks SOURCE's cancel button and waits until the page shows the run
-cancelled. Prints what it saw as one JSON object; exits 1, naming the step, when a step fails."""
+waits until SOURCE's dead letters (--dead-letters CLASS=N) and the consumer lag (--lag TOPIC=N,
+--members N) show the figures the test read from the broker, watches the run's progress bar move
+(and then saves a screenshot with --screenshot), clicks SOURCE's cancel button and waits until the
+page shows the run cancelled. Prints what it saw as one JSON object; exits 1, naming the step, when a
+step fails."""
 import argparse
+import base64
 import fcntl
 import json
 import os
@@ -71,6 +75,18 @@ class Browser:
             raise RuntimeError("page script failed: " + json.dumps(r["exceptionDetails"]))
         return r["result"].get("value")
 
+    def screenshot(self, path):
+        # The whole page at a desktop width: lay it out at that width first, then take its height.
+        metrics = {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False}
+        self.call("Emulation.setDeviceMetricsOverride", metrics)
+        time.sleep(0.3)
+        metrics["height"] = int(self.eval("document.documentElement.scrollHeight")) + 10
+        self.call("Emulation.setDeviceMetricsOverride", metrics)
+        time.sleep(0.3)
+        data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
+
     def close(self):
         self.proc.kill()
         self.proc.wait()
@@ -93,8 +109,15 @@ def main():
     p.add_argument("--token", required=True)
     p.add_argument("--run", required=True)
     p.add_argument("--source", required=True)
+    p.add_argument("--dead-letters", action="append", default=[], metavar="CLASS=N",
+                   help="SOURCE's dead letters of CLASS the page must show")
+    p.add_argument("--lag", action="append", default=[], metavar="TOPIC=N",
+                   help="the consumer lag the page must show for TOPIC")
+    p.add_argument("--members", type=int, help="the group members the page must show")
+    p.add_argument("--screenshot", help="save a PNG of the page while the run's bar moves")
     a = p.parse_args()
-    seen = {"rendered": False, "progress": [], "final_status": None, "notice": None}
+    seen = {"rendered": False, "dead_letters": {}, "lag": {}, "members": None, "progress": [],
+            "final_status": None, "notice": None}
     profile = tempfile.mkdtemp(prefix="leadsync-chromium-")
     browser = Browser(a.chromium, profile)
     try:
@@ -105,6 +128,32 @@ def main():
                      " t.dispatchEvent(new Event('change')); return true; })()" % json.dumps(a.token))
         wait_for(browser, row + " !== null", 20, "run rendered")
         seen["rendered"] = True
+        source_row = 'document.querySelector(%s)' % json.dumps('#sources tr[data-source="%s"]' % a.source)
+        for expected in a.dead_letters:
+            cls, n = expected.split("=")
+            span = source_row + ".querySelector(%s)" % json.dumps('span[data-class="%s"]' % cls)
+            try:
+                wait_for(browser, "(() => { const s = %s; return s !== null && s.dataset.count === %s; })()"
+                         % (span, json.dumps(n)), 20, "dead letters %s shown" % expected)
+            finally:
+                seen["dead_letters"][cls] = browser.eval("(() => { const s = %s; return s && s.textContent; })()"
+                                                         % span)
+        for expected in a.lag:
+            topic, n = expected.rsplit("=", 1)
+            lag_row = 'document.querySelector(%s)' % json.dumps('#lag tr[data-topic="%s"]' % topic)
+            try:
+                wait_for(browser, "(() => { const r = %s; return r !== null && r.dataset.lag === %s; })()"
+                         % (lag_row, json.dumps(n)), 20, "lag %s shown" % expected)
+            finally:
+                seen["lag"][topic] = browser.eval("(() => { const r = %s; return r && r.cells[1].textContent; })()"
+                                                  % lag_row)
+        if a.members is not None:
+            summary = "document.getElementById('lag-summary')"
+            try:
+                wait_for(browser, "%s.dataset.members === %s" % (summary, json.dumps(str(a.members))), 20,
+                         "%d members shown" % a.members)
+            finally:
+                seen["members"] = browser.eval(summary + ".textContent")
         first = browser.eval(row + ".querySelector('progress').value")
         seen["progress"].append(first)
         deadline = time.time() + 15
@@ -113,6 +162,8 @@ def main():
             seen["progress"].append(browser.eval(row + ".querySelector('progress').value"))
         if seen["progress"][-1] <= first:
             raise RuntimeError("step 'progress bar moves' not reached: " + json.dumps(seen["progress"]))
+        if a.screenshot:
+            browser.screenshot(a.screenshot)
         button = 'document.querySelector(%s)' % json.dumps(
             'button[data-action="cancel"][data-source="%s"]' % a.source)
         wait_for(browser, button + " !== null", 10, "cancel button rendered")
