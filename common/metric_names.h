@@ -76,6 +76,12 @@ inline constexpr char kGroupLagMessages[] = "leadsync_group_lag_messages";
 inline constexpr char kGroupCommittedMessages[] = "leadsync_group_committed_messages";
 inline constexpr char kGroupMembers[] = "leadsync_group_members";
 inline constexpr char kExporterErrors[] = "leadsync_exporter_errors_total";
+// Field-level counters (R6, ctl/field_metrics.h), by entity and field of the mapping: applied events
+// that wrote the field, applied updates that changed its value (the audit), records rejected for it.
+inline constexpr char kFieldApplied[] = "leadsync_field_applied_total";
+inline constexpr char kFieldChanged[] = "leadsync_field_changed_total";
+inline constexpr char kFieldRejected[] = "leadsync_field_rejected_total";
+inline constexpr char kFieldCountErrors[] = "leadsync_field_count_errors_total";
 
 struct MetricInfo {
   std::string_view name;
@@ -118,6 +124,10 @@ inline constexpr MetricInfo kAll[] = {
     {kGroupCommittedMessages, Kind::kGauge, Exporter::kGroupExporter},
     {kGroupMembers, Kind::kGauge, Exporter::kGroupExporter},
     {kExporterErrors, Kind::kCounter, Exporter::kGroupExporter},
+    {kFieldApplied, Kind::kCounter, Exporter::kGroupExporter},
+    {kFieldChanged, Kind::kCounter, Exporter::kGroupExporter},
+    {kFieldRejected, Kind::kCounter, Exporter::kGroupExporter},
+    {kFieldCountErrors, Kind::kCounter, Exporter::kGroupExporter},
 };
 
 inline const MetricInfo* find(std::string_view name) {

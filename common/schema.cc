@@ -343,6 +343,13 @@ BEGIN
   RETURN NULL;
 END $f$;
 )sql"},
+    {13, "an id for run_apply_stats rows",
+     R"sql(
+-- leadsyncctl exporter counts applied events per field from run_apply_stats incrementally, by id
+-- (ctl/field_metrics.h), like field_changes and run_errors.
+ALTER TABLE leadsync.run_apply_stats ADD COLUMN id bigserial;
+CREATE INDEX run_apply_stats_id ON leadsync.run_apply_stats (id);
+)sql"},
 };
 
 std::string column_definition(pqxx::connection& c, const FieldConfig& f) {

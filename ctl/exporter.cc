@@ -11,6 +11,8 @@
 #include "common/group_lag.h"
 #include "common/metric_names.h"
 #include "common/redact.h"
+#include "common/pg.h"
+#include "ctl/field_metrics.h"
 
 namespace leadsync::ctl {
 
@@ -40,6 +42,11 @@ int run_exporter(const common::Config& config, common::Telemetry& telemetry, std
   ExporterMetrics metrics(telemetry.registry());
   common::GroupLagReader reader(config.kafka, config.kafka.group, {config.kafka.topic});
   telemetry.set_stall_after(std::max<std::chrono::milliseconds>(interval * 4, std::chrono::seconds(60)));
+  // Field-level counters from the database (ctl/field_metrics.h); a failure there counts an error
+  // of its own and does not make the group's figures unready.
+  FieldMetrics field_metrics(telemetry.registry());
+  FieldCounter field_counter(config, field_metrics);
+  std::unique_ptr<pqxx::connection> pg;
   while (!stop.load()) {
     telemetry.heartbeat();
     try {
@@ -52,6 +59,14 @@ int run_exporter(const common::Config& config, common::Telemetry& telemetry, std
       metrics.errors.Increment();
       telemetry.set_ready(false);
       spdlog::warn("exporter: {}", common::redact(e.what()));
+    }
+    try {
+      if (!pg || !pg->is_open()) pg = common::pg_connect(config.postgres, "leadsyncctl-exporter");
+      field_counter.sample(*pg);
+    } catch (const std::exception& e) {
+      field_metrics.errors.Increment();
+      pg.reset();
+      spdlog::warn("exporter: field counters: {}", common::redact(e.what()));
     }
     for (auto waited = std::chrono::milliseconds(0); waited < interval && !stop.load();
          waited += std::chrono::milliseconds(100)) {

@@ -7,7 +7,8 @@ unit tests cover the real ones). The worker joins its group: Prometheus sees
 leadsync_assigned_partitions and LeadsyncNoConsumer / LeadsyncNoProgress stay inactive. The worker is
 stopped and a sync publishes while it is down: only the exporter still reports, and through
 Prometheus' own API LeadsyncNoConsumer and LeadsyncNoProgress go pending, then firing. The worker is
-restarted: it applies the backlog and both alerts resolve.
+restarted: it applies the backlog and both alerts resolve, and the exporter's field counters count
+every event the run applied.
 
 Needs .local/env (dev/cluster up), build/ (the executables) and promtool's sibling `prometheus`.
 """
@@ -162,6 +163,14 @@ def main():
         wait_for("the backlog applied (group lag 0)", lambda: value("max(leadsync_group_lag_messages)") == 0,
                  timeout=180)
         print("backlog applied: group lag 0")
+        # The exporter's field counters (docs/operating.md, "Field counters"), counted from its start,
+        # before the sync: each mapped field counts every event the run applied, as status says.
+        status = json.loads(subprocess.run(ctl + ["status", run, "--json"], env=env, check=True, capture_output=True,
+                                           text=True).stdout)
+        applied = sum(status["applied"].get(k, 0) for k in ("inserted", "updated", "unchanged"))
+        query = 'leadsync_field_applied_total{entity="lead",field="email"}'
+        wait_for(f"{query} = {applied} (status: {status['applied']})", lambda: value(query) == applied)
+        print(f"exporter field counters: {query} = {applied}, as status --json says")
         return 0
     finally:
         for p in procs:

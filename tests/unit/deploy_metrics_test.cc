@@ -16,6 +16,7 @@
 #include "producers/sync_run.h"
 #include "producers/twenty/webhook_receiver.h"
 #include "ctl/exporter.h"
+#include "ctl/field_metrics.h"
 #include "ctl/verify_metrics.h"
 #include "producers/pg_changes/outbox_capture.h"
 #include "workers/metrics.h"
@@ -78,6 +79,10 @@ std::map<std::string, metric::Kind> registered() {
   workers::CrmSinkMetrics sink(registry);
   sink.writes.Add({{"op", "create"}});
   sink.decisions.Add({{"winner", "crm"}, {"rule", "priority"}});
+  ctl::FieldMetrics fields(registry);
+  fields.applied.Add({{"entity", "e"}, {"field", "f"}});
+  fields.changed.Add({{"entity", "e"}, {"field", "f"}});
+  fields.rejected.Add({{"entity", "e"}, {"field", "f"}});
   std::map<std::string, metric::Kind> out;
   for (const auto& family : registry.Collect()) out[family.name] = kind_of(family.type);
   return out;
