@@ -25,13 +25,14 @@ std::string test_name() { return ::testing::UnitTest::GetInstance()->current_tes
 
 class ReverseRoundTrip : public ::testing::Test {
  protected:
-  ReverseRoundTrip() : config_(configured()), env_(config_), conn_(connect(config_)), producer_(config_.kafka) {}
+  explicit ReverseRoundTrip(const std::string& priority_yaml = "{}")
+      : config_(configured(priority_yaml)), env_(config_), conn_(connect(config_)), producer_(config_.kafka) {}
 
-  common::Config configured() {
+  common::Config configured(const std::string& priority_yaml) {
     fake_.store().add_field(Object::kPeople, "status", nullptr);
     fake_.store().add_field(Object::kPeople, "score", nullptr);
     ::setenv("TWENTY_API_KEY", fake_.api_key().c_str(), 1);
-    return roundtrip_config(unique_tag(test_name()), fake_.base_url());
+    return roundtrip_config(unique_tag(test_name()), fake_.base_url(), priority_yaml);
   }
 
   // One run of the real inbound adapter (kind: twenty), incremental after the first.
@@ -175,6 +176,48 @@ TEST_F(ReverseRoundTrip, R11_ARepairAndItsRollbackMakeNoWriteToTheCrm) {
   EXPECT_EQ(fake_.store().total_api_writes(), 0) << "a repair or rollback travelled to the CRM";
   EXPECT_EQ(crm_first_name(key), crm_value);
   EXPECT_EQ(metric_value(pipeline.sink_telemetry(), "leadsync_events_consumed_total"), 0);
+}
+
+class ReverseRoundTripPostgresOwnsScore : public ReverseRoundTrip {
+ protected:
+  ReverseRoundTripPostgresOwnsScore() : ReverseRoundTrip("{score: postgres}") {}
+};
+
+// `score: postgres` through the real adapter, whose events carry the source's name as origin: a
+// user's edit of score in Twenty is refused in PostgreSQL (audited) and PostgreSQL's value is written
+// back into Twenty, while the same edit's other field (last-write-wins, Twenty newer) is taken.
+TEST_F(ReverseRoundTripPostgresOwnsScore, R11_ACrmEditOfAFieldPostgresOwnsIsRefusedAndPutBackInTheCrm) {
+  const auto id = fake_.store().seed_people(1).front();
+  WorkerThread inbound(config_);
+  ReversePipeline pipeline(config_);
+  poll();
+  ASSERT_TRUE(eventually([&] { return rows() == 1; }, 30s));
+  app_sql("UPDATE " + lead_table(config_) + " SET score = 7 WHERE lead_id = '" + id + "'");
+  ASSERT_TRUE(eventually([&] { return (*fake_.store().get(Object::kPeople, id))["score"] == 7; }, 30s));
+  ASSERT_EQ(fake_.store().total_api_writes(), 1);
+
+  ASSERT_TRUE(std::holds_alternative<json>(fake_.store().update(
+      Object::kPeople, id, {{"name", {{"firstName", "Zed"}}}, {"score", 99}}, WriteOrigin::kTest)));
+  poll();
+  ASSERT_TRUE(eventually(
+      [&] {
+        return pg_text(id, "first_name") == "Zed" && (*fake_.store().get(Object::kPeople, id))["score"] == 7;
+      },
+      30s))
+      << "postgres first_name " << pg_text(id, "first_name") << ", crm score "
+      << (*fake_.store().get(Object::kPeople, id))["score"];
+  EXPECT_EQ(pg_text(id, "score"), "7") << "the CRM's value of a field PostgreSQL owns was applied";
+  EXPECT_EQ(count("SELECT count(*) FROM leadsync.conflict_decisions WHERE key = '" + id +
+                  "' AND field = 'score' AND direction = 'to_postgres' AND winner = 'postgres' AND rule = 'priority' AND "
+                  "crm_value = '99' AND postgres_value = '7'"),
+            1);
+  // And it stays so: the next poll brings the CRM's corrected record, which changes nothing.
+  poll();
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(fake_.store().total_api_writes(), 2) << "the score edit, then putting PostgreSQL's score back";
+  EXPECT_EQ((*fake_.store().get(Object::kPeople, id))["name"]["firstName"], "Zed");
+  EXPECT_EQ(pg_text(id, "score"), "7");
+  EXPECT_EQ(outbox_rows(*conn_, config_), 0);
 }
 
 }  // namespace
