@@ -2,8 +2,9 @@
 // twenty` adapter polling the fake Twenty with its webhooks on, the PostgreSQL worker, leadsync-capture
 // and the CRM sink — while an application edits rows in PostgreSQL and users edit the same people in
 // Twenty. At the end both sides hold the same values, nothing moves once the edits stop (no
-// ping-pong), what was captured is exactly the application's edits (no echo of leadsync's own
-// writes), the CRM got at most one write per application edit, and conflicts were recorded.
+// ping-pong), what was captured is exactly the application's edits and the CRM values refused for a
+// field PostgreSQL owns (no echo of leadsync's own writes), the CRM got at most one write per captured
+// change, and conflicts were recorded.
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
@@ -52,8 +53,8 @@ TEST(ReverseLoop, R11_SixtySecondsOfEditsOnBothSidesEndEqualWithoutEchoesAndWrit
   ::setenv("TWENTY_API_KEY", fake.api_key().c_str(), 1);
   ::setenv("TWENTY_LOOP_SECRET", kSecret, 1);
   const auto tag = unique_tag("loop");
-  // status always from the CRM; the other fields last-write-wins.
-  const auto config = roundtrip_config(tag, fake.base_url(), "{status: crm}", "TWENTY_LOOP_SECRET");
+  // status always from the CRM, score always from PostgreSQL, the names last-write-wins.
+  const auto config = roundtrip_config(tag, fake.base_url(), "{status: crm, score: postgres}", "TWENTY_LOOP_SECRET");
   ReverseEnvironment env(config);
   auto conn = connect(config);
   const auto table = lead_table(config);
@@ -195,17 +196,20 @@ TEST(ReverseLoop, R11_SixtySecondsOfEditsOnBothSidesEndEqualWithoutEchoesAndWrit
   const auto captured = read_topic(kafka_reverse, config.reverse.topic).size();
   EXPECT_EQ(captured, captured_then);
 
-  // No echo: what was captured is exactly the application's statements (its inserts and edits);
-  // the CRM got at most one write per captured change; the inbound side published each CRM change
-  // at most twice (its webhook and one poll).
+  // No echo: what was captured is exactly the application's statements (its inserts and edits) and
+  // the CRM values of score refused in PostgreSQL (each sent back so that the CRM converges); the CRM
+  // got at most one write per captured change; the inbound side published each CRM change at most
+  // twice (its webhook and one poll).
+  std::string keys;
+  for (const auto& [key, id] : records) keys += (keys.empty() ? "'" : ", '") + key + "'";
+  const auto refused = scalar("SELECT count(*) FROM leadsync.conflict_decisions WHERE entity = 'lead' AND key IN (" +
+                              keys + ") AND direction = 'to_postgres' AND winner = 'postgres'");
   const int pg_total = kPgRows + pg_edits.load();
-  EXPECT_EQ(captured, static_cast<std::size_t>(pg_total)) << "leadsync's own writes were captured";
-  EXPECT_LE(fake.store().total_api_writes(), pg_total);
+  EXPECT_EQ(captured, static_cast<std::size_t>(pg_total + refused)) << "leadsync's own writes were captured";
+  EXPECT_LE(fake.store().total_api_writes(), pg_total + refused);
   const auto inbound_events = read_topic(config.kafka, config.kafka.topic).size();
   const int crm_changes = kCrmPeople + crm_edits.load() + fake.store().total_api_writes();
   EXPECT_LE(inbound_events, static_cast<std::size_t>(2 * crm_changes));
-  std::string keys;
-  for (const auto& [key, id] : records) keys += (keys.empty() ? "'" : ", '") + key + "'";
   const auto conflicts = scalar("SELECT count(*) FROM leadsync.conflict_decisions WHERE entity = 'lead' AND key IN (" +
                                 keys + ")");
   const auto to_postgres = scalar("SELECT count(*) FROM leadsync.conflict_decisions WHERE entity = 'lead' AND key IN (" +
@@ -214,10 +218,11 @@ TEST(ReverseLoop, R11_SixtySecondsOfEditsOnBothSidesEndEqualWithoutEchoesAndWrit
   EXPECT_GT(to_postgres, 0) << "no conflict decided on the way into PostgreSQL was recorded";
   EXPECT_EQ(failed_polls.load(), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM " + table), kCrmPeople + kPgRows) << "a record was duplicated";
-  std::printf("[ figures  ] %lld s of edits: %d PostgreSQL edits (+%d inserts), %d Twenty edits; captured %zu, CRM "
-              "writes %d (%d creates), inbound events %zu, conflict decisions %lld (%lld to_postgres); both sides equal "
-              "%.1f s after the edits began\n",
+  std::printf("[ figures  ] %lld s of edits: %d PostgreSQL edits (+%d inserts), %d Twenty edits; captured %zu (%lld "
+              "refused CRM scores sent back), CRM writes %d (%d creates), inbound events %zu, conflict decisions %lld "
+              "(%lld to_postgres); both sides equal %.1f s after the edits began\n",
               static_cast<long long>(edit_duration().count()), pg_edits.load(), kPgRows, crm_edits.load(), captured,
+              static_cast<long long>(refused),
               fake.store().total_api_writes(), fake.store().api_creates(), inbound_events,
               static_cast<long long>(conflicts), static_cast<long long>(to_postgres),
               std::chrono::duration<double>(converged_after).count());
