@@ -220,5 +220,35 @@ TEST_F(ReverseRoundTripPostgresOwnsScore, R11_ACrmEditOfAFieldPostgresOwnsIsRefu
   EXPECT_EQ(outbox_rows(*conn_, config_), 0);
 }
 
+// A rollback restores the backed-up row as it was, also a field PostgreSQL owns on a row whose last
+// change came from the CRM (the triggers would otherwise keep the current value, as for a CRM change).
+TEST_F(ReverseRoundTripPostgresOwnsScore, R11_ARollbackRestoresAFieldPostgresOwnsAsBackedUp) {
+  const auto id = fake_.store().seed_people(1).front();
+  WorkerThread inbound(config_);
+  ReversePipeline pipeline(config_);
+  poll();
+  ASSERT_TRUE(eventually([&] { return rows() == 1; }, 30s));
+  {
+    pqxx::work tx(*conn_);
+    tx.exec("SET LOCAL leadsync.origin = 'test-drift'");
+    tx.exec_params("UPDATE " + lead_table(config_) + " SET first_name = 'Drifted' WHERE lead_id = $1", id);
+    tx.commit();
+  }
+  const auto repaired = ctl::repair_source(config_, config_.sources.at(0), {});
+  ASSERT_EQ(repaired.keys, std::vector<std::string>{id});
+  ASSERT_TRUE(eventually([&] { return pg_text(id, "first_name") == "First0"; }, 30s));
+  ASSERT_EQ(pg_text(id, "_origin"), config_.sources[0].name);
+  // After the repair, an application sets the score; the rollback puts the row back as backed up.
+  app_sql("UPDATE " + lead_table(config_) + " SET score = 5 WHERE lead_id = '" + id + "'");
+  ASSERT_TRUE(eventually([&] { return (*fake_.store().get(Object::kPeople, id))["score"] == 5; }, 30s));
+  ctl::rollback_backup(config_, repaired.backup_id);
+  EXPECT_EQ(pg_text(id, "first_name"), "Drifted");
+  EXPECT_EQ(pg_text(id, "score"), "NULL") << "the rollback kept the current value of a field PostgreSQL owns";
+  EXPECT_EQ(pg_text(id, "_origin"), config_.sources[0].name);
+  EXPECT_EQ(outbox_rows(*conn_, config_), 0);
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(fake_.store().total_api_writes(), 1) << "only the application's score edit reached the CRM";
+}
+
 }  // namespace
 }  // namespace leadsync::testing
