@@ -28,7 +28,7 @@ std::string install_capture_triggers(pqxx::connection& conn, const Config& confi
   const auto stamp_args = quote_literal(r.source) + ", " + quote_literal(r.crm_origin) + ", " +
                           quote_literal(entity.name) + ", " + quote_literal(entity.key) + ", " +
                           quote_literal(array_literal(pg_owns)) + ", " + quote_literal(array_literal(crm_owns)) + ", " +
-                          quote_literal(array_literal(others));
+                          quote_literal(array_literal(others)) + ", " + quote_literal(array_literal(r.crm_sources));
   const auto capture_args = quote_literal(entity.name) + ", " + quote_literal(entity.key);
   pqxx::work tx(conn);
   tx.exec("SELECT pg_advisory_xact_lock(hashtext('leadsync.migrate'))");
@@ -36,6 +36,12 @@ std::string install_capture_triggers(pqxx::connection& conn, const Config& confi
   tx.exec("DROP TRIGGER IF EXISTS leadsync_capture ON " + table);
   tx.exec("CREATE TRIGGER leadsync_stamp BEFORE INSERT OR UPDATE ON " + table +
           " FOR EACH ROW EXECUTE FUNCTION leadsync.stamp_row(" + stamp_args + ")");
+  if (!r.id_field.empty()) {
+    // The worker links a CRM source's record to the row whose id_field holds its key
+    // (workers/targets/identity.h): one index lookup per new key, not a scan.
+    tx.exec("CREATE INDEX IF NOT EXISTS " + quote_ident(entity.table + "_" + r.id_field + "_crm_id") + " ON " + table +
+            " (" + quote_ident(r.id_field) + ")");
+  }
   tx.exec("CREATE TRIGGER leadsync_capture AFTER INSERT OR UPDATE OR DELETE ON " + table +
           " FOR EACH ROW EXECUTE FUNCTION leadsync.capture_row(" + capture_args + ")");
   tx.commit();

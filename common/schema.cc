@@ -343,6 +343,66 @@ BEGIN
   RETURN NULL;
 END $f$;
 )sql"},
+    {12, "reverse direction: CRM changes known by their source, rollbacks restored as they were",
+     R"sql(
+-- As in migration 9, with two changes (issue 9):
+--  - a change leadsync applies from the CRM is recognised by the row's _origin being the CRM origin
+--    (argument 1) or one of the CRM's inbound sources (argument 7, an array literal; absent on
+--    triggers installed before this version): the `kind: twenty` adapter stamps its source name;
+--  - a rollback (leadsync.origin = 'rollback') puts rows back exactly as backed up: no field kept;
+--  - a CRM value refused for a field PostgreSQL owns is answered: the kept row goes to the outbox, so
+--    the sink writes PostgreSQL's value back into the CRM and both sides converge.
+CREATE OR REPLACE FUNCTION leadsync.stamp_row() RETURNS trigger LANGUAGE plpgsql AS $f$
+DECLARE
+  f       text;
+  old_row jsonb;
+  new_row jsonb;
+  pg_owns text[] := TG_ARGV[4]::text[];
+  crm_owns text[] := TG_ARGV[5]::text[];
+  crm_sources text[] := coalesce(TG_ARGV[7], '{}')::text[];
+  refused boolean := false;
+BEGIN
+  IF NOT leadsync.in_leadsync_transaction() THEN
+    NEW._origin := 'postgres';
+    NEW._event_id := NULL;
+    IF TG_OP = 'INSERT' THEN
+      NEW._source := coalesce(NEW._source, TG_ARGV[0]);
+      NEW._version := leadsync.now_micros();
+    ELSE
+      NEW._version := greatest(leadsync.now_micros(), OLD._version + 1);
+    END IF;
+    RETURN NEW;
+  END IF;
+  IF TG_OP <> 'UPDATE' OR current_setting('leadsync.origin', true) = 'rollback' OR NEW._origin IS NULL
+     OR NOT (NEW._origin = TG_ARGV[1] OR NEW._origin = ANY (crm_sources)) THEN
+    RETURN NEW;
+  END IF;
+  old_row := to_jsonb(OLD);
+  new_row := to_jsonb(NEW);
+  FOREACH f IN ARRAY TG_ARGV[6]::text[] || pg_owns LOOP
+    CONTINUE WHEN (new_row -> f) IS NOT DISTINCT FROM (old_row -> f);
+    IF f = ANY (pg_owns) THEN
+      INSERT INTO leadsync.conflict_decisions
+        (entity, key, field, direction, postgres_value, crm_value, postgres_version, crm_version, winner, rule)
+      VALUES (TG_ARGV[2], old_row ->> TG_ARGV[3], f, 'to_postgres', old_row ->> f, new_row ->> f, OLD._version,
+              NEW._version, 'postgres', 'priority');
+      NEW := jsonb_populate_record(NEW, jsonb_build_object(f, old_row -> f));
+      refused := true;
+    ELSIF OLD._origin = 'postgres' THEN
+      INSERT INTO leadsync.conflict_decisions
+        (entity, key, field, direction, postgres_value, crm_value, postgres_version, crm_version, winner, rule)
+      VALUES (TG_ARGV[2], old_row ->> TG_ARGV[3], f, 'to_postgres', old_row ->> f, new_row ->> f, OLD._version,
+              NEW._version, 'crm', CASE WHEN f = ANY (crm_owns) THEN 'priority' ELSE 'last_write_wins' END);
+    END IF;
+  END LOOP;
+  IF refused THEN
+    INSERT INTO leadsync.outbox (relation, aggregate_type, aggregate_id, type, payload, version)
+    VALUES (TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, TG_ARGV[2], old_row ->> TG_ARGV[3], 'upsert', to_jsonb(NEW),
+            NEW._version);
+  END IF;
+  RETURN NEW;
+END $f$;
+)sql"},
     {13, "an id for run_apply_stats rows",
      R"sql(
 -- leadsyncctl exporter counts applied events per field from run_apply_stats incrementally, by id

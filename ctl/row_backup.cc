@@ -51,6 +51,10 @@ RollbackResult rollback_backup(const common::Config& config, const std::string& 
   auto conn = common::pg_connect(config.postgres.url, "leadsyncctl");
   pqxx::work tx(*conn);
   utc_iso(tx);
+  // A leadsync transaction (design.md §9): the capture triggers of the reverse direction neither
+  // stamp the restored rows as an application's edit nor send them to the CRM. The repair it undoes
+  // never wrote to the CRM, so neither does its undo (docs/operating.md, "rollback").
+  tx.exec("SET LOCAL leadsync.origin = 'rollback'");
   const auto rows = tx.exec_params(
       "SELECT entity, key, row_data::text, coalesce(restored_at::text, '') FROM leadsync.backups WHERE backup_id = $1 "
       "ORDER BY key",

@@ -18,14 +18,24 @@ class Merge {
         VerifyReport& report)
       : options_(options), visit_(visit), report_(report) {
     for (const auto& f : entity.fields) {
+      // A write-back or computed field is written in PostgreSQL (by the CRM sink, by an
+      // application): no source's image holds it, so there is nothing to compare it with.
+      if (f.role == common::FieldRole::kWriteBack || f.role == common::FieldRole::kComputed) continue;
       if (options.fields.empty() ||
           std::find(options.fields.begin(), options.fields.end(), f.name) != options.fields.end()) {
         fields_.push_back(&f);
       }
     }
     for (const auto& name : options.fields) {
-      if (!entity.field(name)) {
+      const auto* f = entity.field(name);
+      if (!f) {
         throw common::ConfigError("verify --fields: entity " + entity.name + " has no field '" + name + "'");
+      }
+      if (f->role == common::FieldRole::kWriteBack || f->role == common::FieldRole::kComputed) {
+        throw common::ConfigError("verify --fields: field '" + name + "' of entity " + entity.name +
+                                  " is written in PostgreSQL (role " +
+                                  (f->role == common::FieldRole::kWriteBack ? "write_back" : "computed") +
+                                  "), no source holds it to compare with");
       }
     }
   }

@@ -39,6 +39,62 @@ common::Config reverse_test_config(const std::string& tag, const std::string& cr
   return config;
 }
 
+// A lead entity every field of which Twenty holds (so the CRM's full image owns them all), the CRM
+// source `crm-<tag>` of kind twenty keyed by the Twenty id, and the reverse direction of the same
+// entity writing the id of a person created from PostgreSQL back into twenty_id.
+common::Config roundtrip_config(const std::string& tag, const std::string& crm_url, const std::string& priority_yaml,
+                                const std::string& webhook_secret_env) {
+  const std::string webhook = webhook_secret_env.empty()
+                                  ? std::string()
+                                  : ", webhook: {address: 127.0.0.1:0, secret_env: " + webhook_secret_env + ", queue: 10000}";
+  const std::string yaml = R"(
+kafka: {brokers: 127.0.0.1:9092, topic: t.)" + tag + R"(, partitions: 3, group: g.)" + tag + R"(, dlq_topic: t.)" + tag + R"(.dlq}
+postgres: {url: postgresql://localhost/x, schema: t_)" + tag + R"(}
+entities:
+  lead:
+    table: leads
+    key: lead_id
+    audit: true
+    deletes: soft
+    fields:
+      first_name: {type: text}
+      last_name:  {type: text}
+      email:      {type: text, normalize: lower_trim}
+      status:     {type: text}
+      score:      {type: int}
+      twenty_id:  {type: text, role: write_back}
+sources:
+  - name: crm-)" + tag + R"(
+    kind: twenty
+    entity: lead
+    url: )" + crm_url + R"(
+    key_column: id
+    columns: {id: lead_id, name.firstName: first_name, name.lastName: last_name, emails.primaryEmail: email,
+              status: status, score: score}
+    schedule: 1h
+    http: {rate_limit: 6000/min}
+    twenty: {api_key_env: TWENTY_API_KEY, page_size: 200)" + webhook + R"(}
+reverse:
+  source: app-)" + tag + R"(
+  entity: lead
+  topic: t.)" + tag + R"(.reverse
+  group: g.)" + tag + R"(.reverse
+  poll_interval: 50ms
+  crm_sources: [crm-)" + tag + R"(]
+  fields: {first_name: name.firstName, last_name: name.lastName, email: emails.primaryEmail, status: status,
+           score: score}
+  id_field: twenty_id
+  priority: )" + priority_yaml + R"(
+  twenty: {url: )" + crm_url + R"(, requests_per_minute: 100000}
+)";
+  auto config = common::parse_config(yaml);
+  const auto example = isolated_example_config(tag);  // the local cluster's addresses
+  config.kafka.brokers = example.kafka.brokers;
+  config.kafka.properties = example.kafka.properties;
+  config.postgres.url = example.postgres.url;
+  return config;
+}
+
 ReverseEnvironment::ReverseEnvironment(const common::Config& config) : config_(config), main_(config) {
   const auto kafka = common::reverse_kafka_config(config_);
   common::create_topics(kafka, common::leadsync_topics(kafka));

@@ -19,6 +19,14 @@ namespace leadsync::testing {
 common::Config reverse_test_config(const std::string& tag, const std::string& crm_url,
                                    const std::map<std::string, common::FieldPriority>& priority = {});
 
+// Both directions with the real inbound adapter: entity lead (first_name, last_name, email, status,
+// score, all held by Twenty, and twenty_id, role write_back), source crm-<tag> of kind twenty keyed
+// by the Twenty id (API key in TWENTY_API_KEY; a webhook receiver on a free port when
+// `webhook_secret_env` names the secret's variable), reverse: of lead as app-<tag> with `priority`
+// (YAML, e.g. "{status: crm}").
+common::Config roundtrip_config(const std::string& tag, const std::string& crm_url,
+                                const std::string& priority_yaml = "{}", const std::string& webhook_secret_env = "");
+
 // Creates the schema (with the capture triggers), the main topics and the reverse topics; drops all
 // on destruction, and the outbox rows of the captured table.
 class ReverseEnvironment {

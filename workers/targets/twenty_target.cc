@@ -140,6 +140,7 @@ RunCounts TwentyTarget::apply(const std::vector<Record*>& records) {
                                     "the CRM has no record " + p.crm_id + " (deleted there?)", reverse_.id_field};
       }
     }
+    link_creates(creates);
     apply_creates(creates, counts);
     apply_updates(updates, held, counts);
     std::vector<Pending> done;
@@ -216,6 +217,31 @@ void TwentyTarget::apply_updates(std::vector<Pending>& updates, const std::map<s
       if (is_outage(e)) throw;
       p.record->failure = Failure{common::ErrorClass::kPermanent, "crm", "update rejected: " + common::redact(e.what()), ""};
     }
+  }
+}
+
+// Before the CRM has the records: their ids are linked to their rows in leadsync.identities, so that
+// the inbound direction applies a webhook or poll of a new record to the row it came from even when
+// it arrives before write_postgres() wrote the id back (workers/targets/identity.h). A create that
+// then fails leaves a link to an id that names no CRM record; a retried create uses the same id.
+void TwentyTarget::link_creates(const std::vector<Pending>& creates) {
+  if (creates.empty()) return;
+  common::TextArrayLiteral ids, keys;
+  for (const auto& p : creates) {
+    ids.add(std::string_view(p.crm_id));
+    keys.add(std::string_view(p.record->event.key()));
+  }
+  try {
+    pqxx::work tx(*conn_);
+    tx.exec("SELECT set_config('leadsync.origin', 'crm-sink', true)");
+    tx.exec_params(
+        "INSERT INTO leadsync.identities (entity, field, value, key) SELECT $1, f, i, k FROM unnest($2::text[], "
+        "$3::text[]) AS x(i, k) CROSS JOIN unnest(ARRAY['_key', $4]) AS f ON CONFLICT (entity, field, value) DO "
+        "UPDATE SET key = EXCLUDED.key, linked_at = now() WHERE leadsync.identities.key IS DISTINCT FROM EXCLUDED.key",
+        reverse_.entity, ids.str(), keys.str(), reverse_.id_field);
+    tx.commit();
+  } catch (const std::exception& e) {
+    unavailable("PostgreSQL: " + std::string(e.what()).substr(0, 300));
   }
 }
 

@@ -4,7 +4,9 @@
 //    is updated by PATCH with the fields PostgreSQL wins (twenty_conflicts.h); nothing when none;
 //  - a record without one is created in batches (POST /rest/batch/<object>, <= 60) under the id
 //    crm_id_for() derives from its key, then that id is written back into reverse.id_field. A
-//    replayed create finds its record by that id and becomes an update: never a duplicate;
+//    replayed create finds its record by that id and becomes an update: never a duplicate; the
+//    id is linked to the row in leadsync.identities before the create, so that the inbound
+//    direction applies the CRM's copy of the record to that row (workers/targets/identity.h);
 //  - fields the CRM wins that PostgreSQL holds differently are written back into PostgreSQL, so both
 //    sides converge; every decision goes to leadsync.conflict_decisions with both values;
 //  - PostgreSQL writes run in a leadsync transaction (SET LOCAL leadsync.origin): never captured.
@@ -47,6 +49,7 @@ class TwentyTarget : public ApplyTarget {
 
  private:
   struct Pending;  // one record's plan within a batch
+  void link_creates(const std::vector<Pending>& creates);
   void apply_creates(std::vector<Pending>& creates, ApplyCounts& counts);
   void apply_updates(std::vector<Pending>& updates, const std::map<std::string, nlohmann::json>& held,
                      ApplyCounts& counts);
