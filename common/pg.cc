@@ -88,10 +88,16 @@ ErrorClass classify_pg_error(const std::exception& e) {
 
 void TextArrayLiteral::add(std::string_view element) {
   text_ += text_.empty() ? "{\"" : ",\"";
-  for (const char c : element) {
-    if (c == '"' || c == '\\') text_ += '\\';
-    text_ += c;
+  // Appended in runs between the characters to escape: this runs for every value of every event.
+  std::size_t from = 0;
+  for (std::size_t i = 0; i < element.size(); ++i) {
+    if (element[i] == '"' || element[i] == '\\') {
+      text_.append(element.data() + from, i - from);
+      text_ += '\\';
+      from = i;
+    }
   }
+  text_.append(element.data() + from, element.size() - from);
   text_ += '"';
   ++size_;
 }

@@ -23,8 +23,19 @@ int64_t wall_ms() {
 
 }  // namespace
 
+// The batch's arena starts in a block of its own that every batch reuses (a batch of 5,000 lead
+// events takes about 4 MB), and grows by blocks of up to 8 MiB beyond it.
+google::protobuf::ArenaOptions ConsumeLoop::arena_options() {
+  google::protobuf::ArenaOptions options;
+  options.initial_block = arena_block_.data();
+  options.initial_block_size = arena_block_.size();
+  options.start_block_size = 1 << 20;
+  options.max_block_size = 8 << 20;
+  return options;
+}
+
 ConsumeLoop::ConsumeLoop(const common::Config& config, const RetryTiers& tiers, WorkerMetrics& metrics)
-    : config_(config), tiers_(tiers), metrics_(metrics) {
+    : config_(config), tiers_(tiers), metrics_(metrics), arena_block_(kArenaBlockBytes), arena_(arena_options()) {
   std::vector<std::vector<std::string>> subscriptions{{config.kafka.topic}};
   if (config.kafka.retry.attempts > 0) subscriptions.emplace_back();
   for (int tier = 1; tier <= config.kafka.retry.attempts; ++tier) {
@@ -92,6 +103,7 @@ bool ConsumeLoop::receive(std::unique_ptr<RdKafka::Message> msg, bool& accepted)
 bool ConsumeLoop::accept(std::unique_ptr<RdKafka::Message> msg) {
   if (!held_.empty() && held_.count({msg->topic_name(), msg->partition()})) return false;  // re-read on resume
   Record r;
+  r.event = RecordEvent(google::protobuf::Arena::CreateMessage<common::ChangeEvent>(&arena_));
   r.attempt = tiers_.attempt_of(*msg);
   if (const auto due_ms = tiers_.not_before_ms(*msg); due_ms > 0) {
     const auto wait_ms = due_ms - wall_ms();
@@ -102,7 +114,7 @@ bool ConsumeLoop::accept(std::unique_ptr<RdKafka::Message> msg) {
       return false;
     }
   }
-  if (!r.event.ParseFromArray(msg->payload(), static_cast<int>(msg->len()))) {
+  if (!r.event->ParseFromArray(msg->payload(), static_cast<int>(msg->len()))) {
     r.failure = Failure{common::ErrorClass::kPermanent, "decode", "payload is not a leadsync.v1.ChangeEvent", ""};
   }
   r.message = std::move(msg);
@@ -162,6 +174,7 @@ void ConsumeLoop::finish_batch(const std::map<TopicPartition, int64_t>& rewind, 
   }
   for (const auto& [tp, offset] : next) consumer_of(tp.first).store_offset(tp.first, tp.second, offset);
   batch_.clear();
+  arena_.Reset();  // keeps the first block: the next batch decodes into the same memory
 }
 
 void ConsumeLoop::assigned(const common::KafkaConsumer::PartitionList& partitions) {

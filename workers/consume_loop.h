@@ -17,6 +17,8 @@
 // member restarted under its id takes back its partitions without a rebalance.
 #pragma once
 
+#include <google/protobuf/arena.h>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -90,10 +92,16 @@ class ConsumeLoop {
   void assigned(const common::KafkaConsumer::PartitionList& partitions);
   void revoked(common::KafkaConsumer& consumer, const common::KafkaConsumer::PartitionList& partitions);
 
+  google::protobuf::ArenaOptions arena_options();
+
   const common::Config& config_;
   const RetryTiers& tiers_;
   WorkerMetrics& metrics_;
   std::function<void()> on_assigned_;
+  // The batch's events live in arena_ (record.h), which starts in arena_block_; both outlive batch_.
+  static constexpr std::size_t kArenaBlockBytes = 8 << 20;
+  std::vector<char> arena_block_;
+  google::protobuf::Arena arena_;
   std::vector<Record> batch_;
   std::map<TopicPartition, Clock::time_point> held_;  // partitions paused until a time
   Clock::time_point next_lag_sample_ = Clock::now();

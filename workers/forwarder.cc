@@ -55,7 +55,7 @@ ForwardResult Forwarder::forward(const std::vector<Record>& batch, std::chrono::
     }
     if (p.route.dead_letter) {
       metrics_.dead_lettered(r.failure->error_class).Increment();
-      result.dead_lettered[r.event.run_id()].failed++;
+      result.dead_lettered[r.event->run_id()].failed++;
       spdlog::warn("worker: {} dead-lettered ({}: {}) from {}[{}]@{}",
                    r.message->key() ? *r.message->key() : std::string("(no key)"),
                    common::error_class_name(r.failure->error_class), r.failure->message, r.message->topic_name(),

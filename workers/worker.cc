@@ -134,8 +134,8 @@ class Worker::Impl {
     metrics_.batch_seconds.Observe(std::chrono::duration<double>(Clock::now() - started).count());
     const auto now = wall_micros();
     for (const auto& r : loop_->batch()) {
-      if (!r.failure && r.event.observed_at_micros() > 0) {
-        metrics_.latency.Observe(static_cast<double>(now - r.event.observed_at_micros()) / 1e6);
+      if (!r.failure && r.event->observed_at_micros() > 0) {
+        metrics_.latency.Observe(static_cast<double>(now - r.event->observed_at_micros()) / 1e6);
       }
     }
     ApplyCounts total;

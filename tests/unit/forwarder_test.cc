@@ -52,7 +52,7 @@ struct ForwardBatch {
     }
     batch[0].failure = Failure{common::ErrorClass::kRetryable, "database", "deadlock", ""};
     batch[1].failure = Failure{common::ErrorClass::kPermanent, "database", "bad value", "score"};
-    batch[1].event.set_run_id("run-1");
+    batch[1].event->set_run_id("run-1");
   }
 };
 

@@ -2,6 +2,9 @@
 // as a diff to review. The integration and property tests prove what the statement does.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "common/pg.h"
 #include "workers/targets/entity_applier.h"
 #include "workers/targets/postgres_sql.h"
 
@@ -159,6 +162,64 @@ TEST(MergeSql, EveryStagedColumnIsBoundOnceInOrder) {
   }
   EXPECT_EQ(params.back(), "contact");
   EXPECT_EQ(params.front(), R"({"k\"1"})");
+}
+
+
+// Each value kind is staged as sql_text() spells it, escaped for a text[] literal: the staging
+// writes the common kinds straight from the event's bytes, and must agree with sql_text().
+TEST(MergeSql, EveryValueKindIsStagedAsSqlTextSpellsIt) {
+  common::Config config;
+  config.postgres.schema = "crm";
+  common::EntityConfig entity;
+  entity.name = "lead";
+  entity.table = "leads";
+  entity.key = "id";
+  entity.fields = {{"t", FieldType::kText, false},      {"i", FieldType::kInt, false},
+                   {"f", FieldType::kFloat, false},     {"b", FieldType::kBool, false},
+                   {"ts", FieldType::kTimestamp, false}, {"d", FieldType::kDate, false},
+                   {"l", FieldType::kTextList, false},  {"j", FieldType::kJson, false},
+                   {"n", FieldType::kText, false}};
+  EntityApplier applier(config, entity);
+  common::ChangeEvent e;
+  e.set_entity("lead");
+  e.set_key("k");
+  e.set_op(v1::OP_UPSERT);
+  e.set_source_version(-9000000000);
+  auto& f = *e.mutable_fields();
+  f["t"].set_string_value(R"(a "quoted" \ back\slash, comma {brace} – é)");
+  f["i"].set_int_value(-1234567890123);
+  f["f"].set_double_value(0.1);
+  f["b"].set_bool_value(true);
+  f["ts"].set_timestamp_micros(1767323045123456);
+  f["d"].set_timestamp_micros(1767323045123456);
+  f["l"].mutable_string_list()->add_values("x,y");
+  f["l"].mutable_string_list()->add_values("q\"");
+  f["j"].set_json_value(R"({"a":[1,"\\"]})");
+  f["n"].set_null_value(true);
+  const auto params = applier.parameters({&e});
+  const auto& st = applier.statement();
+  std::size_t checked = 0;
+  for (std::size_t c = 0; c < st.columns.size(); ++c) {
+    if (st.columns[c] != StagedColumn::kField) continue;
+    const auto& field = entity.fields[static_cast<std::size_t>(st.column_field[c])];
+    common::TextArrayLiteral expected;
+    expected.add(sql_text(field, f.at(field.name)));
+    EXPECT_EQ(params[c], expected.str()) << field.name;
+    ++checked;
+  }
+  EXPECT_EQ(checked, entity.fields.size());
+  const auto version = std::find(st.columns.begin(), st.columns.end(), StagedColumn::kVersion) - st.columns.begin();
+  EXPECT_EQ(params[static_cast<std::size_t>(version)], R"({"-9000000000"})");
+}
+
+// The literal escapes exactly the quote and the backslash, wherever they are.
+TEST(MergeSql, ATextArrayLiteralEscapesQuotesAndBackslashesOnly) {
+  common::TextArrayLiteral a;
+  a.add(std::string_view(R"("\x"y\)"));
+  a.add(std::string_view(""));
+  a.add_null();
+  a.add(std::string_view("plain, {text}"));
+  EXPECT_EQ(a.str(), R"({"\"\\x\"y\\","",NULL,"plain, {text}"})");
 }
 
 }  // namespace

@@ -84,7 +84,7 @@ void PostgresTarget::unavailable(const std::exception& e) {
 void PostgresTarget::validate(const std::vector<Record*>& records) const {
   for (auto* r : records) {
     if (r->failure) continue;
-    if (auto problem = validate_event(config_, r->event); !problem.empty()) {
+    if (auto problem = validate_event(config_, *r->event); !problem.empty()) {
       r->failure = Failure{ErrorClass::kPermanent, "validation", problem, field_named_in(problem)};
     }
   }
@@ -100,12 +100,12 @@ void PostgresTarget::resolve_identities(pqxx::transaction_base& tx, const std::v
     std::vector<Record*> of_entity;
     std::vector<const common::ChangeEvent*> events;
     for (auto* r : records) {
-      if (r->event.entity() != name) continue;
+      if (r->event->entity() != name) continue;
       of_entity.push_back(r);
-      events.push_back(&r->event);
+      events.push_back(r->event.get());
     }
     for (const auto& link : resolver.resolve(tx, events)) {
-      auto& copy = rekeyed_.insert_or_assign(of_entity[link.index], of_entity[link.index]->event).first->second;
+      auto& copy = rekeyed_.insert_or_assign(of_entity[link.index], *of_entity[link.index]->event).first->second;
       copy.set_key(link.to_key);
       if (link.field.empty()) continue;
       metrics_.identity_links.Increment();
@@ -117,7 +117,7 @@ void PostgresTarget::resolve_identities(pqxx::transaction_base& tx, const std::v
 
 const common::ChangeEvent& PostgresTarget::applied_event(const Record* r) const {
   const auto it = rekeyed_.find(r);
-  return it == rekeyed_.end() ? r->event : it->second;
+  return it == rekeyed_.end() ? *r->event : it->second;
 }
 
 // Applies the batch in the rounds the collapse plans (workers/collapse.h): when an event fails, the

@@ -88,14 +88,14 @@ RunCounts TwentyTarget::apply(const std::vector<Record*>& records) {
   std::map<std::string, Record*> newest;
   for (auto* r : records) {
     if (r->failure) continue;
-    if (r->event.entity() != reverse_.entity) {
+    if (r->event->entity() != reverse_.entity) {
       r->failure = Failure{common::ErrorClass::kPermanent, "validation",
-                           "entity '" + r->event.entity() + "' is not the reverse direction's '" + reverse_.entity + "'",
+                           "entity '" + r->event->entity() + "' is not the reverse direction's '" + reverse_.entity + "'",
                            ""};
       continue;
     }
-    auto& slot = newest[r->event.key()];
-    if (!slot || newer_than(r->event, slot->event)) {
+    auto& slot = newest[r->event->key()];
+    if (!slot || newer_than(*r->event, *slot->event)) {
       if (slot) ++counts.stale;
       slot = r;
     } else {
@@ -107,12 +107,12 @@ RunCounts TwentyTarget::apply(const std::vector<Record*>& records) {
   for (auto& [key, r] : newest) {
     Pending p;
     p.record = r;
-    const auto id = r->event.fields().find(reverse_.id_field);
-    if (id != r->event.fields().end() && id->second.kind_case() == common::Value::kStringValue &&
+    const auto id = r->event->fields().find(reverse_.id_field);
+    if (id != r->event->fields().end() && id->second.kind_case() == common::Value::kStringValue &&
         !id->second.string_value().empty()) {
       p.crm_id = id->second.string_value();
     } else {
-      p.crm_id = crm_id_for(reverse_.source, r->event.entity(), key);
+      p.crm_id = crm_id_for(reverse_.source, r->event->entity(), key);
       p.write_back_id = true;
     }
     ids.push_back(p.crm_id);
@@ -123,7 +123,7 @@ RunCounts TwentyTarget::apply(const std::vector<Record*>& records) {
     const auto held = client_->find(ids);
     std::vector<Pending> creates, updates;
     for (auto& p : plans) {
-      if (p.record->event.op() == v1::OP_DELETE) {
+      if (p.record->event->op() == v1::OP_DELETE) {
         if (held.count(p.crm_id)) {
           client_->remove(p.crm_id);
           sink_metrics_.writes.Add({{"op", "delete"}}).Increment();
@@ -162,7 +162,7 @@ void TwentyTarget::apply_creates(std::vector<Pending>& creates, ApplyCounts& cou
   for (std::size_t i = 0; i < creates.size(); i += size) {
     const std::size_t end = std::min(creates.size(), i + size);
     json batch = json::array();
-    for (std::size_t j = i; j < end; ++j) batch.push_back(create_body(reverse_, creates[j].record->event, creates[j].crm_id));
+    for (std::size_t j = i; j < end; ++j) batch.push_back(create_body(reverse_, *creates[j].record->event, creates[j].crm_id));
     try {
       client_->create_batch(batch);
       sink_metrics_.writes.Add({{"op", "create"}}).Increment(static_cast<double>(end - i));
@@ -200,7 +200,7 @@ void TwentyTarget::apply_updates(std::vector<Pending>& updates, const std::map<s
     if (updated_at && updated_at->is_string()) {
       p.crm_version = common::parse_timestamp_micros(updated_at->get<std::string>()).value_or(0);
     }
-    p.decisions = decide_fields(reverse_, p.record->event, record, p.crm_version);
+    p.decisions = decide_fields(reverse_, *p.record->event, record, p.crm_version);
     json changes = json::object();
     for (const auto& d : p.decisions) {
       if (d.winner == Side::kPostgres) set_crm_field(changes, d.path, d.postgres_value);
@@ -254,7 +254,7 @@ void TwentyTarget::write_postgres(const std::vector<Pending>& done) {
     pqxx::work tx(*conn_);
     tx.exec("SELECT set_config('leadsync.origin', 'crm-sink', true)");
     for (const auto& p : done) {
-      const auto& e = p.record->event;
+      const auto& e = *p.record->event;
       if (p.write_back_id) {
         tx.exec_params("UPDATE " + table + " SET " + common::quote_ident(reverse_.id_field) + " = $1 WHERE " + key +
                            " = $2 AND " + common::quote_ident(reverse_.id_field) + " IS DISTINCT FROM $1",
