@@ -229,7 +229,7 @@ void TwentyTarget::link_creates(const std::vector<Pending>& creates) {
   common::TextArrayLiteral ids, keys;
   for (const auto& p : creates) {
     ids.add(std::string_view(p.crm_id));
-    keys.add(std::string_view(p.record->event.key()));
+    keys.add(std::string_view(p.record->event->key()));
   }
   try {
     pqxx::work tx(*conn_);
