@@ -343,6 +343,31 @@ BEGIN
   RETURN NULL;
 END $f$;
 )sql"},
+    {10, "runs complete when applied; offsets the workers applied",
+     R"sql(
+-- A run is `completed` once every event it published is applied or dead-lettered (issue 10 item
+-- 4). Publishing done is published_at: from then on the run stays `running` while the workers
+-- apply it, and the next run of the source may start, so one runner per source means one run
+-- still publishing.
+DROP INDEX leadsync.sync_runs_one_running;
+CREATE UNIQUE INDEX sync_runs_one_publishing ON leadsync.sync_runs (source)
+  WHERE status = 'running' AND published_at IS NULL;
+-- published_at now means "publishing finished and the run's state was stored" (what the next run
+-- compares against); earlier versions set it before storing the state, so on a run that then
+-- failed or was cancelled it means nothing.
+UPDATE leadsync.sync_runs SET published_at = NULL WHERE status IN ('failed','cancelled');
+-- The next Kafka offset the workers of a consumer group have applied, per topic and partition,
+-- written in the transaction that applies the batch: a batch read again after a worker crashed
+-- between its database commit and its offset commit is skipped, neither applied nor counted twice.
+CREATE TABLE leadsync.applied_offsets (
+  consumer_group text NOT NULL,
+  topic          text NOT NULL,
+  partition      int NOT NULL,
+  next_offset    bigint NOT NULL,
+  at             timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (consumer_group, topic, partition)
+);
+)sql"},
 };
 
 std::string column_definition(pqxx::connection& c, const FieldConfig& f) {
