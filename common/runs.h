@@ -96,6 +96,7 @@ struct RunInfo {
   RunTrigger trigger = RunTrigger::kSchedule;
   // ISO 8601 UTC; empty when not reached yet.
   std::string created_at, started_at, heartbeat_at, finished_at;
+  std::string published_at;  // publishing done (the run is `running` until its events are applied)
   RunProgress progress;
   RunCounters counters;
   AppliedCounts applied;

@@ -15,7 +15,7 @@ constexpr const char* kRunSelect =
     "r.rows_read, r.rows_total, r.progress_percent, coalesce(r.message, ''), r.events_published, r.new_records, "
     "r.changed_records, r.unchanged_records, r.deleted_records, r.failed_records, coalesce(r.error, ''), "
     "coalesce(r.checkpoint, ''), coalesce(r.resumed_from, ''), a.inserted, a.updated, a.deleted, a.unchanged, "
-    "a.stale, a.failed "
+    "a.stale, a.failed, " LEADSYNC_ISO("published_at") " "
     "FROM leadsync.sync_runs r LEFT JOIN LATERAL (SELECT coalesce(sum(s.inserted), 0) AS inserted, "
     "coalesce(sum(s.updated), 0) AS updated, coalesce(sum(s.deleted), 0) AS deleted, "
     "coalesce(sum(s.unchanged), 0) AS unchanged, coalesce(sum(s.stale), 0) AS stale, "
@@ -45,6 +45,7 @@ RunInfo run_from(const pqxx::row& r) {
   i.resumed_from = r[20].as<std::string>();
   i.applied = {r[21].as<int64_t>(), r[22].as<int64_t>(), r[23].as<int64_t>(),
                r[24].as<int64_t>(), r[25].as<int64_t>(), r[26].as<int64_t>()};
+  i.published_at = r[27].as<std::string>();
   return i;
 }
 

@@ -181,7 +181,9 @@ TEST_F(ProducerGuard, R14_ARejectedCellOfLongMultibyteTextStillEndsTheRun) {
   const auto r = run(sheet);
   EXPECT_EQ(r.report.status, RunStatus::kCompleted) << r.report.message;
   EXPECT_EQ(r.report.failed_records, 1u);
-  EXPECT_EQ(stored(r.report.run_id).first, "completed");
+  // Completed once the worker applied its events (publishing done, the run waits for them).
+  EXPECT_TRUE(eventually([&] { return stored(r.report.run_id).first == "completed"; }, std::chrono::seconds(60)))
+      << stored(r.report.run_id).first;
   pqxx::work tx(*conn_);
   const auto message =
       tx.exec_params1("SELECT message FROM leadsync.run_errors WHERE run_id = $1", r.report.run_id)[0].as<std::string>();
@@ -202,6 +204,7 @@ TEST_F(ProducerGuard, R14_TheFinalStatusIsWrittenEvenWhenStoringRowErrorsFails) 
     tx.exec("ALTER TABLE leadsync.run_errors DROP CONSTRAINT " + conn_->quote_name("refuse_" + source().name));
     tx.commit();
   }
+  EXPECT_TRUE(eventually([&] { return stored(r.report.run_id).first == "completed"; }, std::chrono::seconds(60)));
   const auto [status, message] = stored(r.report.run_id);
   EXPECT_EQ(status, "completed") << message;
   EXPECT_NE(message.find("could not be stored"), std::string::npos) << message;
