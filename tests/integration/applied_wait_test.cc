@@ -275,12 +275,33 @@ TEST_F(AppliedWait, R4_APublishedRunStaysRunningUntilAWorkerAppliesItAndTheNextR
   }
 }
 
+// ...but a published run whose events are never all applied does not stay open for ever: once no
+// event of it was applied for the apply-wait timeout (an hour; here a second), it is failed, naming
+// how many events are missing.
+TEST_F(AppliedWait, R4_APublishedRunWithoutAppliedEventsFailsAfterTheApplyWaitTimeoutNamingTheMissingEvents) {
+  write_text_file(config_.sources.at(0).url, sheet(300, ""));
+  const auto out = producer({"--once"});
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  const auto run = store_->list(source(), 1).at(0);
+  EXPECT_EQ(run.status, common::RunStatus::kRunning);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(store_->get(run.run_id)->status, common::RunStatus::kRunning) << "failed before its timeout (an hour)";
+  store_->set_apply_wait_timeout(std::chrono::seconds(1));
+  const auto failed = store_->get(run.run_id);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->status, common::RunStatus::kFailed);
+  EXPECT_NE(failed->error.find("300 of 300 events were never applied or dead-lettered"), std::string::npos)
+      << failed->error;
+  EXPECT_FALSE(failed->finished_at.empty());
+  EXPECT_FALSE(failed->published_at.empty()) << "its publishing did finish";
+}
+
 // A batch read again (a worker that committed its transaction died before committing the Kafka
 // offsets; or a partition's new owner after a rebalance) is skipped by the apply target: neither
 // applied nor counted. The same Kafka messages, read twice, through PostgresTarget::apply.
 TEST_F(AppliedWait, R4_ABatchReadAgainAfterItsCommitIsSkippedAndNotCountedTwice) {
   common::KafkaProducer kafka(config_.kafka);
-  const std::string run_id = "replay-run";
+  const std::string run_id = "replay-" + source();  // unique: run_apply_stats outlives the test
   const auto& entity = config_.entity(config_.sources.at(0).entity);
   for (int i = 0; i < 12; ++i) {
     const auto key = "L-" + std::to_string(1000 + i);
