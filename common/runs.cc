@@ -35,7 +35,7 @@ constexpr const char* kControlOf =
 std::string describe_active(pqxx::work& tx, const std::string& source) {
   const auto r = tx.exec_params(
       "SELECT run_id, status, coalesce(to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), '') "
-      "FROM leadsync.sync_runs WHERE source = $1 AND status = 'running'",
+      "FROM leadsync.sync_runs WHERE source = $1 AND status = 'running' AND published_at IS NULL",
       source);
   if (r.empty()) return "another runner holds it";
   return "run " + r[0][0].as<std::string>() + " (started " + r[0][2].as<std::string>() + " UTC)";
@@ -112,11 +112,12 @@ ClaimedRun RunStore::claim(const std::string& source, RunTrigger trigger) {
   claimed_.insert(source);
   try {
     pqxx::work tx(conn_);
-    // Holding the lock, any row still `running` belongs to a runner whose session ended.
+    // Holding the lock, any row still publishing belongs to a runner whose session ended. (A
+    // published run waiting for the workers has no runner any more.)
     const auto orphans = tx.exec_params(
         "UPDATE leadsync.sync_runs SET status = 'failed', finished_at = now(), "
         "error = 'the runner''s session ended before the run finished (crash or lost connection); source freed' "
-        "WHERE source = $1 AND status = 'running' RETURNING run_id",
+        "WHERE source = $1 AND status = 'running' AND published_at IS NULL RETURNING run_id",
         source);
     for (const auto& o : orphans) {
       spdlog::warn("source {}: run {} lost its runner and was marked failed", source, o[0].as<std::string>());
@@ -143,11 +144,13 @@ ClaimedRun RunStore::claim(const std::string& source, RunTrigger trigger) {
     if (run.trigger != RunTrigger::kFull) {
       // The newest run that started before this one, if it was interrupted with a checkpoint (a
       // cancelled run clears its own, so nothing before it is resumed either; a run cancelled
-      // while queued never started and does not count).
+      // while queued never started and does not count; a run whose publishing finished, completed
+      // or not yet, keeps the cursor of the next incremental read there, not a resume point).
       const auto cp = tx.exec_params(
-          "SELECT run_id, checkpoint FROM (SELECT run_id, checkpoint, status FROM leadsync.sync_runs "
-          "WHERE source = $1 AND run_id <> $2 AND status IN ('failed','cancelled','completed') "
-          "AND started_at IS NOT NULL ORDER BY started_at DESC LIMIT 1) last WHERE status <> 'completed' AND checkpoint IS NOT NULL",
+          "SELECT run_id, checkpoint FROM (SELECT run_id, checkpoint, status, published_at FROM leadsync.sync_runs "
+          "WHERE source = $1 AND run_id <> $2 AND (status IN ('failed','cancelled','completed') OR "
+          "published_at IS NOT NULL) AND started_at IS NOT NULL ORDER BY started_at DESC LIMIT 1) last "
+          "WHERE status <> 'completed' AND published_at IS NULL AND checkpoint IS NOT NULL",
           source, run.run_id);
       if (!cp.empty()) {
         run.resumed_from = cp[0][0].as<std::string>();
@@ -195,12 +198,6 @@ void RunStore::save_checkpoint(const ClaimedRun& run, const std::string& checkpo
   tx.commit();
 }
 
-void RunStore::mark_published(const ClaimedRun& run) {
-  pqxx::work tx(conn_);
-  tx.exec_params("UPDATE leadsync.sync_runs SET published_at = now() WHERE run_id = $1", run.run_id);
-  tx.commit();
-}
-
 void RunStore::save_checkpoint(pqxx::work& tx, const ClaimedRun& run, const std::string& checkpoint) {
   tx.exec_params("UPDATE leadsync.sync_runs SET checkpoint = $2, checkpoint_at = now() WHERE run_id = $1", run.run_id,
                  checkpoint);
@@ -226,7 +223,7 @@ LastCompletedRun RunStore::last_completed(const std::string& source) {
   pqxx::work tx(conn_);
   const auto r = tx.exec_params(
       "SELECT coalesce(snapshot_hash, ''), coalesce(target_stamp, ''), coalesce(checkpoint, '') "
-      "FROM leadsync.sync_runs WHERE source = $1 AND status = 'completed' ORDER BY finished_at DESC LIMIT 1",
+      "FROM leadsync.sync_runs WHERE source = $1 AND published_at IS NOT NULL ORDER BY published_at DESC LIMIT 1",
       source);
   if (r.empty()) return {};
   return {r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>()};
@@ -234,9 +231,16 @@ LastCompletedRun RunStore::last_completed(const std::string& source) {
 
 bool RunStore::finish(pqxx::work& tx, const ClaimedRun& run, const RunEnd& e) {
   const auto& c = e.counters;
-  const bool completed = e.status == RunStatus::kCompleted;
+  // Publishing completed: the run stays `running` with published_at set until the workers applied
+  // it (close_applied below, or the worker that applies its last event).
+  const bool published = e.status == RunStatus::kCompleted;
+  if (published) tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kRunCloseLockSpace, run.run_id);
+  std::string message = e.message;
+  if (published) message = std::string(kApplyingMessage) + (message.empty() ? "" : "; " + message);
   const auto r = tx.exec_params(
-      "UPDATE leadsync.sync_runs SET status = $2, finished_at = now(), heartbeat_at = now(), rows_read = $3, "
+      "UPDATE leadsync.sync_runs SET status = CASE WHEN $12 THEN 'running' ELSE $2 END, "
+      "finished_at = CASE WHEN $12 THEN NULL ELSE now() END, published_at = CASE WHEN $12 THEN now() END, "
+      "heartbeat_at = now(), rows_read = $3, "
       "events_published = $4, new_records = $5, changed_records = $6, unchanged_records = $7, "
       "deleted_records = $8, failed_records = $9, message = NULLIF($10, ''), error = NULLIF($11, ''), "
       "progress_percent = CASE WHEN $12 THEN 100 ELSE progress_percent END, "
@@ -244,11 +248,33 @@ bool RunStore::finish(pqxx::work& tx, const ClaimedRun& run, const RunEnd& e) {
       "snapshot_hash = CASE WHEN $12 THEN NULLIF($13, '') END, target_stamp = CASE WHEN $12 THEN NULLIF($14, '') END, "
       "checkpoint = CASE WHEN $15 THEN NULLIF($16, '') ELSE checkpoint END, "
       "checkpoint_at = CASE WHEN $15 THEN now() ELSE checkpoint_at END "
-      "WHERE run_id = $1 AND status = 'running'",
+      "WHERE run_id = $1 AND status = 'running' AND published_at IS NULL",
       run.run_id, std::string(run_status_name(e.status)), c.rows_read, c.events_published, c.new_records,
-      c.changed_records, c.unchanged_records, c.deleted_records, c.rejected_records, e.message, e.error, completed,
+      c.changed_records, c.unchanged_records, c.deleted_records, c.rejected_records, message, e.error, published,
       e.snapshot_hash, e.target_stamp, e.checkpoint.has_value(), e.checkpoint.value_or(""));
-  return r.affected_rows() == 1;
+  if (r.affected_rows() != 1) return false;
+  // The workers may have applied every event before publishing was marked done.
+  if (published) close_applied(tx, {run.run_id});
+  return true;
+}
+
+std::vector<std::string> close_applied(pqxx::transaction_base& tx, const std::vector<std::string>& run_ids) {
+  std::vector<std::string> closed;
+  for (const auto& id : run_ids) {
+    if (id.empty()) continue;
+    // Taken before the check, held to the commit: the check (a statement of its own, so with a
+    // snapshot taken after the lock) sees every other transaction that wrote this run's statistics.
+    tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kRunCloseLockSpace, id);
+    const auto r = tx.exec_params(
+        "UPDATE leadsync.sync_runs r SET status = 'completed', finished_at = now(), "
+        "message = NULLIF(regexp_replace(coalesce(r.message, ''), $2, ''), '') "
+        "WHERE r.run_id = $1 AND r.status = 'running' AND r.published_at IS NOT NULL AND r.events_published <= "
+        "(SELECT coalesce(sum(s.inserted + s.updated + s.deleted + s.unchanged + s.stale + s.failed), 0) "
+        "FROM leadsync.run_apply_stats s WHERE s.run_id = r.run_id) RETURNING r.run_id",
+        id, "^" + std::string(kApplyingMessage) + "(; )?");
+    if (!r.empty()) closed.push_back(id);
+  }
+  return closed;
 }
 
 bool RunStore::finish(pqxx::work& tx, const ClaimedRun& run, RunStatus status, const RunCounters& counters,
@@ -319,8 +345,8 @@ TriggerResult RunStore::trigger(const std::string& source, RunTrigger trigger, W
     throw RunConflict("source " + source + " is paused; resume it first");
   }
   TriggerResult result;
-  const auto running =
-      tx.exec_params("SELECT run_id FROM leadsync.sync_runs WHERE source = $1 AND status = 'running'", source);
+  const auto running = tx.exec_params(
+      "SELECT run_id FROM leadsync.sync_runs WHERE source = $1 AND status = 'running' AND published_at IS NULL", source);
   result.behind_running = !running.empty();
   if (result.behind_running && when_running == WhenRunning::kRefuse) {
     throw RunConflict("source " + source + " is already running: " + describe_active(tx, source) +

@@ -3,9 +3,17 @@
 //
 // Single runner per source, enforced by PostgreSQL twice over: the runner holds a session-level
 // advisory lock on the source for the whole run (a crashed runner's session ends and frees it), and
-// a partial unique index allows one `running` row per source (plus one `queued` row beside it).
+// a partial unique index allows one `running` row still publishing per source (plus one `queued`
+// row beside it).
 // A run whose heartbeat is older than 3 of its heartbeat intervals is marked failed and its source
 // freed. Cancel and pause are rows (leadsync.run_controls) that the runner reads between batches.
+//
+// A run is `completed` only when every event it published is applied or dead-lettered (issue 10
+// item 4). When publishing ends the runner stores its counters and state and sets published_at;
+// the run stays `running` ("publishing done, applying") and the runner frees the source, so the
+// next run may start. Whoever sees the last event applied closes it (close_applied): the worker in
+// the transaction that counts it, or the runner right after publishing. A published run that gets
+// no applied event for apply_wait_timeout is marked failed, naming how many events are missing.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -26,6 +34,15 @@ namespace leadsync::common {
 // First half of every run lock key (pg_advisory_lock(int, int)), so that leadsync's advisory locks do
 // not collide with an application's; the second half is hashtext(source).
 inline constexpr int kRunLockSpace = 0x4c53;  // "LS"
+
+// Second half-space of the lock that serialises the close of one run (close_applied).
+inline constexpr int kRunCloseLockSpace = kRunLockSpace + 2;
+
+// How long a published run may wait for its next applied event before it is marked failed.
+inline constexpr std::chrono::seconds kDefaultApplyWaitTimeout{3600};
+
+// The message a run carries from the end of its publishing until it is completed.
+inline constexpr const char* kApplyingMessage = "publishing done, applying";
 
 // How often a runner heartbeats unless configured otherwise; 3 missed intervals make a run stale.
 inline constexpr std::chrono::milliseconds kDefaultHeartbeatInterval{2000};
@@ -79,6 +96,7 @@ struct RunInfo {
   RunTrigger trigger = RunTrigger::kSchedule;
   // ISO 8601 UTC; empty when not reached yet.
   std::string created_at, started_at, heartbeat_at, finished_at;
+  std::string published_at;  // publishing done (the run is `running` until its events are applied)
   RunProgress progress;
   RunCounters counters;
   AppliedCounts applied;
@@ -154,15 +172,18 @@ class RunStore {
   void save_checkpoint(const ClaimedRun& run, const std::string& checkpoint);
   // The same inside the caller's transaction (with what the checkpoint stands for).
   void save_checkpoint(pqxx::work& tx, const ClaimedRun& run, const std::string& checkpoint);
-  void mark_published(const ClaimedRun& run);
   // The run does not continue the checkpoint its claim handed over (it reads from the start).
   void drop_resume(pqxx::work& tx, const ClaimedRun& run);
   // The version the run stamps on its events: wall-clock microseconds, but above every version the
   // source stamped before (a clock that steps back must not make newer changes look older).
   int64_t next_version(const ClaimedRun& run, int64_t now_micros);
+  // What the latest run whose publishing finished (its state stored) left: completed, or still
+  // being applied, or failed while waiting for the workers.
   LastCompletedRun last_completed(const std::string& source);
   // Records the end inside the caller's transaction (so the caller's own state commits with it);
-  // call release() after the commit. Returns false when the run was no longer running.
+  // call release() after the commit. Returns false when the run was no longer running. A
+  // `completed` end is the end of publishing: the run stays `running` with published_at set
+  // until its events are all applied (closed here at once when they already are).
   bool finish(pqxx::work& tx, const ClaimedRun& run, const RunEnd& end);
   bool finish(pqxx::work& tx, const ClaimedRun& run, RunStatus status, const RunCounters& counters,
               const std::string& message, const std::string& error);
@@ -185,13 +206,15 @@ class RunStore {
   std::vector<RunInfo> list(const std::string& source, int limit);  // newest first; "" = every source
   std::optional<RunInfo> get(const std::string& run_id);
   SourceRunState source_state(const std::string& source);
-  // Runs of `source` whose events are not all applied yet (counted by the workers, joined by run
-  // id): queued and running runs, and completed or cancelled runs of the last day whose applied and
+  // Runs of `source` that are not done: queued and running runs (a running run may be published
+  // and waiting for the workers), and cancelled runs of the last day whose applied and
   // dead-lettered events are fewer than they published. Oldest first. (A failed run's published
   // count may include events Kafka never took, so it is not waited for.)
   std::vector<RunInfo> unapplied(const std::string& source);
-  // Marks running runs with a stale heartbeat failed and ends their runner's session; their ids.
+  // Marks running runs with a stale heartbeat failed and ends their runner's session, and published
+  // runs that waited apply_wait_timeout for an applied event failed; their ids.
   std::vector<std::string> reap_stale(const std::string& source = "");
+  void set_apply_wait_timeout(std::chrono::seconds timeout) { apply_wait_timeout_ = timeout; }
 
  private:
   bool try_lock(const std::string& source);
@@ -199,9 +222,17 @@ class RunStore {
 
   pqxx::connection& conn_;
   std::chrono::milliseconds heartbeat_interval_;
+  std::chrono::seconds apply_wait_timeout_ = kDefaultApplyWaitTimeout;
   std::set<std::string> claimed_;  // sources whose lock this session holds
 };
 
 std::string new_run_id(const std::string& source);
+
+// Completes those of `run_ids` whose publishing is done and whose applied and dead-lettered events
+// (leadsync.run_apply_stats) account for every event they published. Call it in the transaction
+// that writes their run_apply_stats rows, after them and just before the commit: it takes a
+// per-run transaction lock, so that of two transactions finishing one run concurrently the later
+// one sees the other's rows. Returns the runs it completed.
+std::vector<std::string> close_applied(pqxx::transaction_base& tx, const std::vector<std::string>& run_ids);
 
 }  // namespace leadsync::common

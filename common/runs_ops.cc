@@ -15,7 +15,7 @@ constexpr const char* kRunSelect =
     "r.rows_read, r.rows_total, r.progress_percent, coalesce(r.message, ''), r.events_published, r.new_records, "
     "r.changed_records, r.unchanged_records, r.deleted_records, r.failed_records, coalesce(r.error, ''), "
     "coalesce(r.checkpoint, ''), coalesce(r.resumed_from, ''), a.inserted, a.updated, a.deleted, a.unchanged, "
-    "a.stale, a.failed "
+    "a.stale, a.failed, " LEADSYNC_ISO("published_at") " "
     "FROM leadsync.sync_runs r LEFT JOIN LATERAL (SELECT coalesce(sum(s.inserted), 0) AS inserted, "
     "coalesce(sum(s.updated), 0) AS updated, coalesce(sum(s.deleted), 0) AS deleted, "
     "coalesce(sum(s.unchanged), 0) AS unchanged, coalesce(sum(s.stale), 0) AS stale, "
@@ -45,6 +45,7 @@ RunInfo run_from(const pqxx::row& r) {
   i.resumed_from = r[20].as<std::string>();
   i.applied = {r[21].as<int64_t>(), r[22].as<int64_t>(), r[23].as<int64_t>(),
                r[24].as<int64_t>(), r[25].as<int64_t>(), r[26].as<int64_t>()};
+  i.published_at = r[27].as<std::string>();
   return i;
 }
 
@@ -58,7 +59,8 @@ CancelResult stop_runs(pqxx::work& tx, const std::string& source, const std::str
       source, reason + " before it started");
   for (const auto& q : queued) out.cancelled_queued.push_back(q[0].as<std::string>());
   const auto running =
-      tx.exec_params("SELECT run_id FROM leadsync.sync_runs WHERE source = $1 AND status = 'running'", source);
+      tx.exec_params("SELECT run_id FROM leadsync.sync_runs WHERE source = $1 AND status = 'running' "
+                     "AND published_at IS NULL", source);  // a published run only waits for the workers
   if (!running.empty()) {
     out.running = running[0][0].as<std::string>();
     tx.exec_params("INSERT INTO leadsync.run_controls (run_id, action) VALUES ($1, $2)", out.running, action);
@@ -107,12 +109,13 @@ std::vector<std::string> RunStore::reap_stale(const std::string& source) {
   {
     pqxx::work tx(conn_);
     // Rows written before heartbeat_ms existed promised a heartbeat every 2 s (20 s covers them).
+    // A published run has no runner any more (it waits for the workers): not judged by heartbeat.
     const auto stale = tx.exec_params(
         "UPDATE leadsync.sync_runs SET status = 'failed', finished_at = now(), "
         "error = 'heartbeat stale: none since ' || to_char(heartbeat_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD HH24:MI:SS') || ' UTC, more than 3 intervals of ' || coalesce(heartbeat_ms, 20000) || "
         "' ms; marked failed and the source freed' "
-        "WHERE status = 'running' AND ($1 = '' OR source = $1) AND "
+        "WHERE status = 'running' AND published_at IS NULL AND ($1 = '' OR source = $1) AND "
         "heartbeat_at < now() - make_interval(secs => 3 * coalesce(heartbeat_ms, 20000) / 1000.0) "
         "RETURNING run_id, source, runner_pid",
         source);
@@ -121,6 +124,31 @@ std::vector<std::string> RunStore::reap_stale(const std::string& source) {
       if (!s[2].is_null()) runner_pids.push_back(s[2].as<int>());
       spdlog::warn("source {}: run {} had a stale heartbeat and was marked failed", s[1].as<std::string>(),
                    s[0].as<std::string>());
+    }
+    // A published run whose events stop arriving (lost from Kafka, skipped past, a topic deleted)
+    // must not stay open for ever: after apply_wait_timeout without an applied event it fails,
+    // naming how many are missing. Its publishing did finish, so the next run still compares
+    // against it (last_completed).
+    const auto unapplied = tx.exec_params(
+        "WITH a AS (SELECT r.run_id, (SELECT coalesce(sum(s.inserted + s.updated + s.deleted + s.unchanged + "
+        "s.stale + s.failed), 0) FROM leadsync.run_apply_stats s WHERE s.run_id = r.run_id) AS done, "
+        "greatest(r.published_at, (SELECT max(s.at) FROM leadsync.run_apply_stats s WHERE s.run_id = r.run_id)) "
+        "AS last_at FROM leadsync.sync_runs r WHERE r.status = 'running' AND r.published_at IS NOT NULL AND "
+        "($1 = '' OR r.source = $1)) "
+        "UPDATE leadsync.sync_runs r SET status = 'failed', finished_at = now(), "
+        "message = NULLIF(regexp_replace(coalesce(r.message, ''), $3, ''), ''), "
+        "error = (r.events_published - a.done) || ' of ' || r.events_published || "
+        "' events were never applied or dead-lettered: none applied for ' || $2 || ' s since ' || "
+        "to_char(a.last_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC (publishing ended ' || "
+        "to_char(r.published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC); are the workers running, "
+        "were events lost from Kafka?' "
+        "FROM a WHERE r.run_id = a.run_id AND r.status = 'running' AND a.last_at < now() - make_interval(secs => $2) "
+        "RETURNING r.run_id, r.source, r.error",
+        source, static_cast<int64_t>(apply_wait_timeout_.count()), "^" + std::string(kApplyingMessage) + "(; )?");
+    for (const auto& u : unapplied) {
+      out.push_back(u[0].as<std::string>());
+      spdlog::warn("source {}: run {} marked failed: {}", u[1].as<std::string>(), u[0].as<std::string>(),
+                   u[2].as<std::string>());
     }
     tx.commit();
   }
@@ -164,7 +192,7 @@ std::vector<RunInfo> RunStore::unapplied(const std::string& source) {
   pqxx::work tx(conn_);
   const auto rows = tx.exec_params(
       std::string(kRunSelect) +
-          "WHERE r.source = $1 AND (r.status IN ('queued','running') OR (r.status IN ('completed','cancelled') "
+          "WHERE r.source = $1 AND (r.status IN ('queued','running') OR (r.status = 'cancelled' "
           "AND r.created_at > now() - interval '1 day' AND r.events_published > "
           "a.inserted + a.updated + a.deleted + a.unchanged + a.stale + a.failed)) ORDER BY r.created_at",
       source);
@@ -182,7 +210,8 @@ SourceRunState RunStore::source_state(const std::string& source) {
   s.paused = !p.empty() && p[0][0].as<bool>();
   const auto active = tx.exec_params(std::string(kRunSelect) +
                                          "WHERE r.source = $1 AND r.status IN ('running','queued') "
-                                         "ORDER BY r.status = 'running' DESC LIMIT 1",
+                                         "ORDER BY r.status = 'running' AND r.published_at IS NULL DESC, "
+                                         "r.status = 'running' DESC, r.created_at DESC LIMIT 1",
                                      source);
   if (!active.empty()) s.active = run_from(active[0]);
   const auto last = tx.exec_params(std::string(kRunSelect) + "WHERE r.source = $1 ORDER BY r.created_at DESC LIMIT 1",

@@ -343,7 +343,32 @@ BEGIN
   RETURN NULL;
 END $f$;
 )sql"},
-    {12, "reverse direction: CRM changes known by their source, rollbacks restored as they were",
+    {10, "runs complete when applied; offsets the workers applied",
+     R"sql(
+-- A run is `completed` once every event it published is applied or dead-lettered (issue 10 item
+-- 4). Publishing done is published_at: from then on the run stays `running` while the workers
+-- apply it, and the next run of the source may start, so one runner per source means one run
+-- still publishing.
+DROP INDEX leadsync.sync_runs_one_running;
+CREATE UNIQUE INDEX sync_runs_one_publishing ON leadsync.sync_runs (source)
+  WHERE status = 'running' AND published_at IS NULL;
+-- published_at now means "publishing finished and the run's state was stored" (what the next run
+-- compares against); earlier versions set it before storing the state, so on a run that then
+-- failed or was cancelled it means nothing.
+UPDATE leadsync.sync_runs SET published_at = NULL WHERE status IN ('failed','cancelled');
+-- The next Kafka offset the workers of a consumer group have applied, per topic and partition,
+-- written in the transaction that applies the batch: a batch read again after a worker crashed
+-- between its database commit and its offset commit is skipped, neither applied nor counted twice.
+CREATE TABLE leadsync.applied_offsets (
+  consumer_group text NOT NULL,
+  topic          text NOT NULL,
+  partition      int NOT NULL,
+  next_offset    bigint NOT NULL,
+  at             timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (consumer_group, topic, partition)
+);
+)sql"},
+    {11, "reverse direction: CRM changes known by their source, rollbacks restored as they were",
      R"sql(
 -- As in migration 9, with two changes (issue 9):
 --  - a change leadsync applies from the CRM is recognised by the row's _origin being the CRM origin
@@ -403,7 +428,7 @@ BEGIN
   RETURN NEW;
 END $f$;
 )sql"},
-    {13, "an id for run_apply_stats rows",
+    {12, "an id for run_apply_stats rows",
      R"sql(
 -- leadsyncctl exporter counts applied events per field from run_apply_stats incrementally, by id
 -- (ctl/field_metrics.h), like field_changes and run_errors.

@@ -46,28 +46,31 @@ void print_report(const leadsync::producers::RunReport& r) {
   std::cout << j.dump() << std::endl;
 }
 
-// --once --wait: until the workers' results for the run (joined by its id) account for every
-// event it published.
+// --once --wait: until the run is `completed` in leadsync.sync_runs, which it becomes when the
+// workers' results for it (joined by its id) account for every event it published.
 bool wait_until_applied(const leadsync::common::Config& config, const leadsync::producers::RunReport& report,
                         std::chrono::seconds timeout) {
-  if (report.events_published == 0) return true;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto conn = leadsync::common::pg_connect(config.postgres.url, "leadsync-producer");
   leadsync::common::RunStore store(*conn, config.runs.heartbeat_interval);
-  int64_t applied = 0;
+  std::optional<leadsync::common::RunInfo> run;
   while (!g_stop.load()) {
-    const auto run = store.get(report.run_id);
-    applied = run ? run->applied.total() : 0;
-    if (applied >= static_cast<int64_t>(report.events_published)) {
-      spdlog::info("source {}: run {}: all {} events applied or dead-lettered", report.source, report.run_id,
-                   report.events_published);
+    run = store.get(report.run_id);
+    if (run && run->status == leadsync::common::RunStatus::kCompleted) {
+      spdlog::info("source {}: run {}: completed, all {} events applied or dead-lettered", report.source,
+                   report.run_id, report.events_published);
       return true;
+    }
+    if (run && run->status != leadsync::common::RunStatus::kRunning) {
+      spdlog::error("source {}: run {}: {}: {}", report.source, report.run_id,
+                    leadsync::common::run_status_name(run->status), run->error);
+      return false;
     }
     if (std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  spdlog::error("source {}: run {}: {} of {} events applied when --wait gave up", report.source, report.run_id, applied,
-                report.events_published);
+  spdlog::error("source {}: run {}: {} of {} events applied when --wait gave up", report.source, report.run_id,
+                run ? run->applied.total() : 0, report.events_published);
   return false;
 }
 

@@ -366,7 +366,7 @@ class Run {
     if (mode_ == ReadMode::kSnapshot) publish_deletes();
     const auto alive = keepalive();
     wait_for_acks();
-    store_.mark_published(run_);
+    // Publishing is done; finish() records it (published_at) with the run's state, in one transaction.
   }
 
   void read_delete(const SourceRecord& record) {
@@ -446,6 +446,8 @@ class Run {
                    std::string("the rejected records' details could not be stored: ") + problem;
       }
       end.message = common::storable_text(common::redact(message), 8000);
+      // A completed end is the end of publishing: the run stays `running` ("publishing done,
+      // applying") until the workers applied every event, and this runner frees the source now.
       if (!store_.finish(tx, run_, end)) {
         // Marked failed meanwhile (stale heartbeat): nothing of this run may be stored as done.
         tx.abort();

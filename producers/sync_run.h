@@ -31,7 +31,10 @@ namespace leadsync::producers {
 struct RunReport {
   std::string run_id;
   std::string source;
-  common::RunStatus status = common::RunStatus::kRunning;  // completed | failed | cancelled once run() returns
+  // completed | failed | cancelled once run() returns. `completed` is the end of publishing: in
+  // leadsync.sync_runs the run stays `running` (published_at set) until the workers applied every
+  // event it published, then becomes `completed` (common/runs.h).
+  common::RunStatus status = common::RunStatus::kRunning;
   std::string message;
   std::string resumed_from;         // the interrupted run this one continued
   bool incremental = false;         // read through changes_since()

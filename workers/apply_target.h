@@ -47,6 +47,16 @@ class ApplyTarget {
 
   // Adds dead-lettered records to the run statistics; best effort (a failure is logged).
   virtual void count_dead_letters(const RunCounts& per_run) = 0;
+
+  // Called once the batch's failed records were forwarded (retry tier or dead-letter topic), before
+  // its Kafka offsets are stored: counts the dead-lettered ones and records how far each partition
+  // of the batch is done (`rewind`: partitions read again from the given offset). Throws
+  // TargetUnavailable when that cannot be stored now; the caller calls it again once the target is
+  // back. By default the dead letters are counted, best effort.
+  virtual void settle(const RunCounts& dead_lettered, const std::map<TopicPartition, int64_t>& rewind) {
+    (void)rewind;
+    count_dead_letters(dead_lettered);
+  }
 };
 
 }  // namespace leadsync::workers

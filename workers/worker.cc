@@ -104,10 +104,20 @@ class Worker::Impl {
       }
     }
     const auto forwarded = forwarder_.forward(batch, std::chrono::minutes(3));
-    target_->count_dead_letters(forwarded.dead_lettered);
+    const auto rewind = rewind_unacknowledged(forwarded);
+    // The dead-letter counts and how far the partitions with failed records are done, before the
+    // offsets are stored: reliably (a dead-letter count lost would leave its run open).
+    for (;;) {
+      try {
+        target_->settle(forwarded.dead_lettered, rewind);
+        break;
+      } catch (const TargetUnavailable& e) {
+        metrics_.target_unavailable(e.kind() == Unavailability::kOutage ? "outage" : "misfit").Increment();
+        if (!wait_for_target(stop, e.what())) return;  // offsets not stored: read again, the applied part skipped
+      }
+    }
     for (const auto& [run, c] : forwarded.dead_lettered) per_run[run].failed += c.failed;
     observe(started, per_run);
-    const auto rewind = rewind_unacknowledged(forwarded);
     if (rewind.empty()) forward_backoff_.reset();
     loop_->finish_batch(rewind, rewind.empty() ? std::chrono::milliseconds(0) : forward_backoff_.next());
   }

@@ -89,6 +89,13 @@ class ProducerGuard : public ::testing::Test {
     return {r[0].as<std::string>(), r[1].as<std::string>()};
   }
 
+  // Whether the run's publishing finished (its state stored, published_at set).
+  bool publishing_done(const std::string& run_id) {
+    pqxx::work tx(*conn_);
+    return tx.exec_params1("SELECT published_at IS NOT NULL FROM leadsync.sync_runs WHERE run_id = $1", run_id)[0]
+        .as<bool>();
+  }
+
   int64_t stored_state() {
     pqxx::work tx(*conn_);
     return tx.exec_params1("SELECT count(*) FROM leadsync.source_state WHERE source = $1", source().name)[0]
@@ -181,7 +188,9 @@ TEST_F(ProducerGuard, R14_ARejectedCellOfLongMultibyteTextStillEndsTheRun) {
   const auto r = run(sheet);
   EXPECT_EQ(r.report.status, RunStatus::kCompleted) << r.report.message;
   EXPECT_EQ(r.report.failed_records, 1u);
-  EXPECT_EQ(stored(r.report.run_id).first, "completed");
+  // Publishing done: with no worker here, the run waits `running` for its events to be applied.
+  EXPECT_EQ(stored(r.report.run_id).first, "running");
+  EXPECT_TRUE(publishing_done(r.report.run_id));
   pqxx::work tx(*conn_);
   const auto message =
       tx.exec_params1("SELECT message FROM leadsync.run_errors WHERE run_id = $1", r.report.run_id)[0].as<std::string>();
@@ -203,7 +212,8 @@ TEST_F(ProducerGuard, R14_TheFinalStatusIsWrittenEvenWhenStoringRowErrorsFails) 
     tx.commit();
   }
   const auto [status, message] = stored(r.report.run_id);
-  EXPECT_EQ(status, "completed") << message;
+  EXPECT_EQ(status, "running") << message;  // publishing done; no worker here applies its events
+  EXPECT_TRUE(publishing_done(r.report.run_id));
   EXPECT_NE(message.find("could not be stored"), std::string::npos) << message;
   // The source is free: the next run is not refused as "already running".
   const auto next = run(sheet_of(1, 5));

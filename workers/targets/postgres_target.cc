@@ -1,9 +1,14 @@
 #include "workers/targets/postgres_target.h"
 
+#include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdlib>
 
 #include "common/errors.h"
 #include "common/pg.h"
+#include "common/runs.h"
 #include "workers/collapse.h"
 #include "workers/validate.h"
 
@@ -28,6 +33,37 @@ bool fails_for_size(const std::exception& e) {
   return state == "53200" || state.rfind("54", 0) == 0;
 }
 
+// The client's handle of the message's topic: telling topics apart without copying their names.
+const void* topic_handle(const RdKafka::Message& m) {
+  return const_cast<RdKafka::Message&>(m).c_ptr()->rkt;  // c_ptr() only reads, but is not const
+}
+
+bool same_partition(const Record& a, const Record& b) {
+  if (!a.message || !b.message) return !a.message && !b.message;
+  return a.message->partition() == b.message->partition() && topic_handle(*a.message) == topic_handle(*b.message);
+}
+
+// Calls `f(first, last)` for each run of consecutive records of one partition (a batch holds runs
+// of one partition in offset order): per run, not per record, the topic name is copied. Records
+// without a Kafka message (built by a caller, not consumed) form runs of their own, not passed.
+template <typename F>
+void for_each_partition_run(const std::vector<Record*>& records, F f) {
+  std::size_t begin = 0;
+  for (std::size_t i = 1; i <= records.size(); ++i) {
+    if (i < records.size() && same_partition(*records[begin], *records[i])) continue;
+    if (begin < records.size() && records[begin]->message) f(begin, i);
+    begin = i;
+  }
+}
+
+std::vector<std::string> runs_of(const RunCounts& per_run) {
+  std::vector<std::string> out;
+  for (const auto& [run, c] : per_run) {
+    if (!run.empty()) out.push_back(run);
+  }
+  return out;
+}
+
 std::vector<Record*> without_failure(const std::vector<Record*>& records) {
   std::vector<Record*> out;
   for (auto* r : records) {
@@ -39,7 +75,14 @@ std::vector<Record*> without_failure(const std::vector<Record*>& records) {
 }  // namespace
 
 PostgresTarget::PostgresTarget(const common::Config& config, WorkerMetrics& metrics)
-    : config_(config), metrics_(metrics) {}
+    : config_(config), metrics_(metrics) {
+  if (const char* v = std::getenv("LEADSYNC_TEST_CRASH_AFTER_BATCHES"); v && *v) {
+    crash_after_batches_ = std::strtol(v, nullptr, 10);
+    spdlog::warn("worker: test hook LEADSYNC_TEST_CRASH_AFTER_BATCHES={}: killing this process after the database "
+                 "commit of batch {}",
+                 crash_after_batches_, crash_after_batches_);
+  }
+}
 
 void PostgresTarget::set_up(bool up) {
   up_ = up;
@@ -153,19 +196,146 @@ void PostgresTarget::apply_one_entity(pqxx::dbtransaction& tx, const EntityAppli
 
 RunCounts PostgresTarget::apply(const std::vector<Record*>& records) {
   validate(records);
-  const auto good = without_failure(records);
-  if (good.empty()) return {};
+  pending_.clear();
+  std::vector<Record*> todo = records;  // until the stored offsets were read, nothing is skipped
   try {
-    return apply_in_one_transaction(good);
+    return apply_batch(records, todo);
   } catch (const TargetUnavailable&) {
     throw;
   } catch (const std::exception& e) {
     // An error outside the savepoints (identity resolution, run statistics, SAVEPOINT, COMMIT)
     // names no record. Replaying the batch would fail the same way forever, so each record gets a
     // transaction of its own: the one that causes the error fails alone, the others apply.
+    const auto good = without_failure(todo);
     spdlog::warn("worker: batch of {} failed outside record isolation ({}); applying its records one by one",
                  good.size(), first_line(e.what()));
+    // Their partitions' offsets are stored by settle(), once the failed records are forwarded.
+    for_each_partition_run(todo, [&](std::size_t first, std::size_t last) {
+      auto& next = pending_[todo[first]->partition()];
+      next = std::max(next, todo[last - 1]->offset() + 1);
+    });
     return apply_one_by_one(good);
+  }
+}
+
+RunCounts PostgresTarget::apply_batch(const std::vector<Record*>& records, std::vector<Record*>& todo) {
+  RunCounts per_run;
+  try {
+    pqxx::work tx(*conn_);
+    // Marks the transaction as leadsync's (SET LOCAL): the capture triggers of the reverse
+    // direction neither stamp nor capture what it writes, so no change travels back (design.md §9).
+    tx.exec("SELECT set_config('leadsync.origin', 'worker', true)");
+    todo = skip_applied(tx, records);
+    const auto good = without_failure(todo);
+    if (!good.empty()) {
+      resolve_identities(tx, good);
+      apply_newest(tx, good, per_run);
+    }
+    write_run_stats(tx, per_run);
+    write_offsets(tx, done_offsets(todo));
+    common::close_applied(tx, runs_of(per_run));
+    tx.commit();
+  } catch (const TargetUnavailable&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (common::classify_pg_error(e) == ErrorClass::kInfrastructure) unavailable(e);
+    throw;
+  }
+  after_batch_commit();
+  return per_run;
+}
+
+std::vector<Record*> PostgresTarget::skip_applied(pqxx::transaction_base& tx, const std::vector<Record*>& records) {
+  common::TextArrayLiteral topics, partitions;
+  for_each_partition_run(records, [&](std::size_t first, std::size_t) {
+    topics.add(records[first]->message->topic_name());
+    partitions.add(std::to_string(records[first]->message->partition()));
+  });
+  if (topics.size() == 0) return records;
+  // One statement per batch: a row per partition (created at 0), locked until the commit, with
+  // its stored next offset. Sorted, so that two transactions lock shared rows in one order.
+  const auto rows = tx.exec_params(
+      "INSERT INTO leadsync.applied_offsets AS o (consumer_group, topic, partition, next_offset) "
+      "SELECT DISTINCT $1::text, u.t, u.p, 0::bigint FROM unnest($2::text[], $3::int[]) AS u(t, p) ORDER BY 2, 3 "
+      "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = o.next_offset "
+      "RETURNING topic, partition, next_offset",
+      config_.kafka.group, topics.str(), partitions.str());
+  std::map<TopicPartition, int64_t> stored;
+  for (const auto& r : rows) stored[{r[0].as<std::string>(), r[1].as<int32_t>()}] = r[2].as<int64_t>();
+  std::vector<Record*> todo;
+  todo.reserve(records.size());
+  for (auto* r : records) {
+    if (!r->message) todo.push_back(r);  // not consumed from Kafka: nothing to compare
+  }
+  std::size_t skipped = 0;
+  for_each_partition_run(records, [&](std::size_t first, std::size_t last) {
+    const auto it = stored.find(records[first]->partition());
+    const int64_t next = it == stored.end() ? 0 : it->second;
+    for (auto i = first; i < last; ++i) {
+      auto* r = records[i];
+      if (r->offset() >= next) {
+        todo.push_back(r);
+        continue;
+      }
+      // Applied (or forwarded) and counted by an earlier transaction: its offset is stored again
+      // with the batch's, nothing else happens to it.
+      r->failure.reset();
+      ++skipped;
+    }
+  });
+  if (skipped > 0) {
+    spdlog::info("worker: {} record(s) of the batch were applied before (read again after a crash or a rebalance); "
+                 "skipped, not counted again",
+                 skipped);
+  }
+  return todo;
+}
+
+std::map<TopicPartition, int64_t> PostgresTarget::done_offsets(const std::vector<Record*>& records) {
+  struct Span {
+    int64_t end = 0;
+    std::optional<int64_t> first_failed;
+  };
+  std::map<TopicPartition, Span> spans;
+  for_each_partition_run(records, [&](std::size_t first, std::size_t last) {
+    auto& span = spans[records[first]->partition()];
+    for (auto i = first; i < last; ++i) {
+      const auto offset = records[i]->offset();
+      span.end = std::max(span.end, offset + 1);
+      if (records[i]->failure && (!span.first_failed || offset < *span.first_failed)) span.first_failed = offset;
+    }
+  });
+  std::map<TopicPartition, int64_t> next;
+  for (const auto& [tp, span] : spans) {
+    next[tp] = span.first_failed.value_or(span.end);
+    if (span.first_failed) pending_[tp] = span.end;
+  }
+  return next;
+}
+
+void PostgresTarget::write_offsets(pqxx::transaction_base& tx, const std::map<TopicPartition, int64_t>& next) {
+  if (next.empty()) return;
+  common::TextArrayLiteral topics, partitions, offsets;
+  for (const auto& [tp, offset] : next) {
+    topics.add(tp.first);
+    partitions.add(std::to_string(tp.second));
+    offsets.add(std::to_string(offset));
+  }
+  // Never backwards: a worker that lost its partition (a zombie) must not undo its new owner's.
+  tx.exec_params(
+      "INSERT INTO leadsync.applied_offsets AS o (consumer_group, topic, partition, next_offset) "
+      "SELECT $1::text, u.t, u.p, u.n FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n) "
+      "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
+      "next_offset = greatest(o.next_offset, excluded.next_offset), at = now()",
+      config_.kafka.group, topics.str(), partitions.str(), offsets.str());
+}
+
+void PostgresTarget::after_batch_commit() {
+  ++batches_committed_;
+  if (crash_after_batches_ > 0 && batches_committed_ == crash_after_batches_) {
+    spdlog::critical("worker: test hook: killed after the database commit of batch {}", batches_committed_);
+    spdlog::default_logger()->flush();
+    std::raise(SIGKILL);
   }
 }
 
@@ -179,6 +349,7 @@ RunCounts PostgresTarget::apply_in_one_transaction(const std::vector<Record*>& r
     resolve_identities(tx, records);
     apply_newest(tx, records, per_run);
     write_run_stats(tx, per_run);
+    common::close_applied(tx, runs_of(per_run));
     tx.commit();
   } catch (const TargetUnavailable&) {
     throw;
@@ -244,13 +415,39 @@ void PostgresTarget::write_run_stats(pqxx::transaction_base& tx, const RunCounts
 }
 
 void PostgresTarget::count_dead_letters(const RunCounts& per_run) {
-  if (std::none_of(per_run.begin(), per_run.end(), [](const auto& d) { return !d.first.empty(); })) return;
+  if (runs_of(per_run).empty()) return;
   try {
     pqxx::work tx(*conn_);
     write_run_stats(tx, per_run);
+    common::close_applied(tx, runs_of(per_run));
     tx.commit();
   } catch (const std::exception& e) {
     spdlog::warn("worker: could not record dead-letter counts: {}", e.what());
+  }
+}
+
+void PostgresTarget::settle(const RunCounts& dead_lettered, const std::map<TopicPartition, int64_t>& rewind) {
+  auto next = pending_;
+  for (const auto& [tp, offset] : rewind) {
+    // Read again from there: what follows is not done (records after it that were applied will be
+    // applied again, harmlessly, and counted again: a forward Kafka did not acknowledge is rare).
+    if (auto it = next.find(tp); it != next.end()) it->second = std::min(it->second, offset);
+  }
+  const auto runs = runs_of(dead_lettered);
+  if (next.empty() && runs.empty()) return;
+  try {
+    if (!conn_ || !conn_->is_open()) throw pqxx::broken_connection("the connection to PostgreSQL is closed");
+    pqxx::work tx(*conn_);
+    write_run_stats(tx, dead_lettered);
+    write_offsets(tx, next);
+    common::close_applied(tx, runs);
+    tx.commit();
+    pending_.clear();
+  } catch (const TargetUnavailable&) {
+    throw;
+  } catch (const std::exception& e) {
+    spdlog::warn("worker: could not record the batch's dead letters and offsets: {}", first_line(e.what()));
+    unavailable(e);
   }
 }
 
