@@ -327,7 +327,7 @@ TEST_F(AppliedWait, R4_ABatchReadAgainAfterItsCommitIsSkippedAndNotCountedTwice)
       auto msg = consumers.back()->consume(200);
       if (!msg || msg->err() != RdKafka::ERR_NO_ERROR) continue;
       workers::Record r;
-      EXPECT_TRUE(r.event.ParseFromArray(msg->payload(), static_cast<int>(msg->len())));
+      EXPECT_TRUE(r.event->ParseFromArray(msg->payload(), static_cast<int>(msg->len())));
       r.message = std::move(msg);
       batch.push_back(std::move(r));
     }
