@@ -71,7 +71,8 @@ struct RunOptions {
   StateUse state = StateUse::kIncremental;
   // Why a new run starts (a queued run, i.e. a trigger, keeps its own); --full makes it kFull.
   common::RunTrigger trigger = common::RunTrigger::kSchedule;
-  // How often the adapter's checkpoint is stored (each time after Kafka acknowledged everything before it).
+  // The least time between two stores of the adapter's checkpoint (each after Kafka acknowledged everything
+  // before it); longer when storing one takes long (sync_run.cc, save_checkpoint).
   std::chrono::milliseconds checkpoint_every{2000};
 };
 
