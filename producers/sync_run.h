@@ -73,7 +73,9 @@ struct RunOptions {
   common::RunTrigger trigger = common::RunTrigger::kSchedule;
   // The least time between two stores of the adapter's checkpoint (each after Kafka acknowledged everything
   // before it); longer when storing one takes long (sync_run.cc, save_checkpoint).
-  std::chrono::milliseconds checkpoint_every{2000};
+  // 10 s: every key read goes to PostgreSQL with the checkpoint, so a short run (a 300,000-row sheet
+  // whose 1% changed reads in 2.6 s) stores none, and its crash costs at most 10 s of reading again.
+  std::chrono::milliseconds checkpoint_every{10000};
 };
 
 class SyncRunner {
