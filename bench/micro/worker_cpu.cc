@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/gen/generated_header.h"
 #include "bench/gen/lead_data.h"
 #include "common/config.h"
 #include "common/mapping.h"
@@ -33,20 +34,6 @@ using namespace leadsync;
 
 constexpr std::size_t kBatch = 5000;  // worker.max_batch's default
 
-class GeneratedRows : public producers::SourceAdapter {
- public:
-  GeneratedRows() : columns_(bench::lead_header()) {}
-  std::string open() override { return {}; }
-  const std::vector<std::string>& columns() const override { return columns_; }
-  std::vector<std::string> column_warnings() const override { return {}; }
-  bool is_duplicate_column(const std::string&) const override { return false; }
-  bool next(producers::SourceRecord&, std::optional<std::string>&) override { return false; }
-  double progress() const override { return 1.0; }
-
- private:
-  std::vector<std::string> columns_;
-};
-
 struct Fixture {
   common::Config config = common::load_config(LEADSYNC_EXAMPLE_CONFIG);
   const common::SourceConfig& source = config.sources.front();
@@ -54,7 +41,7 @@ struct Fixture {
   std::vector<std::string> payloads;
 
   Fixture() {
-    GeneratedRows header;
+    bench::GeneratedHeader header;
     producers::Mapper mapper(source, entity, header);
     producers::SourceRecord record;
     producers::RowError error;

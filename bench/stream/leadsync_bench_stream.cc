@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/gen/generated_header.h"
 #include "bench/gen/lead_data.h"
 #include "common/config.h"
 #include "common/errors.h"
@@ -42,21 +43,6 @@ int64_t now_micros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-// The Mapper resolves mapped columns against a snapshot's header; generated rows have lead_header().
-class GeneratedRows : public producers::SourceAdapter {
- public:
-  GeneratedRows() : columns_(bench::lead_header()) {}
-  std::string open() override { return {}; }
-  const std::vector<std::string>& columns() const override { return columns_; }
-  std::vector<std::string> column_warnings() const override { return {}; }
-  bool is_duplicate_column(const std::string&) const override { return false; }
-  bool next(producers::SourceRecord&, std::optional<std::string>&) override { return false; }
-  double progress() const override { return 1.0; }
-
- private:
-  std::vector<std::string> columns_;
-};
 
 struct Options {
   std::string source;
@@ -100,7 +86,7 @@ class EventMaker {
   const common::SourceConfig& source_;
   const common::EntityConfig& entity_;
   const Options& options_;
-  GeneratedRows header_;  // declared before mapper_, which reads it
+  bench::GeneratedHeader header_;  // declared before mapper_, which reads it
   producers::Mapper mapper_;
   std::mt19937_64 pick_;
   producers::SourceRecord record_;
