@@ -5,6 +5,7 @@
 #include <prometheus/family.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -161,7 +162,7 @@ class Run {
   //
   // A checkpoint stops the read: Kafka's pipeline drains and the keys go to PostgreSQL. The next one
   // comes after checkpoint_every, or after 9 times as long as this one took if that is longer, so
-  // that checkpoints take at most about a tenth of the run. (Every 2 s, a 300,000-row sheet's
+  // that checkpoints take at most about a tenth of the run (RunOptions::checkpoint_share). (Every 2 s, a 300,000-row sheet's
   // producer took 17–23 s instead of 10 s, and its 1%-changed re-read 5.6 s instead of 2.6 s:
   // bench/run --scenarios S1,S2 --rows 300000, issue 15.)
   void save_checkpoint(SourceAdapter& adapter) {
@@ -177,7 +178,9 @@ class Run {
     store_.save_checkpoint(tx, run_, position(at->value).text());
     tx.commit();
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-    checkpoint_gap_ = std::max(options_.checkpoint_every, took * 9);
+    const auto share = std::clamp(options_.checkpoint_share, 0.01, 1.0);
+    checkpoint_gap_ = std::max(options_.checkpoint_every,
+                               std::chrono::duration_cast<std::chrono::milliseconds>(took * (1.0 / share - 1.0)));
   }
 
   void publish(common::ChangeEvent& event, std::optional<int64_t> source_version = std::nullopt) {

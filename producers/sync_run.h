@@ -76,6 +76,9 @@ struct RunOptions {
   // 10 s: every key read goes to PostgreSQL with the checkpoint, so a short run (a 300,000-row sheet
   // whose 1% changed reads in 2.6 s) stores none, and its crash costs at most 10 s of reading again.
   std::chrono::milliseconds checkpoint_every{10000};
+  // The share of a run's time that checkpoints may take: after one that took T, the next waits at
+  // least T × (1 / share − 1). 1 stores one every checkpoint_every whatever it costs (tests).
+  double checkpoint_share = 0.1;
 };
 
 class SyncRunner {
