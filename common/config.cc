@@ -259,11 +259,16 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
     check_instance_id(w.child("instance_id"), c.worker.instance_id);
   }
   if (const auto r = top.child("runs"); r.defined()) {
-    r.expect_map({"heartbeat_interval"});
+    r.expect_map({"heartbeat_interval", "checkpoint_interval"});
     if (const auto h = r.child("heartbeat_interval"); h.defined()) {
       const auto d = parse_duration(h.str());
       if (!d || d->count() < 100) h.fail("expected a duration of at least 100ms, like 2s or 500ms, got '" + h.str() + "'");
       c.runs.heartbeat_interval = *d;
+    }
+    if (const auto k = r.child("checkpoint_interval"); k.defined()) {
+      const auto d = parse_duration(k.str());
+      if (!d || d->count() < 100) k.fail("expected a duration of at least 100ms, like 10s or 1s, got '" + k.str() + "'");
+      c.runs.checkpoint_interval = *d;
     }
   }
   if (const auto a = top.child("api"); a.defined()) {

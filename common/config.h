@@ -103,6 +103,8 @@ struct WorkerConfig {
 // Sync runs (design.md §6): a runner heartbeats this often; 3 missed heartbeats make its run stale.
 struct RunsConfig {
   std::chrono::milliseconds heartbeat_interval{2000};
+  // The least time between two checkpoints of a run (producers/sync_run.cc, save_checkpoint).
+  std::chrono::milliseconds checkpoint_interval{10000};
 };
 
 // The producer's HTTP API and status page (producers/api). No address: not served.

@@ -5,7 +5,6 @@
 #include <prometheus/family.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -154,20 +153,18 @@ class Run {
         case common::RunControl::kLost: throw Stopped{Stopped::Why::kLost};
       }
     }
-    if (now - last_checkpoint_ >= checkpoint_gap_) save_checkpoint(adapter);
+    if (now - last_checkpoint_ >= checkpoint_every_) save_checkpoint(adapter);
   }
 
   // Stores where the read stands and the keys read since the last checkpoint, once Kafka holds
   // every event published before it: a run resuming here re-reads nothing and loses nothing.
   //
-  // A checkpoint stops the read: Kafka's pipeline drains and the keys go to PostgreSQL. The next one
-  // comes after checkpoint_every, or after 9 times as long as this one took if that is longer, so
-  // that checkpoints take at most about a tenth of the run (RunOptions::checkpoint_share). (Every 2 s, a 300,000-row sheet's
-  // producer took 17–23 s instead of 10 s, and its 1%-changed re-read 5.6 s instead of 2.6 s:
-  // bench/run --scenarios S1,S2 --rows 300000, issue 15.)
+  // A checkpoint stops the read: Kafka's pipeline drains and the keys go to PostgreSQL. Hence every
+  // 10 s by default (runs.checkpoint_interval): every 2 s, a 300,000-row sheet's producer took
+  // 17–23 s instead of 10 s, and its 1%-changed re-read 5.6 s instead of 2.6 s (bench/run
+  // --scenarios S1,S2 --rows 300000, issue 15).
   void save_checkpoint(SourceAdapter& adapter) {
-    const auto started = Clock::now();
-    last_checkpoint_ = started;
+    last_checkpoint_ = Clock::now();
     const auto at = adapter.checkpoint();
     if (!at) return;
     // Waiting for Kafka and storing the keys can outlast 3 heartbeat intervals on a loaded machine.
@@ -177,10 +174,6 @@ class Run {
     state_.save_progress(tx, source_.name, run_.run_id);
     store_.save_checkpoint(tx, run_, position(at->value).text());
     tx.commit();
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-    const auto share = std::clamp(options_.checkpoint_share, 0.01, 1.0);
-    checkpoint_gap_ = std::max(options_.checkpoint_every,
-                               std::chrono::duration_cast<std::chrono::milliseconds>(took * (1.0 / share - 1.0)));
   }
 
   void publish(common::ChangeEvent& event, std::optional<int64_t> source_version = std::nullopt) {
@@ -530,7 +523,8 @@ class Run {
   uint64_t unreadable_rows_ = 0;  // rows the source could not parse (their keys unknown)
   Clock::time_point last_beat_ = Clock::now();
   Clock::time_point last_checkpoint_ = Clock::now();
-  std::chrono::milliseconds checkpoint_gap_ = options_.checkpoint_every;  // until the next checkpoint
+  const std::chrono::milliseconds checkpoint_every_ =
+      options_.checkpoint_every.value_or(config_.runs.checkpoint_interval);
 };
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <prometheus/histogram.h>
 
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -71,14 +72,11 @@ struct RunOptions {
   StateUse state = StateUse::kIncremental;
   // Why a new run starts (a queued run, i.e. a trigger, keeps its own); --full makes it kFull.
   common::RunTrigger trigger = common::RunTrigger::kSchedule;
-  // The least time between two stores of the adapter's checkpoint (each after Kafka acknowledged everything
-  // before it); longer when storing one takes long (sync_run.cc, save_checkpoint).
-  // 10 s: every key read goes to PostgreSQL with the checkpoint, so a short run (a 300,000-row sheet
-  // whose 1% changed reads in 2.6 s) stores none, and its crash costs at most 10 s of reading again.
-  std::chrono::milliseconds checkpoint_every{10000};
-  // The share of a run's time that checkpoints may take: after one that took T, the next waits at
-  // least T × (1 / share − 1). 1 stores one every checkpoint_every whatever it costs (tests).
-  double checkpoint_share = 0.1;
+  // How often the adapter's checkpoint is stored (each after Kafka acknowledged everything before it).
+  // Unset: the config's
+  // runs.checkpoint_interval (10 s: every key read goes to PostgreSQL with the checkpoint, so a short
+  // run, like a 300,000-row sheet whose 1% changed reads in 2.6 s, stores none).
+  std::optional<std::chrono::milliseconds> checkpoint_every{};
 };
 
 class SyncRunner {

@@ -294,7 +294,8 @@ std::string config_yaml(const common::Config& c) {
     << "  schema: " << quoted(c.postgres.schema) << "\n"
     << "worker: {max_batch: " << c.worker.max_batch << ", max_wait_ms: " << c.worker.max_wait_ms
     << (c.worker.instance_id.empty() ? "" : ", instance_id: " + c.worker.instance_id) << "}\n"
-    << "runs: {heartbeat_interval: " << c.runs.heartbeat_interval.count() << "ms}\n";
+    << "runs: {heartbeat_interval: " << c.runs.heartbeat_interval.count()
+    << "ms, checkpoint_interval: " << c.runs.checkpoint_interval.count() << "ms}\n";
   if (!c.api.address.empty()) {
     y << "api: {address: " << quoted(c.api.address) << ", token_env: " << quoted(c.api.token_env) << "}\n";
   }

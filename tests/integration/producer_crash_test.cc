@@ -65,6 +65,10 @@ TEST_F(ProducerCrash, R3_TwoProducersStartedTogetherOnOneSourceRunItOnce) {
 TEST_F(ProducerCrash, R4_AProducerKilledMidRunIsFailedByHeartbeatAndTheNextRunResumesFromItsCheckpoint) {
   constexpr int kRows = 500'000;
   write_text_file(config_.sources.at(0).url, sheet(kRows));
+  // A checkpoint every second (the default is 10 s): the kill must come after one and well before
+  // the end, also on a fast machine.
+  config_.runs.checkpoint_interval = std::chrono::seconds(1);
+  write_text_file(dir_.file("leadsync.yaml"), config_yaml(config_));
   WorkerThread worker(config_);
   auto doomed = producer("doomed.log");
   // Mid-run, with a checkpoint stored: kill -9.

@@ -103,7 +103,6 @@ struct Pipeline {
     const auto before = high_watermarks(config.kafka, config.kafka.topic);
     producers::RunOptions options;
     options.checkpoint_every = 100ms;
-    options.checkpoint_share = 1.0;  // a checkpoint every 100 ms, so the interruption is right after one
     producers::SyncRunner runner(config, kafka, nullptr, options);
     Entries entries;
     auto adapter = std::make_unique<Interruptible>(producers::make_adapter(source(), dir.path()), fail_after, entries);

@@ -38,6 +38,7 @@ worker:
   instance_id: worker-0
 runs:
   heartbeat_interval: 2s
+  checkpoint_interval: 10s
 api:
   address: 127.0.0.1:8070
   token_env: LEADSYNC_API_TOKEN
