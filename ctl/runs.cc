@@ -58,10 +58,14 @@ class ProgressView {
       shown_queued_ = true;
       return;
     }
-    if (!first_) first_ = std::make_pair(now, r.progress.rows_done);
-    const double secs = std::chrono::duration<double>(now - first_->first).count();
-    const double rate = secs > 0.5 ? (r.progress.rows_done - first_->second) / secs : 0;
-    const auto line = describe(r, rate);
+    // Reading and publishing, then (published_at set) the workers applying the published events.
+    const bool applying = !r.published_at.empty();
+    const int64_t done = applying ? r.applied.total() : r.progress.rows_done;
+    auto& first = applying ? first_applied_ : first_;
+    if (!first) first = std::make_pair(now, done);
+    const double secs = std::chrono::duration<double>(now - first->first).count();
+    const double rate = secs > 0.5 ? (done - first->second) / secs : 0;
+    const auto line = applying ? describe_applying(r, rate) : describe(r, rate);
     if (tty_) {
       std::cout << "\r" << line << "\x1b[K" << std::flush;
     } else if (line != last_line_ && now - last_print_ >= std::chrono::seconds(1)) {
@@ -94,9 +98,21 @@ class ProgressView {
     return out;
   }
 
+  // "applying: 1200/2200 events done (3 dead-lettered), 850 events/s, ETA 1 s"
+  static std::string describe_applying(const RunInfo& r, double rate) {
+    const int64_t published = r.counters.events_published, done = r.applied.total();
+    std::string out = "applying: " + std::to_string(done) + "/" + std::to_string(published) + " events done";
+    if (r.applied.dead_lettered > 0) out += " (" + std::to_string(r.applied.dead_lettered) + " dead-lettered)";
+    char text[64];
+    std::snprintf(text, sizeof text, ", %.0f events/s", rate);
+    out += text;
+    if (rate > 0 && published > done) out += ", ETA " + std::to_string(static_cast<long long>((published - done) / rate)) + " s";
+    return out;
+  }
+
   bool tty_;
   bool shown_queued_ = false;
-  std::optional<std::pair<Clock::time_point, int64_t>> first_;
+  std::optional<std::pair<Clock::time_point, int64_t>> first_, first_applied_;
   Clock::time_point last_print_{};
   std::string last_line_;
 };

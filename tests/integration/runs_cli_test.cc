@@ -108,6 +108,39 @@ TEST_F(RunsCliTest, R4_PauseFromTheCliStopsTheRunAndRefusesTriggersUntilResume) 
   EXPECT_EQ(ctl({"trigger", source_}).exit_code, 0);
 }
 
+// After publishing, the run is `running` until the workers applied every event (issue 10): `--wait`
+// shows that phase too, from the workers' counts, and returns when the last event closes the run.
+TEST_F(RunsCliTest, R4_TriggerWaitShowsTheWorkersApplyingAPublishedRunUntilItCompletes) {
+  auto session = connect(config_);
+  RunStore producer(*session, 1s);
+  producer.announce("cli-test-" + source_, {source_});
+  std::thread service([&] {
+    ASSERT_TRUE(eventually([&] { return !producer.queued_sources({source_}).empty(); }, 30s));
+    const auto run = producer.claim(source_, RunTrigger::kSchedule);
+    common::RunCounters c;
+    c.rows_read = c.new_records = c.events_published = 300;
+    producer.finish(run, RunStatus::kCompleted, c, "", "");   // published; none applied yet
+    // The workers: 100 events per step, the last step with one dead letter; the step that accounts
+    // for the 300th event closes the run, as the worker's transaction does.
+    auto worker = connect(config_);
+    for (int step = 0; step < 3; ++step) {
+      std::this_thread::sleep_for(1200ms);
+      pqxx::work tx(*worker);
+      tx.exec_params("INSERT INTO leadsync.run_apply_stats (run_id, inserted, failed) VALUES ($1, $2, $3)",
+                     run.run_id, step == 2 ? 99 : 100, step == 2 ? 1 : 0);
+      common::close_applied(tx, {run.run_id});
+      tx.commit();
+    }
+  });
+  const auto r = ctl({"trigger", source_, "--wait", "--timeout", "60"});
+  service.join();
+  producer.withdraw("cli-test-" + source_);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("applying: 100/300 events done"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("applying: 200/300 events done"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(": completed, 300 rows read, 300 events published"), std::string::npos) << r.output;
+}
+
 TEST_F(RunsCliTest, R4_TriggerWaitFollowsTheRunThatTheProducerStartsToItsEnd) {
   auto session = connect(config_);
   RunStore producer(*session, 1s);
