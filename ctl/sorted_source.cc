@@ -308,54 +308,18 @@ SortedSource::SortedSource(const common::Config& config, const common::SourceCon
     : options_(std::move(options)), source_name_(source.name) {
   const auto& entity = config.entity(source.entity);
   entity_ = &entity;
-  arena_.reserve(options_.memory_budget + (1u << 16));
-  auto adapter = producers::make_adapter(source, std::filesystem::temp_directory_path().string());
-  adapter->open();
-  producers::Mapper mapper(source, entity, *adapter);
-  auto match = [&](const std::string& key) -> const std::string& {
-    const auto it = links.find(key);
-    return it == links.end() ? key : it->second;
-  };
-  auto wanted = [&](const std::string& key) { return options_.keys.empty() || options_.keys.count(key) > 0; };
+  links_ = &links;
+  adapter_ = producers::make_adapter(source, std::filesystem::temp_directory_path().string());
+  adapter_->open();
+  mapper_ = std::make_unique<producers::Mapper>(source, entity, *adapter_);
+  event_ = std::make_unique<common::ChangeEvent>();
+  if (options_.stream) return;  // next_encoded() reads
 
-  producers::SourceRecord record;
-  std::optional<std::string> parse_error;
-  common::ChangeEvent event;
-  producers::RowError row_error;
-  while (adapter->next(record, parse_error)) {
-    if (producers::Mapper::is_blank(record)) continue;
-    if (parse_error) {
-      // The producer keeps whatever record this row held (a malformed line is no deletion): any
-      // of its cells may be that record's key.
-      ++rejected_;
-      for (const auto& cell : record.cells) {
-        const auto key = trimmed(cell);
-        if (key.empty() || !wanted(key)) continue;
-        const auto start = begin_entry(arena_, match(key), record.position, SourceEntry::Kind::kMaybeKey);
-        put_bytes(arena_, key);
-        finish_entry(arena_, start);
-        add_entry(start);
-      }
-      continue;
-    }
-    if (!mapper.map(record, event, row_error)) {
-      ++rejected_;
-      if (!row_error.key.empty() && wanted(row_error.key)) {
-        const auto start =
-            begin_entry(arena_, match(row_error.key), record.position, SourceEntry::Kind::kRejected);
-        put_bytes(arena_, row_error.key);
-        put_bytes(arena_, row_error.message);
-        finish_entry(arena_, start);
-        add_entry(start);
-      }
-      continue;
-    }
-    ++records_;
-    if (!wanted(event.key())) continue;
-    const auto start = arena_.size();
-    encode_record(entity, source_name_, match(event.key()), record.position, event, arena_);
-    add_entry(start);
+  arena_.reserve(options_.memory_budget + (1u << 16));
+  while (read_record()) {
   }
+  adapter_.reset();
+  mapper_.reset();
 
   // The last buffer stays in memory as one more run.
   if (!index_.empty() && !run_last_.empty() && before(entry_at(index_.front()), run_last_)) sorted_on_read_ = false;
@@ -370,6 +334,49 @@ SortedSource::SortedSource(const common::Config& config, const common::SourceCon
   for (const auto& f : files_) runs_.push_back(std::make_unique<Run>(f));
   runs_.push_back(std::make_unique<Run>(*this));
   for (auto& r : runs_) r->advance();
+}
+
+bool SortedSource::read_record() {
+  auto match = [&](const std::string& key) -> const std::string& {
+    const auto it = links_->find(key);
+    return it == links_->end() ? key : it->second;
+  };
+  auto wanted = [&](const std::string& key) { return options_.keys.empty() || options_.keys.count(key) > 0; };
+  auto& event = *event_;
+  std::optional<std::string> parse_error;
+  if (!adapter_->next(record_, parse_error)) return false;
+  if (producers::Mapper::is_blank(record_)) return true;
+  if (parse_error) {
+    // The producer keeps whatever record this row held (a malformed line is no deletion): any
+    // of its cells may be that record's key.
+    ++rejected_;
+    for (const auto& cell : record_.cells) {
+      const auto key = trimmed(cell);
+      if (key.empty() || !wanted(key)) continue;
+      const auto start = begin_entry(arena_, match(key), record_.position, SourceEntry::Kind::kMaybeKey);
+      put_bytes(arena_, key);
+      finish_entry(arena_, start);
+      add_entry(start);
+    }
+    return true;
+  }
+  if (!mapper_->map(record_, event, row_error_)) {
+    ++rejected_;
+    if (!row_error_.key.empty() && wanted(row_error_.key)) {
+      const auto start = begin_entry(arena_, match(row_error_.key), record_.position, SourceEntry::Kind::kRejected);
+      put_bytes(arena_, row_error_.key);
+      put_bytes(arena_, row_error_.message);
+      finish_entry(arena_, start);
+      add_entry(start);
+    }
+    return true;
+  }
+  ++records_;
+  if (!wanted(event.key())) return true;
+  const auto start = arena_.size();
+  encode_record(*entity_, source_name_, match(event.key()), record_.position, event, arena_);
+  add_entry(start);
+  return true;
 }
 
 SortedSource::~SortedSource() {
@@ -388,7 +395,7 @@ void SortedSource::add_entry(std::size_t start) {
     sorted_on_read_ = false;
   }
   index_.push_back(i);
-  if (arena_.size() + index_.size() * sizeof(Index) >= options_.memory_budget) spill();
+  if (!options_.stream && arena_.size() + index_.size() * sizeof(Index) >= options_.memory_budget) spill();
 }
 
 void SortedSource::spill() {
@@ -431,6 +438,34 @@ void SortedSource::spill() {
 }
 
 bool SortedSource::next_encoded(std::string_view& entry) {
+  if (options_.stream) {
+    if (streamed_ == index_.size()) {
+      arena_.clear();
+      index_.clear();
+      streamed_ = 0;
+      buffer_sorted_ = true;
+      while (index_.empty()) {
+        if (!adapter_ || !read_record()) {
+          adapter_.reset();
+          mapper_.reset();
+          return false;
+        }
+      }
+      // The entries of one record (the cells of an unparseable row) in order among themselves.
+      if (!buffer_sorted_) {
+        std::sort(index_.begin(), index_.end(),
+                  [this](const Index& a, const Index& b) { return before(entry_at(a), entry_at(b)); });
+      }
+    }
+    entry = entry_at(index_[streamed_++]);
+    if (!run_last_.empty() && before(entry, run_last_)) {
+      sorted_on_read_ = false;
+      throw NotInKeyOrder("verify: the source is not in key order (" + std::string(key_of(entry)) + " after " +
+                          std::string(key_of(run_last_)) + ")");
+    }
+    run_last_.assign(entry);
+    return true;
+  }
   // The run that gave the previous entry moves on only now: its head was that entry's bytes.
   if (last_ && last_->valid) last_->advance();
   last_ = nullptr;

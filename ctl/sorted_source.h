@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -34,6 +35,11 @@
 
 #include "common/config.h"
 #include "common/mapping.h"
+#include "producers/source.h"
+
+namespace leadsync::producers {
+class Mapper;
+}  // namespace leadsync::producers
 
 namespace leadsync::ctl {
 
@@ -74,11 +80,19 @@ struct FlatEntry {
 struct SortedSourceOptions {
   std::size_t memory_budget = 64u << 20;  // bytes of entries held before a sorted run is spilled
   std::set<std::string> keys;             // only these source keys (empty: all)
+  // Deliver the entries as the source is read, in its own order, holding and spilling nothing;
+  // next_encoded() throws NotInKeyOrder at the first entry that comes before the one it follows
+  // (the caller then starts again without this option). For a source that is in key order.
+  bool stream = false;
+};
+
+struct NotInKeyOrder : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 class SortedSource {
  public:
-  // Reads the whole snapshot now. `links` maps a key linked by an alternate key (R1) to the key of
+  // Reads the whole snapshot now (with `stream`: as next_encoded() asks). `links` maps a key linked by an alternate key (R1) to the key of
   // the record it belongs to. Throws when the source cannot be read or mapped as a whole.
   SortedSource(const common::Config& config, const common::SourceConfig& source,
                const std::unordered_map<std::string, std::string>& links, SortedSourceOptions options = {});
@@ -94,6 +108,7 @@ class SortedSource {
   void image(std::string_view entry, common::ChangeEvent& out) const { image(*entity_, source_name_, entry, out); }
   static std::string_view match_key(std::string_view entry);
 
+  // Both final once next_encoded() returned false (with `stream`), else from construction.
   int64_t records() const { return records_; }    // mapped records (duplicates included)
   int64_t rejected() const { return rejected_; }  // records the source could not parse or the mapping rejected
   int64_t spilled_runs() const { return static_cast<int64_t>(files_.size()); }
@@ -113,12 +128,20 @@ class SortedSource {
     uint32_t size;  // the whole entry
   };
   class Run;
+  bool read_record();                 // one record of the source into the buffer; false at its end
   void add_entry(std::size_t start);  // the entry encoded at arena_[start..]
   void spill();
   std::string_view entry_at(const Index& i) const { return {arena_.data() + i.offset, i.size}; }
 
   SortedSourceOptions options_;
   const common::EntityConfig* entity_ = nullptr;
+  const std::unordered_map<std::string, std::string>* links_ = nullptr;
+  std::unique_ptr<producers::SourceAdapter> adapter_;
+  std::unique_ptr<producers::Mapper> mapper_;
+  std::unique_ptr<common::ChangeEvent> event_;  // reused per record
+  producers::SourceRecord record_;
+  producers::RowError row_error_;
+  std::size_t streamed_ = 0;                    // with `stream`: entries of the buffer already delivered
   std::string source_name_;
   std::string arena_;          // encoded entries of the buffer, in arrival order
   std::vector<Index> index_;   // the buffer's entries (sorted before use)
