@@ -131,6 +131,7 @@ struct TableStream::Shared {
   bool done = false;
   bool stop = false;
   std::string error;
+  PGcancel* cancel = nullptr;  // the running COPY's, while there is one
 
   bool push(std::string&& chunk) {  // false: the reader is gone
     std::unique_lock lock(mutex);
@@ -149,6 +150,18 @@ struct TableStream::Shared {
 };
 
 namespace {
+
+void read_table(const std::shared_ptr<TableStream::Shared>& shared, const std::string& url, const std::string& query);
+
+// The thread's body: whatever it meets ends the read with an error for the caller, never the process.
+void read_table_thread(const std::shared_ptr<TableStream::Shared>& shared, const std::string& url,
+                       const std::string& query) {
+  try {
+    read_table(shared, url, query);
+  } catch (const std::exception& e) {
+    shared->finish(std::string("verify: reading the table failed: ") + e.what());
+  }
+}
 
 void read_table(const std::shared_ptr<TableStream::Shared>& shared, const std::string& url, const std::string& query) {
   // connect_timeout and application_name as common::pg_connect sets them; the URL's own win.
@@ -169,6 +182,12 @@ void read_table(const std::shared_ptr<TableStream::Shared>& shared, const std::s
     PQclear(set);
   }
   if (error.empty()) {
+    // A caller that stops early (verify found the source out of key order) cancels the COPY rather
+    // than wait for PostgreSQL to finish sorting before the first row.
+    {
+      std::lock_guard lock(shared->mutex);
+      if (!shared->stop) shared->cancel = PQgetCancel(conn);
+    }
     PGresult* copy = PQexec(conn, query.c_str());
     if (PQresultStatus(copy) != PGRES_COPY_OUT) failed("cannot read the table");
     PQclear(copy);
@@ -206,6 +225,11 @@ void read_table(const std::shared_ptr<TableStream::Shared>& shared, const std::s
     }
     if (!stopped && error.empty() && !chunk.empty()) shared->push(std::move(chunk));
   }
+  {
+    std::lock_guard lock(shared->mutex);
+    if (shared->cancel) PQfreeCancel(shared->cancel);
+    shared->cancel = nullptr;
+  }
   PQfinish(conn);  // a COPY cut short (the caller stopped): the server sees the connection close
   shared->finish(std::move(error));
 }
@@ -229,7 +253,7 @@ TableStream::TableStream(pqxx::connection& conn, const common::Config& config, c
   const std::string query = "COPY (SELECT " + cols + ", _deleted, _source, _version FROM " +
                             common::qualified(conn, config.postgres.schema, entity.table) + where + " ORDER BY " +
                             key + " COLLATE \"C\") TO STDOUT";
-  thread_ = std::thread(read_table, shared_, config.postgres.url, query);
+  thread_ = std::thread(read_table_thread, shared_, config.postgres.url, query);
 }
 
 TableStream::~TableStream() {
@@ -237,6 +261,10 @@ TableStream::~TableStream() {
     std::lock_guard lock(shared_->mutex);
     shared_->stop = true;
     shared_->changed.notify_all();
+    if (!shared_->done && shared_->cancel) {
+      char why[256];
+      PQcancel(shared_->cancel, why, sizeof why);  // best effort: closing the connection ends it too
+    }
   }
   thread_.join();
 }
