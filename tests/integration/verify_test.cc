@@ -457,5 +457,31 @@ TEST_F(VerifyRepair, R7_VerifyAgreesWithPostgreSQLOnAwkwardValuesAndOnKeysWhoseO
   }
 }
 
+// The table is read in a thread of its own (ctl/table_cursor.h TableStream): what goes wrong there
+// reaches the caller as an error that says what could not be read, not a hang or a crash.
+TEST_F(VerifyRepair, R7_VerifySaysWhichTableItCouldNotRead) {
+  {
+    pqxx::work tx(*conn_);
+    tx.exec("ALTER TABLE " + table() + " RENAME TO leads_elsewhere");
+    tx.commit();
+  }
+  std::string error;
+  try {
+    ctl::verify_source(config_, source());
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  {
+    pqxx::work tx(*conn_);
+    tx.exec("ALTER TABLE " + common::qualified(*conn_, config_.postgres.schema, "leads_elsewhere") +
+            " RENAME TO leads");
+    tx.commit();
+  }
+  EXPECT_NE(error.find("cannot read the table"), std::string::npos) << error;
+  EXPECT_NE(error.find(config_.postgres.schema + ".leads"), std::string::npos) << error;
+  const auto again = ctl::verify_source(config_, source());
+  EXPECT_FALSE(again.drift()) << ctl::format_report(again);
+}
+
 }  // namespace
 }  // namespace leadsync::testing
