@@ -24,6 +24,10 @@ class Merge {
       if (options.fields.empty() ||
           std::find(options.fields.begin(), options.fields.end(), f.name) != options.fields.end()) {
         fields_.push_back(&f);
+        index_.push_back(static_cast<std::size_t>(&f - entity.fields.data()));
+        raw_.push_back(f);
+        raw_.back().required = false;
+        raw_.back().normalize = common::Normalize::kNone;
       }
     }
     for (const auto& name : options.fields) {
@@ -41,22 +45,24 @@ class Merge {
   }
   const std::vector<const common::FieldConfig*>& fields() const { return fields_; }
 
+  // Where the entries decode from (their images, for the visitor).
+  void set_source(const SortedSource* source) { source_ = source; }
+
   // Every source entry and the row (if any) that share one match key.
-  void group(const std::vector<SourceEntry>& entries, const TableRow* row) {
+  void group(const std::vector<FlatEntry>& entries, const RawRow* row) {
     bool kept = false, compared = false;
-    std::vector<const std::string*> seen;
+    seen_.clear();
     for (const auto& e : entries) {
       if (e.kind != SourceEntry::Kind::kRecord) {
         kept = true;  // the producer keeps a record it cannot map: not compared, and not gone
         continue;
       }
-      const auto& key = e.event.key();
-      if (std::any_of(seen.begin(), seen.end(), [&](const std::string* s) { return *s == key; })) {
+      if (std::find(seen_.begin(), seen_.end(), e.key) != seen_.end()) {
         --report_.source_records;  // a duplicate key: the producer rejects the later row
         ++report_.rejected_records;
         continue;
       }
-      seen.push_back(&key);
+      seen_.push_back(e.key);
       compared = true;
       compare(e, row);
     }
@@ -64,63 +70,99 @@ class Merge {
       ++report_.database_records;
       if (!compared && !kept) {
         ++report_.extra_in_database;
-        sample(report_.extra_samples, row->key);
-        emit({Drift::Kind::kExtra, row->key, row->key, {}, nullptr, row->version});
+        const std::string key(row->key);
+        sample(report_.extra_samples, key);
+        emit({Drift::Kind::kExtra, key, key, {}, nullptr, row->version});
       }
     }
   }
 
  private:
-  void sample(std::vector<std::string>& v, const std::string& key) const {
-    if (v.size() < options_.samples) v.push_back(key);
+  void sample(std::vector<std::string>& v, std::string_view key) const {
+    if (v.size() < options_.samples) v.emplace_back(key);
   }
   void emit(const Drift& d) const {
     if (visit_) visit_(d);
   }
+  const common::ChangeEvent* image(const FlatEntry& e) {
+    if (!visit_) return nullptr;
+    source_->image(e.encoded, image_);
+    return &image_;
+  }
 
-  void compare(const SourceEntry& e, const TableRow* row) {
-    const auto& key = e.event.key();
+  // The source's value against PostgreSQL's text of it: what common::same_value says of the
+  // source's Value and common::value_from_sql_text(field, text), without building either where
+  // the comparison is plain (text, a NULL, an int, a timestamp).
+  bool same(const FlatValue& v, std::size_t i, const RawField& db) const {
+    using common::Value;
+    if (v.kind == FlatValue::kAbsent) return false;
+    if (db.null) return v.kind == Value::kNullValue;
+    const auto& field = *fields_[i];
+    std::optional<Value> theirs;
+    switch (field.type) {
+      case common::FieldType::kText: return v.kind == Value::kStringValue && v.bytes == db.text;
+      case common::FieldType::kInt:
+      case common::FieldType::kFloat:
+      case common::FieldType::kTimestamp:
+      case common::FieldType::kDate: {
+        std::string error;
+        theirs = common::coerce_text(raw_[i], db.text, error);  // value_from_sql_text's own reading
+        if (theirs && theirs->kind_case() == v.kind) {
+          if (v.kind == Value::kIntValue) return theirs->int_value() == v.number;
+          if (v.kind == Value::kTimestampMicros) return theirs->timestamp_micros() == v.number;
+        }
+        break;
+      }
+      default: theirs = common::value_from_sql_text(field, db.text);
+    }
+    return theirs && common::same_value(to_value(v), *theirs);
+  }
+
+  void compare(const FlatEntry& e, const RawRow* row) {
     if (!row) {
       ++report_.missing_in_database;
-      sample(report_.missing_samples, key);
-      emit({Drift::Kind::kMissing, key, "", {}, &e.event, 0});
+      sample(report_.missing_samples, e.key);
+      if (visit_) emit({Drift::Kind::kMissing, std::string(e.key), "", {}, image(e), 0});
       return;
     }
     if (row->deleted) {
       ++report_.deleted_in_database;
-      sample(report_.deleted_samples, key);
-      emit({Drift::Kind::kDeleted, key, row->key, {}, &e.event, row->version});
+      sample(report_.deleted_samples, e.key);
+      if (visit_) emit({Drift::Kind::kDeleted, std::string(e.key), std::string(row->key), {}, image(e), row->version});
       return;
     }
-    Drift d{Drift::Kind::kFields, key, row->key, {}, &e.event, row->version};
+    differing_.clear();
     for (std::size_t i = 0; i < fields_.size(); ++i) {
-      const auto& name = fields_[i]->name;
-      const auto it = e.event.fields().find(name);
-      const auto& db = row->values[i];
-      if (it == e.event.fields().end() || !db || !common::same_value(it->second, *db)) {
+      if (!same(e.values[index_[i]], i, row->values[i])) {
+        const auto& name = fields_[i]->name;
         auto& drift = report_.fields[name];
         ++drift.count;
-        sample(drift.sample_keys, key);
-        d.fields.push_back(name);
+        sample(drift.sample_keys, e.key);
+        differing_.push_back(name);
       }
     }
-    if (d.fields.empty()) {
+    if (differing_.empty()) {
       ++report_.matching;
-    } else {
-      emit(d);
+    } else if (visit_) {
+      emit({Drift::Kind::kFields, std::string(e.key), std::string(row->key), differing_, image(e), row->version});
     }
   }
 
   const VerifyOptions& options_;
   const DriftVisitor& visit_;
   VerifyReport& report_;
+  const SortedSource* source_ = nullptr;
   std::vector<const common::FieldConfig*> fields_;
+  std::vector<std::size_t> index_;      // per compared field: its place in the entity (FlatEntry::values)
+  std::vector<common::FieldConfig> raw_;  // per compared field: as value_from_sql_text reads numbers and times
+  std::vector<std::string_view> seen_;
+  std::vector<std::string> differing_;
+  common::ChangeEvent image_;
 };
 
-}  // namespace
-
-VerifyReport verify_source(const common::Config& config, const common::SourceConfig& source,
-                           const VerifyOptions& options, const DriftVisitor& visit) {
+// One pass: with `stream`, the source as it comes (throws NotInKeyOrder if it is not in key order).
+VerifyReport verify_pass(const common::Config& config, const common::SourceConfig& source,
+                         const VerifyOptions& options, const DriftVisitor& visit, bool stream) {
   const auto& entity = config.entity(source.entity);
   VerifyReport report;
   report.source = source.name;
@@ -132,40 +174,67 @@ VerifyReport verify_source(const common::Config& config, const common::SourceCon
     pqxx::work tx(*conn);
     links = identity_links(tx, entity.name);
   }
-  SortedSourceOptions source_options;
-  source_options.memory_budget = options.memory_budget;
-  source_options.keys = options.keys;
-  SortedSource snapshot(config, source, links, source_options);
-  report.source_records = snapshot.records();
-  report.rejected_records = snapshot.rejected();
-
   std::set<std::string> row_keys;  // with --key: the rows those keys meet
   for (const auto& k : options.keys) {
     const auto l = links.find(k);
     row_keys.insert(l == links.end() ? k : l->second);
   }
-  TableCursor table(*conn, config, entity, source.name, merge.fields(), row_keys);
+  // The table read starts now, on its own connection and thread: PostgreSQL reads and sorts while
+  // the source is mapped and sorted here.
+  TableStream table(*conn, config, entity, source.name, merge.fields(), row_keys);
 
-  SourceEntry entry;
-  TableRow row;
-  bool have_entry = snapshot.next(entry), have_row = table.next(row);
-  std::vector<SourceEntry> group;
+  SortedSourceOptions source_options;
+  source_options.memory_budget = options.memory_budget;
+  source_options.keys = options.keys;
+  source_options.stream = stream;
+  SortedSource snapshot(config, source, links, source_options);
+  merge.set_source(&snapshot);
+
+  std::string_view entry;
+  RawRow row;
+  bool have_entry = snapshot.next_encoded(entry), have_row = table.next(row);
+  std::string key, bytes;  // the group's key and its entries' bytes (the runs' buffers move on)
+  std::vector<std::size_t> ends;
+  std::vector<FlatEntry> group;
   while (have_entry || have_row) {
     // The smaller key of the two heads; both when equal.
-    const bool take_row = have_row && (!have_entry || row.key.compare(entry.match_key) <= 0);
-    const std::string key = take_row ? row.key : entry.match_key;
-    group.clear();
-    while (have_entry && entry.match_key == key) {
-      group.push_back(std::move(entry));
-      have_entry = snapshot.next(entry);
+    const bool take_row = have_row && (!have_entry || row.key.compare(SortedSource::match_key(entry)) <= 0);
+    key.assign(take_row ? row.key : SortedSource::match_key(entry));
+    bytes.clear();
+    ends.clear();
+    while (have_entry && SortedSource::match_key(entry) == key) {
+      bytes.append(entry);
+      ends.push_back(bytes.size());
+      have_entry = snapshot.next_encoded(entry);
+    }
+    group.resize(ends.size());
+    for (std::size_t i = 0, begin = 0; i < ends.size(); begin = ends[i++]) {
+      snapshot.decode(std::string_view(bytes).substr(begin, ends[i] - begin), group[i]);
     }
     merge.group(group, take_row ? &row : nullptr);
     if (take_row) have_row = table.next(row);
   }
-  table.transaction().commit();
+  // Final only now when streamed; the merge took the duplicates off already.
+  report.source_records += snapshot.records();
+  report.rejected_records += snapshot.rejected();
   return report;
 }
 
+}  // namespace
+
+VerifyReport verify_source(const common::Config& config, const common::SourceConfig& source,
+                           const VerifyOptions& options, const DriftVisitor& visit) {
+  // A source in key order (a sheet sorted by its key) is compared as it is read: nothing sorted,
+  // nothing spilled. Any other is found out at its first entry out of order, and read again
+  // through the external sort. Not with a visitor: what it was told cannot be taken back.
+  if (!visit) {
+    try {
+      return verify_pass(config, source, options, visit, true);
+    } catch (const NotInKeyOrder&) {
+    }
+  }
+  return verify_pass(config, source, options, visit, false);
+}
 std::string format_report(const VerifyReport& r) {
   auto join = [](const std::vector<std::string>& v) {
     std::string s;

@@ -1,7 +1,8 @@
 // leadsyncctl verify (design.md §8, R7): reads a source's snapshot through the same mapping as the
 // producer and compares it with PostgreSQL field by field. Both sides stream in key order and meet
-// in a merge join (ctl/sorted_source.h; a server-side cursor ORDER BY key COLLATE "C"), so memory
-// stays bounded whatever the size of the source.
+// in a merge join (ctl/sorted_source.h: the mapped source in flat sorted runs; ctl/table_cursor.h
+// TableStream: one COPY … ORDER BY key COLLATE "C" read in a thread of its own while the source is
+// mapped), so memory stays bounded whatever the size of the source.
 #pragma once
 
 #include <cstdint>

@@ -9,8 +9,13 @@
 #include "ctl/field_counts.h"
 #include "ctl/plan.h"
 #include "ctl/repair.h"
+#include "ctl/sorted_source.h"
 
+#include <google/protobuf/util/message_differencer.h>
+
+#include <algorithm>
 #include <filesystem>
+#include <random>
 
 namespace leadsync::testing {
 namespace {
@@ -296,6 +301,186 @@ TEST_F(PlanPredicts, R7_PlanSaysWhenTheMassDeleteGuardrailWouldStopTheRun) {
   EXPECT_EQ(report.status, common::RunStatus::kFailed);
   EXPECT_NE(report.message.find("max_delete_fraction"), std::string::npos) << report.message;
   EXPECT_TRUE(events.deleted.empty());
+}
+
+// verify's spill holds each record flat (ctl/sorted_source.h), not as a serialized protobuf: what
+// comes back must be the mapped image exactly, whatever the values hold.
+TEST(SortedSourceEncoding, R7_TheSpillGivesBackEachImageExactlyEmptyNullUnicodeSeparatorsAndUndeclaredFields) {
+  common::EntityConfig entity;
+  entity.name = "lead";
+  entity.key = "lead_id";
+  auto field = [&](const std::string& name, common::FieldType type) {
+    common::FieldConfig f;
+    f.name = name;
+    f.type = type;
+    entity.fields.push_back(f);
+  };
+  field("notes", common::FieldType::kText);
+  field("company", common::FieldType::kText);
+  field("score", common::FieldType::kInt);
+  field("ratio", common::FieldType::kFloat);
+  field("tags", common::FieldType::kTextList);
+  field("doc", common::FieldType::kJson);
+  field("seen", common::FieldType::kTimestamp);
+  field("ok", common::FieldType::kBool);
+  field("never_set", common::FieldType::kText);
+
+  common::ChangeEvent plain;
+  plain.set_key("\xc3\xa9\t\n\"k\\N,;");
+  plain.set_entity("lead");
+  plain.set_source("sheet");
+  plain.set_origin("sheet");
+  plain.set_op(leadsync::v1::OP_UPSERT);
+  plain.set_checksum(0xfedcba9876543210ull);
+  auto& f = *plain.mutable_fields();
+  f["notes"].set_string_value("");  // empty, not NULL
+  f["company"].set_null_value(true);
+  f["score"].set_int_value(-9223372036854775807LL - 1);
+  f["ratio"].set_double_value(-0.0);
+  for (const char* item : {"", "a,b", "\"q\"", "line\nbreak", "\\N", "\xe6\x97\xa5\xe6\x9c\xac"}) {
+    f["tags"].mutable_string_list()->add_values(item);
+  }
+  f["doc"].set_json_value("{\"a\": [1, \"\\t\"]}");
+  f["seen"].set_timestamp_micros(-1);
+  f["ok"].set_bool_value(false);
+  f["not_in_the_entity"].set_string_value(std::string("nul\0inside", 10));
+
+  common::ChangeEvent odd = plain;  // metadata the mapper does not set, kept as it is
+  odd.set_run_id("run-1");
+  odd.set_source_version(7);
+  odd.set_origin("elsewhere");
+  odd.mutable_fields()->erase("score");
+
+  std::string encoded;
+  ctl::SortedSource::encode_record(entity, "sheet", "linked-key", 42, plain, encoded);
+  const auto second = encoded.size();
+  ctl::SortedSource::encode_record(entity, "sheet", odd.key(), 43, odd, encoded);
+  const std::string_view a = std::string_view(encoded).substr(0, second), b = std::string_view(encoded).substr(second);
+
+  for (const auto& [entry, event] : {std::pair{a, &plain}, std::pair{b, &odd}}) {
+    common::ChangeEvent back;
+    ctl::SortedSource::image(entity, "sheet", entry, back);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(back, *event))
+        << back.DebugString() << " vs " << event->DebugString();
+  }
+  ctl::FlatEntry flat;
+  ctl::SortedSource::decode(entity, a, flat);
+  EXPECT_EQ(flat.match_key, "linked-key");
+  EXPECT_EQ(flat.key, plain.key());
+  EXPECT_EQ(flat.position, 42u);
+  ASSERT_EQ(flat.values.size(), entity.fields.size());
+  EXPECT_EQ(flat.values[0].kind, common::Value::kStringValue);
+  EXPECT_EQ(flat.values[0].bytes, "");
+  EXPECT_EQ(flat.values[1].kind, common::Value::kNullValue);
+  EXPECT_EQ(flat.values[8].kind, ctl::FlatValue::kAbsent);
+  for (std::size_t i = 0; i + 1 < entity.fields.size(); ++i) {
+    EXPECT_TRUE(common::same_value(ctl::to_value(flat.values[i]), f.at(entity.fields[i].name))) << entity.fields[i].name;
+  }
+  ctl::SortedSource::decode(entity, b, flat);
+  EXPECT_EQ(flat.match_key, odd.key());
+  EXPECT_EQ(flat.values[2].kind, ctl::FlatValue::kAbsent);  // score, erased
+}
+
+// Values that COPY escapes or that look like its NULL, empty against NULL, unicode, and keys whose
+// byte order is not their linguistic order (A < Z < a < b < ä < é): verify reads the table in
+// COLLATE "C" and sorts the source by bytes, so it must find no drift after a sync, and exactly the
+// corruption planted afterwards — also when the sheet is shuffled and sorted in many spilled runs.
+TEST_F(VerifyRepair, R7_VerifyAgreesWithPostgreSQLOnAwkwardValuesAndOnKeysWhoseOrderDependsOnTheCollation) {
+  auto rows = sheet_rows();
+  const std::vector<std::pair<std::string, std::string>> awkward = {
+      {"a-1", "tab\there"},
+      {"A-2", "line\nbreak and \r carriage"},
+      {"\xc3\xa4-3", "quote \"q\", comma; semicolon"},
+      {"b-4", ""},  // an empty cell: NULL
+      {"\xc3\xa9-5", "back\\slash \\N"},
+      {"Z-6", "\\N"},  // COPY's NULL marker as text
+      {"a b-7", "\xc3\xbc" "n" "\xc3\xaf" "c" "\xc3\xb6" "d" "\xc3\xa9 \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac"},
+      {"~-8", "trailing backslash \\"},
+  };
+  for (std::size_t i = 0; i < awkward.size(); ++i) {
+    auto row = rows.at(i);
+    row[bench::kLeadId] = awkward[i].first;
+    row[bench::kEmail] = "awkward" + std::to_string(i) + "@example.com";
+    row[bench::kNotes] = awkward[i].second;
+    row[bench::kCompany] = awkward[i].second;
+    rows.push_back(row);
+  }
+  write_sheet(rows);
+  ASSERT_NO_FATAL_FAILURE(sync());
+  const auto clean = ctl::verify_source(config_, source());
+  EXPECT_FALSE(clean.drift()) << ctl::format_report(clean);
+  EXPECT_EQ(clean.matching, kRows + static_cast<int64_t>(awkward.size()));
+
+  Corruption planted;
+  planted.fields = {{"\xc3\xa4-3", "notes"}, {"Z-6", "company"}, {"a-1", "notes"}};
+  planted.missing = {"A-2"};
+  planted.extra = {"\xc3\xa9-extra"};
+  corrupt(planted);
+  {
+    pqxx::work tx(*conn_);  // NULL against empty, both ways
+    tx.exec_params("UPDATE " + table() + " SET notes = '' WHERE lead_id = $1", "b-4");
+    tx.exec_params("UPDATE " + table() + " SET company = NULL WHERE lead_id = $1", "\xc3\xa9-5");
+    tx.commit();
+  }
+  planted.fields.insert({"b-4", "notes"});
+  planted.fields.insert({"\xc3\xa9-5", "company"});
+
+  // The sheet in byte order of its keys (compared as it is read: nothing sorted) and shuffled (found
+  // out of order, then sorted in one run or in many spilled ones); with a visitor (repair's way,
+  // always sorted) and without (verify's): the same findings, in the same order.
+  auto by_key = rows;
+  std::sort(by_key.begin(), by_key.end(), [](const auto& a, const auto& b) { return a[bench::kLeadId] < b[bench::kLeadId]; });
+  auto shuffled = rows;
+  std::mt19937 shuffle_seed(7);
+  std::shuffle(shuffled.begin(), shuffled.end(), shuffle_seed);
+  for (const auto* sheet : {&by_key, &shuffled}) {
+    write_sheet(*sheet);
+    for (const std::size_t budget : {std::size_t{64} << 20, std::size_t{4096}}) {
+      Found found;
+      ctl::VerifyOptions options;
+      options.samples = 100;
+      options.memory_budget = budget;
+      const auto report = ctl::verify_source(config_, source(), options, found.visitor());
+      const auto plain = ctl::verify_source(config_, source(), options);
+      SCOPED_TRACE(std::string(sheet == &by_key ? "sorted" : "shuffled") + " sheet, budget " + std::to_string(budget));
+      EXPECT_EQ(ctl::report_json(plain), ctl::report_json(report));
+      EXPECT_EQ(found.fields, planted.fields) << ctl::format_report(report);
+      EXPECT_EQ(found.missing, planted.missing);
+      EXPECT_EQ(found.extra, planted.extra);
+      EXPECT_TRUE(found.deleted.empty());
+      EXPECT_EQ(report.matching, kRows + static_cast<int64_t>(awkward.size()) - 6);
+      // Findings come in byte order of the keys, as the merge meets them.
+      const auto& notes = report.fields.at("notes").sample_keys;
+      EXPECT_TRUE(std::is_sorted(notes.begin(), notes.end())) << ctl::format_report(report);
+      EXPECT_EQ(notes.front(), "a-1");
+    }
+  }
+}
+
+// The table is read in a thread of its own (ctl/table_cursor.h TableStream): what goes wrong there
+// reaches the caller as an error that says what could not be read, not a hang or a crash.
+TEST_F(VerifyRepair, R7_VerifySaysWhichTableItCouldNotRead) {
+  {
+    pqxx::work tx(*conn_);
+    tx.exec("ALTER TABLE " + table() + " RENAME TO leads_elsewhere");
+    tx.commit();
+  }
+  std::string error;
+  try {
+    ctl::verify_source(config_, source());
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  {
+    pqxx::work tx(*conn_);
+    tx.exec("ALTER TABLE " + common::qualified(*conn_, config_.postgres.schema, "leads_elsewhere") +
+            " RENAME TO leads");
+    tx.commit();
+  }
+  EXPECT_NE(error.find("cannot read the table"), std::string::npos) << error;
+  EXPECT_NE(error.find(config_.postgres.schema + ".leads"), std::string::npos) << error;
+  const auto again = ctl::verify_source(config_, source());
+  EXPECT_FALSE(again.drift()) << ctl::format_report(again);
 }
 
 }  // namespace
