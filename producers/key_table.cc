@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -12,7 +13,7 @@ uint64_t KeyTable::hash_of(std::string_view key) { return XXH3_64bits(key.data()
 KeyTable::Id KeyTable::find(std::string_view key) const {
   if (index_.empty()) return kNone;
   const auto h = hash_of(key);
-  const auto tag = static_cast<uint32_t>(h >> 32);
+  const auto tag = static_cast<uint32_t>(h >> 36);
   for (std::size_t slot = h & mask_;; slot = (slot + 1) & mask_) {
     const Id id = index_[slot];
     if (id == kNone) return kNone;
@@ -26,7 +27,7 @@ KeyTable::Id KeyTable::find(std::string_view key) const {
 KeyTable::Id KeyTable::find_or_insert(std::string_view key, bool& inserted) {
   if ((entries_.size() + 1) * 2 > index_.size()) grow();
   const auto h = hash_of(key);
-  const auto tag = static_cast<uint32_t>(h >> 32);
+  const auto tag = static_cast<uint32_t>(h >> 36);
   std::size_t slot = h & mask_;
   for (;; slot = (slot + 1) & mask_) {
     const Id id = index_[slot];
@@ -37,8 +38,14 @@ KeyTable::Id KeyTable::find_or_insert(std::string_view key, bool& inserted) {
       return id;
     }
   }
-  if (entries_.size() >= kNone - 1 || key.size() > UINT32_MAX) throw std::length_error("key table: too many keys");
+  if (entries_.size() >= kNone - 1) throw std::length_error("key table: more than 4 billion keys");
+  if (key.size() >= (std::size_t{1} << 24)) throw std::length_error("key table: a key of 16 MiB or more");
   inserted = true;
+  // Growth by half, not doubling: at 10 million keys the spare capacity is most of the table.
+  if (entries_.size() == entries_.capacity()) entries_.reserve(entries_.capacity() + entries_.capacity() / 2 + 1024);
+  if (arena_.size() + key.size() > arena_.capacity()) {
+    arena_.reserve(std::max(arena_.size() + key.size(), arena_.capacity() + arena_.capacity() / 2 + 65536));
+  }
   const Id id = static_cast<Id>(entries_.size());
   Entry& e = entries_.emplace_back();
   e.key_at = arena_.size();
@@ -66,3 +73,4 @@ std::size_t KeyTable::memory_bytes() const {
 }
 
 }  // namespace leadsync::producers
+static_assert(sizeof(leadsync::producers::KeyTable::Entry) == 24);

@@ -1,8 +1,8 @@
 // The producer's per-key state in memory (issue 12): a compact key → entry table for millions of
 // keys. Keys live back to back in one byte arena, entries in one array in insertion order, and an
 // open-addressing index (linear probing, power-of-two size, at most half full) maps a key's hash to
-// its entry: no heap allocation per key, ~40 bytes per key plus the key's bytes (a
-// std::unordered_map<std::string, …> took ~100). Entries are addressed by a stable 32-bit id.
+// its entry: no heap allocation per key, 24 bytes per entry, 4 per index slot, plus the key's bytes.
+// Entries are addressed by a stable 32-bit id.
 // Keys are never removed (a run only adds and marks them).
 #pragma once
 
@@ -15,16 +15,16 @@ namespace leadsync::producers {
 
 class KeyTable {
  public:
-  struct Entry {
+  struct Entry {  // 24 bytes
     uint64_t checksum = 0;
-    uint64_t key_at = 0;  // offset of the key's bytes in the arena
-    uint32_t key_size = 0;
-    uint32_t hash = 0;    // low bits of the key's hash: compared before the bytes
+    uint64_t key_at : 40 = 0;    // offset of the key's bytes in the arena
+    uint64_t key_size : 24 = 0;  // a key is at most 16 MiB - 1
     uint32_t first_line = 0;
-    bool known = false;    // stored by a previous run
-    bool seen = false;     // present in this snapshot
-    bool changed = false;  // new or changed: its checksum is written when the run completes
-    bool deleted = false;  // deleted by an incremental read
+    uint32_t hash : 28 = 0;  // bits of the key's hash: compared before the bytes
+    uint32_t known : 1 = 0;    // stored by a previous run
+    uint32_t seen : 1 = 0;     // present in this snapshot
+    uint32_t changed : 1 = 0;  // new or changed: its checksum is written when the run completes
+    uint32_t deleted : 1 = 0;  // deleted by an incremental read
   };
   using Id = uint32_t;
   static constexpr Id kNone = UINT32_MAX;
