@@ -58,8 +58,8 @@ class ReadAhead {
  public:
   // `threads` readers/mappers (at least 1), `batch_rows` records per batch, at most `in_flight`
   // batches read but not yet given back by the run (the memory bound).
-  ReadAhead(SourceAdapter& adapter, const Mapper& mapper, unsigned threads, std::size_t batch_rows = 512,
-            std::size_t in_flight = 8);
+  ReadAhead(SourceAdapter& adapter, const Mapper& mapper, unsigned threads, std::size_t batch_rows = 128,
+            std::size_t in_flight = 4);
   ~ReadAhead();
   ReadAhead(const ReadAhead&) = delete;
   ReadAhead& operator=(const ReadAhead&) = delete;
