@@ -301,6 +301,36 @@ std::string check_value(const FieldConfig& f, const Value& v) {
   return "";
 }
 
+namespace {
+
+// The canonical encoding of one named value (fields_checksum).
+void put_field(std::string& buf, const std::string& name, const Value& v) {
+  put_str(buf, name);
+  buf.push_back(static_cast<char>(v.kind_case()));
+  switch (v.kind_case()) {
+    case Value::kNullValue: break;
+    case Value::kBoolValue: buf.push_back(v.bool_value() ? 1 : 0); break;
+    case Value::kIntValue: put_u64(buf, static_cast<uint64_t>(v.int_value())); break;
+    case Value::kDoubleValue: {
+      uint64_t bits = 0;
+      const double d = v.double_value() == 0.0 ? 0.0 : v.double_value();  // -0.0 == 0.0
+      std::memcpy(&bits, &d, sizeof bits);
+      put_u64(buf, bits);
+      break;
+    }
+    case Value::kStringValue: put_str(buf, v.string_value()); break;
+    case Value::kTimestampMicros: put_u64(buf, static_cast<uint64_t>(v.timestamp_micros())); break;
+    case Value::kStringList:
+      put_u64(buf, static_cast<uint64_t>(v.string_list().values_size()));
+      for (const auto& s : v.string_list().values()) put_str(buf, s);
+      break;
+    case Value::kJsonValue: put_str(buf, v.json_value()); break;
+    case Value::KIND_NOT_SET: break;
+  }
+}
+
+}  // namespace
+
 uint64_t fields_checksum(const FieldMap& fields) {
   std::vector<const std::string*> names;
   names.reserve(fields.size());
@@ -308,31 +338,7 @@ uint64_t fields_checksum(const FieldMap& fields) {
   std::sort(names.begin(), names.end(), [](const auto* a, const auto* b) { return *a < *b; });
   std::string buf;
   buf.reserve(64 * names.size());
-  for (const auto* name : names) {
-    const Value& v = fields.at(*name);
-    put_str(buf, *name);
-    buf.push_back(static_cast<char>(v.kind_case()));
-    switch (v.kind_case()) {
-      case Value::kNullValue: break;
-      case Value::kBoolValue: buf.push_back(v.bool_value() ? 1 : 0); break;
-      case Value::kIntValue: put_u64(buf, static_cast<uint64_t>(v.int_value())); break;
-      case Value::kDoubleValue: {
-        uint64_t bits = 0;
-        const double d = v.double_value() == 0.0 ? 0.0 : v.double_value();  // -0.0 == 0.0
-        std::memcpy(&bits, &d, sizeof bits);
-        put_u64(buf, bits);
-        break;
-      }
-      case Value::kStringValue: put_str(buf, v.string_value()); break;
-      case Value::kTimestampMicros: put_u64(buf, static_cast<uint64_t>(v.timestamp_micros())); break;
-      case Value::kStringList:
-        put_u64(buf, static_cast<uint64_t>(v.string_list().values_size()));
-        for (const auto& s : v.string_list().values()) put_str(buf, s);
-        break;
-      case Value::kJsonValue: put_str(buf, v.json_value()); break;
-      case Value::KIND_NOT_SET: break;
-    }
-  }
+  for (const auto* name : names) put_field(buf, *name, fields.at(*name));
   return XXH3_64bits(buf.data(), buf.size());
 }
 
@@ -372,6 +378,21 @@ std::string describe_value(const Value& v) {
     case Value::KIND_NOT_SET: return "(no value)";
   }
   return "?";
+}
+
+}  // namespace leadsync::common
+
+namespace leadsync::common {
+
+uint64_t fields_checksum(const FieldMap& fields, const std::vector<std::string>& sorted_names, std::string& scratch) {
+  if (fields.size() != sorted_names.size()) return fields_checksum(fields);
+  scratch.clear();
+  for (const auto& name : sorted_names) {
+    const auto it = fields.find(name);
+    if (it == fields.end()) return fields_checksum(fields);
+    put_field(scratch, name, it->second);
+  }
+  return XXH3_64bits(scratch.data(), scratch.size());
 }
 
 }  // namespace leadsync::common

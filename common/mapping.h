@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/config.h"
 #include "leadsync/v1/change_event.pb.h"
@@ -51,5 +52,15 @@ namespace leadsync::common {
 std::optional<Value> value_from_sql_text(const FieldConfig& field, std::string_view text);
 // Same content: typed comparison (floats by value, lists element by element).
 bool same_value(const Value& a, const Value& b);
+
+}  // namespace leadsync::common
+
+namespace leadsync::common {
+
+// fields_checksum() for a caller that knows the field names beforehand, sorted (std::string's <),
+// and reuses `scratch` between calls: no sorting and no allocation per record (the producer's hot
+// path). The same value as fields_checksum(fields) whatever the map holds (another key set falls
+// back to it).
+uint64_t fields_checksum(const FieldMap& fields, const std::vector<std::string>& sorted_names, std::string& scratch);
 
 }  // namespace leadsync::common

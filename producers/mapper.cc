@@ -3,6 +3,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <set>
 #include <stdexcept>
 
@@ -107,6 +108,14 @@ Mapper::Mapper(const common::SourceConfig& source, const common::EntityConfig& e
   for (const auto& name : names) {
     if (!name.empty() && !mapped.count(name)) unmapped_.push_back(name);
   }
+  // The names every mapped event holds: the mapped fields and the rules' computed ones.
+  std::set<std::string> held;
+  for (const auto& c : columns_) held.insert(c.field->name);
+  if (entity.rules) {
+    if (!entity.rules->score_field().empty()) held.insert(entity.rules->score_field());
+    if (!entity.rules->segment_field().empty()) held.insert(entity.rules->segment_field());
+  }
+  sorted_names_.assign(held.begin(), held.end());
 }
 
 bool Mapper::is_blank(const SourceRecord& record) {
@@ -130,7 +139,17 @@ bool Mapper::map(const SourceRecord& record, common::ChangeEvent& event, RowErro
   auto value = [&](std::size_t index) -> const common::Value& {
     return index < record.values.size() ? record.values[index] : kAbsent;
   };
-  event.Clear();
+  // The event is reused from record to record: its scalars are overwritten below, and its field map
+  // keeps its entries (and their capacity) when it holds exactly this mapping's names, each of which
+  // is set again; anything else starts from an empty map.
+  auto* fields = event.mutable_fields();
+  if (fields->size() != sorted_names_.size()) fields->clear();
+  event.clear_event_id();
+  event.clear_partial();
+  event.clear_source_version();
+  event.clear_observed_at_micros();
+  event.clear_checksum();
+  event.clear_run_id();
   std::string_view key = record.key;
   if (key.empty()) {
     key = typed ? (value(key_index_).kind_case() == common::Value::kStringValue
@@ -142,12 +161,11 @@ bool Mapper::map(const SourceRecord& record, common::ChangeEvent& event, RowErro
     error = {record.position, "", source_.key_column, "", "the key column '" + source_.key_column + "' is empty"};
     return false;
   }
-  event.set_key(std::string(key));
-  event.set_entity(entity_.name);
-  event.set_source(source_.name);
-  event.set_origin(source_.name);
+  event.mutable_key()->assign(key.data(), key.size());
+  event.mutable_entity()->assign(entity_.name);
+  event.mutable_source()->assign(source_.name);
+  event.mutable_origin()->assign(source_.name);
   event.set_op(leadsync::v1::OP_UPSERT);
-  auto* fields = event.mutable_fields();
   std::string message;
   for (const auto& column : columns_) {
     const auto& f = *column.field;
@@ -163,7 +181,18 @@ bool Mapper::map(const SourceRecord& record, common::ChangeEvent& event, RowErro
   // Computed fields before the checksum: it covers them, so a rule change re-publishes exactly
   // the records whose score or segment changes.
   if (entity_.rules) entity_.rules->apply(*fields, now_micros_);
-  event.set_checksum(common::fields_checksum(*fields));
+  if (fields->size() != sorted_names_.size()) {
+    // A reused event that held other names: only this mapping's fields go out.
+    for (auto it = fields->begin(); it != fields->end();) {
+      if (std::binary_search(sorted_names_.begin(), sorted_names_.end(), it->first)) {
+        ++it;
+      } else {
+        it = fields->erase(it);
+      }
+    }
+  }
+  thread_local std::string scratch;  // the checksum's encoding buffer, reused
+  event.set_checksum(common::fields_checksum(*fields, sorted_names_, scratch));
   return true;
 }
 

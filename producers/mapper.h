@@ -24,7 +24,8 @@ class Mapper {
   // Source columns that no field maps (reported once per run).
   const std::vector<std::string>& unmapped_columns() const { return unmapped_; }
 
-  // Fills `event` (fields, key, entity, op=UPSERT, checksum) from `record`. Returns false and fills
+  // Fills `event` (fields, key, entity, op=UPSERT, checksum) from `record`; every other field of the
+  // event is cleared. Reusing one event for many records saves its allocations. Returns false and fills
   // `error` when the record cannot be mapped; the first failing column is reported.
   // Text cells are coerced by the field's rules; typed values are checked against the field (a
   // string value is read like a text cell; a list field's coerce rule decides what a single string,
@@ -49,6 +50,7 @@ class Mapper {
   std::vector<Column> columns_;
   std::size_t key_index_ = 0;
   std::vector<std::string> unmapped_;
+  std::vector<std::string> sorted_names_;  // the fields of a mapped event, sorted (the checksum's order)
   int64_t now_micros_ = 0;
 };
 

@@ -20,7 +20,8 @@ void SourceState::load(pqxx::connection& conn, const std::string& source) {
     const auto rows = tx.exec("FETCH 50000 FROM state_cursor");
     if (rows.empty()) break;
     for (const auto& r : rows) {
-      auto& e = entries_[r[0].as<std::string>()];
+      bool inserted = false;
+      auto& e = table_.at(table_.find_or_insert(std::string_view(r[0].c_str(), r[0].size()), inserted));
       e.checksum = static_cast<uint64_t>(r[1].as<int64_t>());
       e.known = true;
       ++known_;
@@ -29,45 +30,47 @@ void SourceState::load(pqxx::connection& conn, const std::string& source) {
   tx.commit();
 }
 
-SourceState::Seen SourceState::observe(const std::string& key, uint64_t checksum, std::size_t line,
+SourceState::Seen SourceState::observe(std::string_view key, uint64_t checksum, std::size_t line,
                                        std::size_t& first_line) {
-  auto [it, inserted] = entries_.try_emplace(key);
-  Entry& e = it->second;
+  bool inserted = false;
+  const auto id = table_.find_or_insert(key, inserted);
+  auto& e = table_.at(id);
   if (e.seen) {
     first_line = e.first_line;
     return Seen::kDuplicate;
   }
   e.seen = true;
   e.first_line = static_cast<uint32_t>(line);
-  seen_now(*it);
+  seen_now(id);
   if (e.known && e.checksum == checksum && !ignore_checksums_) return Seen::kUnchanged;
   const auto seen = e.known ? Seen::kChanged : Seen::kNew;
   e.checksum = checksum;
   e.changed = true;
-  changed_.push_back(&*it);
+  changed_.push_back(id);
   return seen;
 }
 
-void SourceState::keep(const std::string& key) {
-  if (auto it = entries_.find(key); it != entries_.end() && !it->second.seen) {
-    it->second.seen = true;
-    seen_now(*it);
+void SourceState::keep(std::string_view key) {
+  if (const auto id = table_.find(key); id != KeyTable::kNone && !table_.at(id).seen) {
+    table_.at(id).seen = true;
+    seen_now(id);
   }
 }
 
-void SourceState::remove(const std::string& key, std::size_t line) {
-  auto [it, inserted] = entries_.try_emplace(key);
-  Entry& e = it->second;
+void SourceState::remove(std::string_view key, std::size_t line) {
+  bool inserted = false;
+  const auto id = table_.find_or_insert(key, inserted);
+  auto& e = table_.at(id);
   if (e.deleted) return;
   e.seen = true;
   e.deleted = true;
   e.first_line = static_cast<uint32_t>(line);
   if (e.changed) {  // upserted earlier in this read: the delete wins
     e.changed = false;
-    changed_.erase(std::find(changed_.begin(), changed_.end(), &*it));
+    changed_.erase(std::find(changed_.begin(), changed_.end(), id));
   }
-  forgotten_.push_back(key);
-  seen_now(*it);
+  forgotten_.emplace_back(key);
+  seen_now(id);
 }
 
 void SourceState::forget(std::vector<std::string> keys) {
@@ -80,8 +83,8 @@ void SourceState::keep_any_of(const std::vector<std::string>& cells) {
 
 std::vector<std::string> SourceState::vanished() const {
   std::vector<std::string> gone;
-  for (const auto& [key, e] : entries_) {
-    if (e.known && !e.seen) gone.push_back(key);
+  for (KeyTable::Id id = 0; id < table_.size(); ++id) {
+    if (const auto& e = table_.at(id); e.known && !e.seen) gone.emplace_back(table_.key(id));
   }
   return gone;
 }
@@ -92,9 +95,9 @@ void SourceState::write(pqxx::transaction_base& tx, const std::string& source, i
     common::TextArrayLiteral keys;
     std::string checksums = "{";
     for (std::size_t j = i; j < std::min(changed_.size(), i + kWriteBatch); ++j) {
-      keys.add(changed_[j]->first);
+      keys.add(table_.key(changed_[j]));
       if (j > i) checksums += ',';
-      checksums += std::to_string(static_cast<int64_t>(changed_[j]->second.checksum));
+      checksums += std::to_string(static_cast<int64_t>(table_.at(changed_[j]).checksum));
     }
     tx.exec_params(
         "INSERT INTO leadsync.source_state (source, key, checksum, version, run_id) "
@@ -120,8 +123,8 @@ void SourceState::save_progress(pqxx::transaction_base& tx, const std::string& s
     common::TextArrayLiteral keys;
     std::string checksums = "{", lines = "{", deleted = "{";
     for (std::size_t j = i; j < std::min(pending_.size(), i + kWriteBatch); ++j) {
-      const auto& [key, e] = *pending_[j];
-      keys.add(key);
+      const auto& e = table_.at(pending_[j]);
+      keys.add(table_.key(pending_[j]));
       const char* sep = j > i ? "," : "";
       checksums += sep + (e.changed ? std::to_string(static_cast<int64_t>(e.checksum)) : std::string("NULL"));
       lines += sep + std::to_string(e.first_line);
@@ -147,17 +150,18 @@ std::size_t SourceState::load_progress(pqxx::connection& conn, const std::string
     const auto rows = tx.exec("FETCH 50000 FROM progress_cursor");
     if (rows.empty()) break;
     for (const auto& r : rows) {
-      auto [it, inserted] = entries_.try_emplace(r[0].as<std::string>());
-      Entry& e = it->second;
+      bool inserted = false;
+      const auto id = table_.find_or_insert(std::string_view(r[0].c_str(), r[0].size()), inserted);
+      auto& e = table_.at(id);
       e.seen = true;
       e.first_line = static_cast<uint32_t>(r[2].as<int64_t>());
       if (r[3].as<bool>()) {
         e.deleted = true;
-        forgotten_.push_back(it->first);
+        forgotten_.emplace_back(table_.key(id));
       } else if (!r[1].is_null()) {
         e.checksum = static_cast<uint64_t>(r[1].as<int64_t>());
         e.changed = true;
-        changed_.push_back(&*it);
+        changed_.push_back(id);
       }
       ++n;
     }

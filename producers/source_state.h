@@ -11,9 +11,11 @@
 
 #include <cstdint>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include "producers/key_table.h"
 
 namespace leadsync::producers {
 
@@ -31,14 +33,14 @@ class SourceState {
 
   // Records that the snapshot holds `key` with `checksum` at `line`. For a duplicate key,
   // `first_line` is where the key was seen first and nothing changes.
-  Seen observe(const std::string& key, uint64_t checksum, std::size_t line, std::size_t& first_line);
+  Seen observe(std::string_view key, uint64_t checksum, std::size_t line, std::size_t& first_line);
   // A record is present but could not be mapped: it is not a deletion, and its state stays as it was.
-  void keep(const std::string& key);
+  void keep(std::string_view key);
   // A malformed line whose key column is unknown: keeps alive any stored key among its cells.
   void keep_any_of(const std::vector<std::string>& cells);
 
   // An incremental read's delete of `key` (at `line`): its state goes when the run completes.
-  void remove(const std::string& key, std::size_t line);
+  void remove(std::string_view key, std::size_t line);
 
   // Stored keys the snapshot no longer holds.
   std::vector<std::string> vanished() const;
@@ -56,21 +58,14 @@ class SourceState {
   // A run that starts afresh, or completes, leaves no interrupted read behind.
   static void clear_progress(pqxx::transaction_base& tx, const std::string& source);
 
+ // Bytes the per-key table holds (see key_table.h).
+  std::size_t memory_bytes() const { return table_.memory_bytes(); }
+
  private:
-  struct Entry {
-    uint64_t checksum = 0;
-    uint32_t first_line = 0;
-    bool known = false;    // stored by a previous run
-    bool seen = false;     // present in this snapshot
-    bool changed = false;  // new or changed: its checksum is written when the run completes
-    bool deleted = false;  // deleted by an incremental read
-  };
-  using Element = std::pair<const std::string, Entry>;
-  void seen_now(Element& e) { pending_.push_back(&e); }
-  std::unordered_map<std::string, Entry> entries_;
-  // Pointers to elements stay valid when the map rehashes (iterators would not).
-  std::vector<Element*> changed_;
-  std::vector<Element*> pending_;  // seen since the last save_progress()
+  void seen_now(KeyTable::Id id) { pending_.push_back(id); }
+  KeyTable table_;
+  std::vector<KeyTable::Id> changed_;
+  std::vector<KeyTable::Id> pending_;  // seen since the last save_progress()
   std::vector<std::string> forgotten_;
   std::size_t known_ = 0;
   bool ignore_checksums_ = false;

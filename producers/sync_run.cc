@@ -16,6 +16,7 @@
 #include "common/runs_keepalive.h"
 #include "common/text_encoding.h"
 #include "producers/mapper.h"
+#include "producers/read_ahead.h"
 #include "producers/read_position.h"
 #include "producers/rule_record.h"
 #include "producers/run_record.h"
@@ -136,24 +137,24 @@ class Run {
 
   // Between records: every batch a heartbeat with progress that also brings the operator's
   // controls; every checkpoint interval, a checkpoint.
-  void at_boundary(SourceAdapter& adapter) {
+  void at_boundary() {
     const auto now = Clock::now();
     if (now - last_beat_ >= batch_) {
       last_beat_ = now;
       common::RunProgress progress;
       progress.rows_done = static_cast<int64_t>(report_.rows_read);
-      progress.percent = adapter.progress() * 100.0;
+      progress.percent = read_progress_ * 100.0;
       progress.message = run_.resumed_from.empty() ? "reading" : "reading, resumed from run " + run_.resumed_from;
       switch (store_.heartbeat(run_, progress, counters())) {
         case common::RunControl::kContinue: break;
         case common::RunControl::kCancel: throw Stopped{Stopped::Why::kCancelled};
         case common::RunControl::kPause:
-          save_checkpoint(adapter);
+          save_checkpoint();
           throw Stopped{Stopped::Why::kPaused};
         case common::RunControl::kLost: throw Stopped{Stopped::Why::kLost};
       }
     }
-    if (now - last_checkpoint_ >= checkpoint_every_) save_checkpoint(adapter);
+    if (now - last_checkpoint_ >= checkpoint_every_) save_checkpoint();
   }
 
   // Stores where the read stands and the keys read since the last checkpoint, once Kafka holds
@@ -163,9 +164,9 @@ class Run {
   // 10 s by default (runs.checkpoint_interval): every 2 s, a 300,000-row sheet's producer took
   // 17–23 s instead of 10 s, and its 1%-changed re-read 5.6 s instead of 2.6 s (bench/run
   // --scenarios S1,S2 --rows 300000, issue 15).
-  void save_checkpoint(SourceAdapter& adapter) {
+  void save_checkpoint() {
     last_checkpoint_ = Clock::now();
-    const auto at = adapter.checkpoint();
+    const auto& at = read_at_;
     if (!at) return;
     // Waiting for Kafka and storing the keys can outlast 3 heartbeat intervals on a loaded machine.
     const auto alive = keepalive();
@@ -183,7 +184,8 @@ class Run {
     event.set_observed_at_micros(now_micros());
     event.set_event_id(common::make_event_id(source_.name, entity_.name, event.key(), version, event.checksum()));
     event.SerializeToString(&buffer_);
-    producer_.produce(config_.kafka.topic, entity_.name + "/" + event.key(), buffer_);
+    message_key_.assign(entity_.name).append("/").append(event.key());
+    producer_.produce(config_.kafka.topic, message_key_, buffer_);
     ++report_.events_published;
   }
 
@@ -315,63 +317,80 @@ class Run {
       const auto alive = keepalive();
       state_.load(*conn_, source_.name);
       if (!report_.resumed_from.empty()) state_.load_progress(*conn_, source_.name);
+      spdlog::info("source {}: state of {} key(s) loaded ({:.1f} MiB in memory)", source_.name, state_.known(),
+                   static_cast<double>(state_.memory_bytes()) / (1024.0 * 1024.0));
     }
     if (publish_all_) state_.ignore_checksums();
     producer_.warm_up(config_.kafka.topic);
     last_checkpoint_ = Clock::now();
 
-    SourceRecord record;
-    std::optional<std::string> parse_error;
-    common::ChangeEvent event;
-    RowError row_error;
-    for (;;) {
-      at_boundary(adapter);
-      if (!adapter.next(record, parse_error)) break;
-      if (record.op == RecordOp::kDelete) {
-        ++report_.rows_read;
-        read_delete(record);
-        continue;
+    read_at_ = adapter.checkpoint();
+    read_progress_ = adapter.progress();
+    {
+      // Read and mapped ahead on both cores; taken here in read order, a batch at a time. Only
+      // between batches does the run stand exactly where a batch's checkpoint says.
+      ReadAhead ahead(adapter, mapper, ReadAhead::default_threads());
+      for (;;) {
+        at_boundary();
+        auto* batch = ahead.next();
+        if (!batch) break;
+        for (std::size_t i = 0; i < batch->count; ++i) take(batch->items[i]);
+        read_at_ = batch->checkpoint;
+        read_progress_ = batch->progress;
       }
-      if (Mapper::is_blank(record)) continue;
-      ++report_.rows_read;
-      if (parse_error) {
-        reject({record.position, "", "", "", *parse_error});
-        ++unreadable_rows_;
-        // A malformed line must not read as a deletion of the record it holds.
-        state_.keep_any_of(record.cells);
-        continue;
-      }
-      if (!mapper.map(record, event, row_error)) {
-        reject(row_error);
-        state_.keep(row_error.key);
-        continue;
-      }
-      std::size_t first_line = 0;
-      switch (state_.observe(event.key(), event.checksum(), record.position, first_line)) {
-        case SourceState::Seen::kDuplicate:
-          reject({record.position, event.key(), source_.key_column, event.key(),
-                  "duplicate key '" + event.key() + "' (first seen at line " + std::to_string(first_line) +
-                      "); this row is skipped"});
-          continue;
-        case SourceState::Seen::kUnchanged:
-          ++report_.unchanged_records;
-          ++valid_rows_;
-          continue;
-        case SourceState::Seen::kChanged:
-          ++report_.changed_records;
-          break;
-        case SourceState::Seen::kNew:
-          ++report_.new_records;
-          break;
-      }
-      ++valid_rows_;
-      publish(event, record.source_version);
     }
     // An incremental read names its deletes; what it did not read is not gone.
     if (mode_ == ReadMode::kSnapshot) publish_deletes();
     const auto alive = keepalive();
     wait_for_acks();
     // Publishing is done; finish() records it (published_at) with the run's state, in one transaction.
+  }
+
+  // One record, in read order.
+  void take(ReadItem& item) {
+    const auto& record = item.record;
+    switch (item.kind) {
+      case ReadItem::Kind::kBlank: return;
+      case ReadItem::Kind::kDelete:
+        ++report_.rows_read;
+        read_delete(record);
+        return;
+      case ReadItem::Kind::kUnreadable:
+        ++report_.rows_read;
+        reject({record.position, "", "", "", *item.parse_error});
+        ++unreadable_rows_;
+        // A malformed line must not read as a deletion of the record it holds.
+        state_.keep_any_of(record.cells);
+        return;
+      case ReadItem::Kind::kRejected:
+        ++report_.rows_read;
+        reject(item.error);
+        state_.keep(item.error.key);
+        return;
+      case ReadItem::Kind::kMapped: break;
+    }
+    ++report_.rows_read;
+    auto& event = item.event;
+    std::size_t first_line = 0;
+    switch (state_.observe(event.key(), event.checksum(), record.position, first_line)) {
+      case SourceState::Seen::kDuplicate:
+        reject({record.position, event.key(), source_.key_column, event.key(),
+                "duplicate key '" + event.key() + "' (first seen at line " + std::to_string(first_line) +
+                    "); this row is skipped"});
+        return;
+      case SourceState::Seen::kUnchanged:
+        ++report_.unchanged_records;
+        ++valid_rows_;
+        return;
+      case SourceState::Seen::kChanged:
+        ++report_.changed_records;
+        break;
+      case SourceState::Seen::kNew:
+        ++report_.new_records;
+        break;
+    }
+    ++valid_rows_;
+    publish(event, record.source_version);
   }
 
   void read_delete(const SourceRecord& record) {
@@ -516,6 +535,9 @@ class Run {
   ReadMode mode_ = ReadMode::kSnapshot;
   bool publish_all_ = false;
   std::string buffer_;
+  std::string message_key_;
+  std::optional<Checkpoint> read_at_;  // where the read stands after the records taken so far
+  double read_progress_ = 0;
   std::vector<std::string> warnings_;
   std::vector<RowError> errors_;
   SourceState state_;
