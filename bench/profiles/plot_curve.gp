@@ -20,14 +20,16 @@ stats s2 every ::0::0 using ($2/$1) nooutput prefix 'P2'
 slope2 = P2_max
 set xrange [0:*]
 set yrange [0:*]
-plot s1 using 1:2 with linespoints pt 7 lw 2 title 'S1 (new sheet)', \
+plot s1 using 1:2 with linespoints pt 7 lw 2 lc 1 title 'S1 (new sheet)', \
      f1(x) with lines dt 2 lc 1 title 'S1 linear from its smallest point', \
-     s2 using 1:2 with linespoints pt 5 lw 2 title 'S2 (1% changed)', \
+     s2 using 1:2 with linespoints pt 5 lw 2 lc 2 title 'S2 (1% changed)', \
      f2(x) with lines dt 2 lc 2 title 'S2 linear from its smallest point'
 set xlabel 'workers (S5, '.s5rows.' rows)'
 set ylabel 'rows/s'
 set format x '%g'
 set xtics 1
-set xrange [0.5:*]
+set xrange [*:*]
+set offsets 0.5, 0.5, 0, 0
+set yrange [0:*]
 plot w using 1:3 with linespoints pt 7 lw 2 lc 3 title 'S5 rows/s'
 unset multiplot

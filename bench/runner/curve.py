@@ -50,7 +50,7 @@ def write(results, info, o):
     gnuplot = shutil.which('gnuplot')
     if not gnuplot:
         raise BenchError(f'gnuplot not found: the table is in {out}/curve.md; dev/setup installs gnuplot-nox')
-    title = f'leadsync scaling, commit {info["commit"]}, {info["cpus"]} CPUs ({info["uptime"].split("load")[-1].strip()})'
+    title = f'leadsync scaling, commit {info["commit"]}, {info["cpus"]} CPUs (load{info["uptime"].split("load")[-1]})'
     expr = (f"out='{png}'; s1='{files['S1']}'; s2='{files['S2']}'; w='{files['S5']}'; "
             f"s5rows='{files['S5_rows']}'; title='{title}'")
     r = subprocess.run([gnuplot, '-e', expr, PLOT], capture_output=True, text=True, timeout=120)
