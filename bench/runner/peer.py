@@ -28,7 +28,10 @@ BOOKKEEPING = ('_event_id', '_deleted', '_source', '_origin', '_synced_at')
 JVM_OPTS = ['-Xms256M', '-Xmx2G', '-server', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20',
             '-XX:InitiatingHeapOccupancyPercent=35', '-XX:+ExplicitGCInvokesConcurrent', '-XX:MaxInlineLevel=15',
             '-Djava.awt.headless=true', '-Dorg.slf4j.simpleLogger.showDateTime=true',
-            '-Dorg.slf4j.simpleLogger.defaultLogLevel=info', '-Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients=warn', 
+            '-Dorg.slf4j.simpleLogger.defaultLogLevel=info', '-Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients=warn',
+            # Where each partition's consumption starts (committed offset or reset): start_offsets_sum.
+            '-Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients.consumer.internals.ConsumerCoordinator=info',
+            '-Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients.consumer.internals.SubscriptionState=info', 
             '-Dorg.slf4j.simpleLogger.log.org.hibernate=warn', '-Dorg.slf4j.simpleLogger.log.com.mchange=warn']
 # The share of a pass after which the cheap progress figure (pg_stat_user_tables) hands over to the
 # exact completion query; see _wait_done.
@@ -230,6 +233,22 @@ class DebeziumPeer:
             return BenchError('peer: connector or task FAILED: ' + json.dumps(st)[:2000])
         return st
 
+    def _start_offsets(self):
+        """From Connect's log: per partition of the peer's topic, the last offset its consumer started at."""
+        starts = {}
+        pat = re.compile(r'(?:Setting offset for partition|Resetting offset for partition) '
+                         + re.escape(self.topic) + r'-(\d+) to (?:the committed offset |position )?'
+                         r'FetchPosition\{offset=(\d+)')
+        try:
+            with open(self.connect_log, encoding='utf-8', errors='replace') as f:
+                for line in f:
+                    m = pat.search(line)
+                    if m:
+                        starts[int(m.group(1))] = int(m.group(2))
+        except OSError:
+            return None
+        return sum(starts.values()) if len(starts) == self.ctx.PARTITIONS else None
+
     # ------------------------------------------------------------------ one pass, timed
 
     def _progress(self):
@@ -280,9 +299,11 @@ class DebeziumPeer:
         count = self._records(path)
         if count != target:
             raise BenchError(f'peer: {count} records exported, the pass expects {target}')
+        before_pass = self.cluster.high_watermarks(self.topic, self.ctx.PARTITIONS)
         self._produce(path, count)
         os.unlink(path)
         self.start_connect(scenario.lower())
+        self.connect_log = self.connect.err_path
         try:
             c = self.cluster
             progress0 = self._progress()
@@ -313,6 +334,7 @@ class DebeziumPeer:
             k1 = procs.cpu_seconds(kpid) if kpid else None
         finally:
             self.stop_connect()
+        starts = self._start_offsets()
         diff = self.cluster.scalar(
             f'SELECT count(*) FROM {self.ctx.schema}.leads t FULL JOIN {self.schema}.leads p USING (lead_id) WHERE '
             f'({", ".join("t." + n for n, _ in self.columns)}) IS DISTINCT FROM '
@@ -331,6 +353,11 @@ class DebeziumPeer:
             'server_cpu_s': {'postgres': None if pg0 is None or pg1 is None else round(pg1 - pg0, 2),
                              'kafka': None if k0 is None or k1 is None else round(k1 - k0, 2)},
             'kafka_messages': count, 'completion_queries': exact,
+            # Sum over partitions of the offset each task started from (its group's committed offset, or 0):
+            # the records of earlier passes, if the previous Connect committed them when it stopped.
+            'start_offsets_sum': starts,
+            'records_before_pass': before_pass,
+            'replayed_records': None if starts is None else before_pass - starts,
             'verify': 'peer table = synced table on every column it has',
             'load_avg_1m': round(os.getloadavg()[0], 2),
         }
