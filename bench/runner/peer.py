@@ -30,8 +30,7 @@ JVM_OPTS = ['-Xms256M', '-Xmx2G', '-server', '-XX:+UseG1GC', '-XX:MaxGCPauseMill
             '-Djava.awt.headless=true', '-Dorg.slf4j.simpleLogger.showDateTime=true',
             '-Dorg.slf4j.simpleLogger.defaultLogLevel=info', '-Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients=warn',
             # Where each partition's consumption starts (committed offset or reset): start_offsets_sum.
-            '-Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients.consumer.internals.ConsumerCoordinator=info',
-            '-Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients.consumer.internals.SubscriptionState=info', 
+            '-Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients.consumer.internals=info', 
             '-Dorg.slf4j.simpleLogger.log.org.hibernate=warn', '-Dorg.slf4j.simpleLogger.log.com.mchange=warn']
 # The share of a pass after which the cheap progress figure (pg_stat_user_tables) hands over to the
 # exact completion query; see _wait_done.
