@@ -102,3 +102,40 @@ class CurveTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class PeerFiguresTest(unittest.TestCase):
+    def test_attach_puts_the_speedup_on_the_sink_line_and_the_ceiling_ratio_on_the_peers(self):
+        import peer
+        sink = {'rows_per_s': 75000.0, 'wall_s': 13.0, 'limit_s': 4.0, 'ceiling_s': 10.0, 'ceiling_batch': 5000}
+        p = {'rows_per_s': 25000.0, 'wall_s': 40.0}
+        peer.attach(sink, p)
+        self.assertEqual((sink['speedup_vs_peer'], sink['peer_wall_s'], sink['peer_rows_per_s']), (3.0, 40.0, 25000.0))
+        self.assertEqual((p['ratio_to_limit'], p['ratio_to_ceiling'], p['ceiling_batch']), (10.0, 4.0, 5000))
+
+    def test_start_offsets_are_read_per_partition_from_connects_log(self):
+        import peer
+        obj = peer.DebeziumPeer.__new__(peer.DebeziumPeer)
+        obj.topic = 'bench.x_sink.peer'
+
+        class Ctx:
+            PARTITIONS = 3
+        obj.ctx = Ctx()
+        lines = ['1 [t] INFO o.a.k.c.c.i.SubscriptionState - [Consumer] Resetting offset for partition '
+                 'bench.x_sink.peer-0 to position FetchPosition{offset=0, offsetEpoch=Optional.empty}.',
+                 '2 [t] INFO o.a.k.c.c.i.ConsumerUtils - [Consumer] Setting offset for partition bench.x_sink.peer-1 '
+                 'to the committed offset FetchPosition{offset=40, offsetEpoch=Optional[0]}',
+                 '3 [t] INFO o.a.k.c.c.i.ConsumerUtils - [Consumer] Setting offset for partition bench.x_sink.peer-2 '
+                 'to the committed offset FetchPosition{offset=2, offsetEpoch=Optional[0]}',
+                 '4 [t] INFO o.a.k.c.c.i.ConsumerUtils - [Consumer] Setting offset for partition bench.x_sink.peer-0 '
+                 'to the committed offset FetchPosition{offset=30, offsetEpoch=Optional[0]}',
+                 '5 [t] INFO Setting offset for partition bench.x_sink.peerZ-0 to the committed offset '
+                 'FetchPosition{offset=999}']
+        with tempfile.TemporaryDirectory() as d:
+            obj.connect_log = os.path.join(d, 'connect.log')
+            with open(obj.connect_log, 'w') as f:
+                f.write('\n'.join(lines) + '\n')
+            self.assertEqual(obj._start_offsets(), 72)  # the last start of each partition: 30 + 40 + 2
+            with open(obj.connect_log, 'w') as f:
+                f.write('\n'.join(lines[:2]) + '\n')
+            self.assertIsNone(obj._start_offsets())  # a partition without a start line: unknown, not 0
