@@ -11,7 +11,6 @@ import time
 import limits
 import prom
 import procs
-import report
 from measure import Snapshot, empty_snapshot, fingerprint, measured
 from cluster import BenchError, Context, log
 
@@ -311,7 +310,7 @@ class Runner:
     def run_sink_insert(self, ctx, sheet, workers):
         rows = self.opts.rows
         r = self.sink(ctx, 'SINK-INSERT', sheet, workers,
-                                {'new': rows, 'changed': 0, 'deleted': 0, 'events_published': rows})
+                      {'new': rows, 'changed': 0, 'deleted': 0, 'events_published': rows})
         limits.copy(self.cluster, ctx, r)
         return r
 
