@@ -195,7 +195,9 @@ class Context:
         self.ctl('topics')
         # The limit's table: identical columns, types, primary key, defaults; empty.
         self.cluster.psql(f'CREATE SCHEMA {self.limit_schema};\n'
-                          f'CREATE TABLE {self.limit_schema}.leads (LIKE {self.schema}.leads INCLUDING ALL);\n')
+                          f'CREATE TABLE {self.limit_schema}.leads (LIKE {self.schema}.leads INCLUDING ALL);\n'
+                          # The guarded-upsert ceiling's table (limits.ceiling): the same, filled by batches.
+                          f'CREATE TABLE {self.limit_schema}.leads_ceiling (LIKE {self.schema}.leads INCLUDING ALL);\n')
 
     def teardown(self, delete_topics=True):
         c = self.cluster

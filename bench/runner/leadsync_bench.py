@@ -15,8 +15,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import REPO, BenchError, Cluster, load_env, log  # noqa: E402
 from scenarios import Data, Runner  # noqa: E402
+import curve  # noqa: E402
 
-ALL = ['S1', 'S2', 'S3', 'S4', 'S5']
+ALL = ['S1', 'S2', 'S3', 'S4', 'S5', 'SINK-INSERT', 'SINK-UPDATE']
+ALIASES = {'SINK': ['SINK-INSERT', 'SINK-UPDATE']}
 
 
 def parse_args(argv):
@@ -39,15 +41,42 @@ def parse_args(argv):
     p.add_argument('--pg-options', default=None,
                    help="PGOPTIONS for leadsync's own processes (producer, workers, leadsyncctl, stream tool), "
                         "e.g. '-c jit=off'; the limit's psql keeps the server defaults")
+    p.add_argument('--peer', action='store_true',
+                   help='after each sink-alone scenario, the Debezium JDBC sink on the same rows (PEER-INSERT, '
+                        'PEER-UPDATE lines; bench/peers/debezium); fetches its jars with Maven the first time')
+    p.add_argument('--peer-tasks', type=int, default=2, help="the peer connector's tasks.max (default 2)")
+    p.add_argument('--curve', action='store_true',
+                   help='the scaling curve instead of --scenarios: S1+S2 at each --curve-rows, S5 with each '
+                        '--curve-workers at --curve-s5-rows; writes a table and a PNG plot (gnuplot)')
+    p.add_argument('--curve-rows', default='100000,1000000,3000000', help='rows of each S1/S2 point')
+    p.add_argument('--curve-workers', default='1,2,4', help='worker counts of the S5 points')
+    p.add_argument('--curve-s5-rows', type=int, default=1_000_000, help='rows of the S5 points (default 1,000,000)')
+    p.add_argument('--curve-out', default=None,
+                   help='folder for curve.md, curve.jsonl, curve.png (default WORK_DIR/curve-<time>)')
     p.add_argument('--keep', action='store_true', help='keep schemas, topics, state rows and logs (debugging)')
     p.add_argument('--keep-topics', action='store_true', help='drop the schemas but leave the Kafka topics')
     o = p.parse_args(argv)
     if o.smoke:
-        o.rows, o.scenarios, o.repeat = 10_000, 'S1,S2,S3', 1
-    o.scenarios = [s.strip().upper() for s in o.scenarios.split(',') if s.strip()]
+        o.rows, o.scenarios, o.repeat = 10_000, 'S1,S2,S3,SINK', 1
+    names = []
+    for s in (x.strip().upper() for x in o.scenarios.split(',') if x.strip()):
+        names += ALIASES.get(s, [s])
+    o.scenarios = list(dict.fromkeys(names))
     bad = [s for s in o.scenarios if s not in ALL]
     if bad or not o.scenarios:
-        p.error(f'--scenarios: unknown {bad}; choose from {ALL}')
+        p.error(f'--scenarios: unknown {bad}; choose from {ALL} or SINK (both sink scenarios)')
+    if o.peer and not any(s.startswith('SINK') for s in o.scenarios):
+        p.error('--peer compares with the sink-alone scenarios: select SINK-INSERT and/or SINK-UPDATE')
+    try:
+        o.curve_rows = [int(x) for x in o.curve_rows.split(',') if x.strip()]
+        o.curve_workers = [int(x) for x in o.curve_workers.split(',') if x.strip()]
+    except ValueError:
+        p.error('--curve-rows and --curve-workers: comma-separated integers')
+    if o.curve and (not o.curve_rows or min(o.curve_rows) < 100 or not o.curve_workers or min(o.curve_workers) < 1
+                    or o.curve_s5_rows < 100):
+        p.error('--curve: rows >= 100 and workers >= 1')
+    if o.peer_tasks < 1:
+        p.error('--peer-tasks >= 1')
     if o.rows < 100 or o.repeat < 1 or o.workers < 1:
         p.error('--rows >= 100, --repeat >= 1 and --workers >= 1')
     o.s5_workers = [int(x) for x in o.s5_workers.split(',') if x.strip()]
@@ -94,12 +123,15 @@ def fmt(v, digits=2):
 
 def table(lines, info):
     head = ['scenario', 'rep', 'rows', 'K', 'wall s', 'rows/s', 'p50 s', 'p99 s', 'msgs', 'limit s', 'ratio',
-            'prod cpu s', 'prod MiB', 'wrk cpu s', 'wrk MiB', 'wrk-pg cpu s', 'pg-all cpu s', 'targets']
+            'ceil s', 'ratio ceil', 'x peer', 'prod cpu s', 'prod MiB', 'wrk cpu s', 'wrk MiB', 'wrk-pg cpu s',
+            'pg-all cpu s', 'targets']
     rows = []
     for r in lines:
         cpu, rss = r.get('cpu_s', {}), r.get('peak_rss_mib', {})
-        wcpu = sum(v for k, v in cpu.items() if k.startswith('worker') and v is not None)
-        wrss = max((v for k, v in rss.items() if k.startswith('worker') and v is not None), default=None)
+        # The applying side: leadsync's workers, or the peer's Kafka Connect JVM.
+        applier = lambda k: k.startswith('worker') or k == 'connect'  # noqa: E731
+        wcpu = sum(v for k, v in cpu.items() if applier(k) and v is not None)
+        wrss = max((v for k, v in rss.items() if applier(k) and v is not None), default=None)
         t = r.get('targets')
         targets = ('-' if t is None else 'n/a' if isinstance(t, str) else
                    ', '.join(('ok ' if ok else 'MISS ') + name for name, ok in t.items()))
@@ -107,6 +139,7 @@ def table(lines, info):
         rows.append([r['scenario'], str(r.get('repeat')), fmt(r.get('rows')), fmt(r.get('workers')),
                      fmt(r.get('wall_s'), 2), fmt(r.get('rows_per_s'), 0), fmt(r.get('latency_p50_s'), 3), p99,
                      fmt(r.get('kafka_messages')), fmt(r.get('limit_s'), 3), fmt(r.get('ratio_to_limit'), 1),
+                     fmt(r.get('ceiling_s'), 3), fmt(r.get('ratio_to_ceiling'), 2), fmt(r.get('speedup_vs_peer'), 2),
                      fmt(cpu.get('producer', cpu.get('stream')), 2), fmt(rss.get('producer', rss.get('stream')), 0),
                      fmt(wcpu, 2), fmt(wrss, 0), fmt(sum(v for v in (r.get('pg_backend_cpu_s') or {}).values() if v), 2),
                      fmt((r.get('server_cpu_s') or {}).get('postgres'), 2), targets])
@@ -116,8 +149,10 @@ def table(lines, info):
            '  '.join(h.ljust(w) for h, w in zip(head, widths))]
     out += ['  '.join(c.ljust(w) for c, w in zip(x, widths)) for x in rows]
     out.append('# latency: bucket-interpolated from leadsync_end_to_end_latency_seconds ("+": beyond the top '
-               'bucket, a lower bound); limit: see limit_kind in the JSON;\n# wrk-pg: the PostgreSQL backends '
-               'of the workers; pg-all: the whole server, other clients of the shared cluster included')
+               'bucket, a lower bound); limit: see limit_kind in the JSON;\n# ceil: the guarded-upsert ceiling '
+               '(ceiling_kind); x peer: rows/s over the Debezium peer\'s on the same rows in this run;\n'
+               '# wrk: the workers (PEER lines: the Kafka Connect JVM); wrk-pg: their PostgreSQL backends; '
+               'pg-all: the whole server, other clients of the shared cluster included')
     return '\n'.join(out)
 
 
@@ -132,7 +167,8 @@ def main(argv):
         # The quantile arithmetic every latency figure rests on, checked before the cluster run.
         import unittest
         import test_prom
-        suite = unittest.defaultTestLoader.loadTestsFromModule(test_prom)
+        import test_report
+        suite = unittest.TestSuite([unittest.defaultTestLoader.loadTestsFromModule(m) for m in (test_prom, test_report)])
         if not unittest.TextTestRunner(stream=sys.stderr, verbosity=0).run(suite).wasSuccessful():
             return 1
     info = machine()
@@ -150,8 +186,11 @@ def main(argv):
         print(json.dumps(r), flush=True)
 
     try:
-        for i in range(o.repeat):
-            runner.run_all(o.scenarios, i + 1, emit)
+        if o.curve:
+            curve.run(runner, o, emit)
+        else:
+            for i in range(o.repeat):
+                runner.run_all(o.scenarios, i + 1, emit)
     except (BenchError, subprocess.SubprocessError, OSError) as e:
         failed = e
         log(f'FAILED: {e}')
@@ -160,7 +199,7 @@ def main(argv):
     finally:
         runner.cleanup()
     lines = list(results)
-    if o.repeat > 1 and results:
+    if o.repeat > 1 and results and not o.curve:  # the curve has its own medians, per point
         for m in median_of(results):
             print(json.dumps(m), flush=True)
             lines.append(m)
@@ -170,6 +209,12 @@ def main(argv):
                 f.write(json.dumps(r) + '\n')
     if lines:
         print(table(lines, info), flush=True)
+    if o.curve and results:
+        try:
+            print(curve.write(results, info, o), flush=True)
+        except (BenchError, OSError, subprocess.SubprocessError) as e:
+            failed = failed or e
+            log(f'curve output FAILED: {e}')
     log(f'done in {time.time() - started:.0f} s' + (f'; FAILED: {failed}' if failed else ''))
     return 1 if failed else 0
 

@@ -44,6 +44,24 @@ class Snapshot:
             self.kafka_cpu = None
 
 
+def empty_snapshot(ctx, count):
+    """The start of a window that opens before the workers exist (the sink-alone scenarios): their
+    counters, CPU and backends all start from zero; the servers and the topic are sampled now."""
+    c = ctx.cluster
+    s = Snapshot.__new__(Snapshot)
+    s.metrics = [{} for _ in range(count)]
+    s.worker_cpu = [0.0] * count
+    s.backend_cpu = [0.0] * count
+    s.watermark = c.high_watermarks(ctx.topic, Context.PARTITIONS)
+    s.pg_cpu = procs.tree_cpu_seconds(c.postgres_pid())
+    kpid = c.kafka_pid()
+    try:
+        s.kafka_cpu = procs.cpu_seconds(kpid) if kpid else None
+    except OSError:
+        s.kafka_cpu = None
+    return s
+
+
 def fingerprint(cluster, names):
     """Short sha256 and mtime of the executables a scenario runs: others may rebuild them during a run."""
     out = {}
