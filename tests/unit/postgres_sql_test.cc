@@ -223,5 +223,53 @@ TEST(MergeSql, ATextArrayLiteralEscapesQuotesAndBackslashesOnly) {
   EXPECT_EQ(a.str(), R"({"\"\\x\"y\\","",NULL,"plain, {text}"})");
 }
 
+// Timestamps and dates are staged by a formatter of their own (no snprintf, issue 12): it must
+// spell every instant exactly as sql_text() does — leap days, the turn of centuries, before 1970,
+// the first and last representable years — and leave other years to sql_text().
+TEST(MergeSql, TimestampsAndDatesAreStagedAsSqlTextSpellsThemAcrossTheWholeRange) {
+  common::Config config;
+  config.postgres.schema = "crm";
+  common::EntityConfig entity;
+  entity.name = "lead";
+  entity.table = "leads";
+  entity.key = "id";
+  entity.fields = {{"ts", FieldType::kTimestamp, false}, {"d", FieldType::kDate, false}};
+  EntityApplier applier(config, entity);
+  constexpr int64_t kDay = 86'400'000'000;
+  std::vector<int64_t> instants = {0, -1, 1, kDay - 1, -kDay, 951'782'400'000'000 /* 2000-02-29 */,
+                                   -2'203'891'200'000'001 /* 1900-02-28 23:59:59.999999 */,
+                                   -62'135'596'800'000'000 /* 0001-01-01 */, 253'402'300'799'999'999 /* 9999-12-31 */,
+                                   -62'135'596'800'000'001 /* year 0: sql_text's way */,
+                                   253'402'300'800'000'000 /* year 10000 */};
+  uint64_t x = 88172645463325252ULL;  // xorshift: many instants over the whole range, reproducibly
+  for (int i = 0; i < 20000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    instants.push_back(-62'135'596'800'000'000 + static_cast<int64_t>(x % 315'537'897'600'000'000ULL));
+  }
+  std::vector<common::ChangeEvent> events(instants.size());
+  std::vector<const common::ChangeEvent*> pointers;
+  common::TextArrayLiteral want_ts, want_d;
+  for (std::size_t i = 0; i < instants.size(); ++i) {
+    auto& e = events[i];
+    e.set_entity("lead");
+    e.set_key("k" + std::to_string(i));
+    e.set_op(v1::OP_UPSERT);
+    (*e.mutable_fields())["ts"].set_timestamp_micros(instants[i]);
+    (*e.mutable_fields())["d"].set_timestamp_micros(instants[i]);
+    want_ts.add(sql_text(entity.fields[0], e.fields().at("ts")));
+    want_d.add(sql_text(entity.fields[1], e.fields().at("d")));
+    pointers.push_back(&e);
+  }
+  const auto params = applier.parameters(pointers);
+  const auto& st = applier.statement();
+  for (std::size_t c = 0; c < st.columns.size(); ++c) {
+    if (st.columns[c] != StagedColumn::kField) continue;
+    const auto& want = st.column_field[c] == 0 ? want_ts : want_d;
+    EXPECT_EQ(params[c], want.str()) << "column " << c;
+  }
+}
+
 }  // namespace
 }  // namespace leadsync::workers
