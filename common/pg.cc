@@ -46,6 +46,10 @@ std::unique_ptr<pqxx::connection> pg_connect(const PostgresConfig& pg, const std
   conn->set_variable("statement_timeout", std::to_string(pg.statement_timeout_ms));
   conn->set_variable("lock_timeout", std::to_string(pg.lock_timeout_ms));
   conn->set_variable("idle_in_transaction_session_timeout", std::to_string(pg.idle_in_transaction_timeout_ms));
+  // Prepared statements (the worker's merge, its offsets and statistics) are parsed once and
+  // planned for each execution's values: a cached generic plan guesses 10 elements for every
+  // unnested array parameter, and a batch holds thousands.
+  conn->set_variable("plan_cache_mode", "force_custom_plan");
   return conn;
 }
 

@@ -1,5 +1,6 @@
 #include "common/schema.h"
 
+#include <algorithm>
 #include <map>
 
 #include "common/errors.h"
@@ -437,6 +438,11 @@ CREATE INDEX run_apply_stats_id ON leadsync.run_apply_stats (id);
 )sql"},
 };
 
+// The row's record of its creation (design.md §4): the creating event's version, id and run, and
+// when it was applied. Set by the insert, never by an update.
+constexpr const char* kCreationColumns =
+    "_created_version bigint, _created_event text, _created_run text, _created_at timestamptz";
+
 std::string column_definition(pqxx::connection& c, const FieldConfig& f) {
   return c.quote_name(f.name) + " " + field_sql_type(f.type);
 }
@@ -514,7 +520,7 @@ std::vector<std::string> ensure_entity_table(pqxx::connection& conn, const Confi
         ", _version bigint NOT NULL, _event_id text, _deleted boolean NOT NULL DEFAULT false, _source text, "
         "_origin text, _synced_at timestamptz";
     if (e.partial_events) ddl += ", _field_versions jsonb NOT NULL DEFAULT '{}', _incomplete boolean NOT NULL DEFAULT false";
-    ddl += ")";
+    ddl += ", " + std::string(kCreationColumns) + ")";
     tx.exec(ddl);
     report.push_back("created table " + config.postgres.schema + "." + e.table);
   } else {
@@ -533,6 +539,20 @@ std::vector<std::string> ensure_entity_table(pqxx::connection& conn, const Confi
       // Equal versions are decided by event id (workers/collapse.h): the row keeps the winner's.
       tx.exec("ALTER TABLE " + table + " ADD COLUMN _event_id text");
       report.push_back("added event ids to " + e.table);
+    }
+    if (!existing.count("_created_version")) {
+      // A record's creation (which event, version and run made it, and when) is kept on the row, not
+      // as an audit row. Rows created before this keep their creation in leadsync.field_changes
+      // (field '*'), where `leadsyncctl explain` still finds it.
+      std::string add;
+      std::string columns = kCreationColumns;
+      for (std::size_t from = 0; from < columns.size();) {
+        const auto to = std::min(columns.find(", ", from), columns.size());
+        add += (add.empty() ? "ADD COLUMN " : ", ADD COLUMN ") + columns.substr(from, to - from);
+        from = to + 2;
+      }
+      tx.exec("ALTER TABLE " + table + " " + add);
+      report.push_back("added creation columns to " + e.table);
     }
     if (e.partial_events) {
       auto r = ensure_field_versions(tx, table, e, existing);

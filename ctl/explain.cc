@@ -104,13 +104,31 @@ json explain_record(const common::Config& config, const std::string& entity_name
         values[fields[i]->name] = row->values[i] ? common::describe_value(*row->values[i]) : "(unreadable)";
       }
       const auto b = cursor.transaction().exec_params1(
-          "SELECT _version, _source, _origin, _event_id, _deleted, _synced_at::text FROM " +
+          "SELECT _version, _source, _origin, _event_id, _deleted, _synced_at::text, _created_version, _created_event, "
+          "_created_run, _created_at::text FROM " +
               common::qualified(*conn, config.postgres.schema, entity.table) + " WHERE " + conn->quote_name(entity.key) +
               " = $1",
           record_key);
       db.update({{"version", b[0].as<int64_t>()}, {"source", nullable(b[1])}, {"origin", nullable(b[2])},
                  {"event_id", nullable(b[3])}, {"deleted", b[4].as<bool>()}, {"synced_at", nullable(b[5])},
                  {"fields", values}});
+      // When and by which event and run the record was created: kept on the row (design.md §4);
+      // rows created before that kept it as an audit row (field '*').
+      json created = nullptr;
+      if (!b[6].is_null()) {
+        created = {{"version", b[6].as<int64_t>()}, {"event_id", nullable(b[7])}, {"run_id", nullable(b[8])},
+                   {"at", nullable(b[9])}};
+      } else {
+        const auto old = cursor.transaction().exec_params(
+            "SELECT at::text, event_id, run_id FROM leadsync.field_changes WHERE entity = $1 AND key = $2 AND "
+            "field = '*' ORDER BY at, id LIMIT 1",
+            entity.name, record_key);
+        if (!old.empty()) {
+          created = {{"version", nullptr}, {"event_id", nullable(old[0][1])}, {"run_id", nullable(old[0][2])},
+                     {"at", nullable(old[0][0])}};
+        }
+      }
+      db["created"] = created;
     }
     out["database"] = db;
 
@@ -173,6 +191,14 @@ std::string format_explain(const json& e) {
     out += "  PostgreSQL: version " + s(db["version"]) + (db["deleted"].get<bool>() ? ", DELETED (tombstone)" : "") +
            ", source " + s(db["source"]) + ", origin " + s(db["origin"]) + ", synced " + s(db["synced_at"]) +
            "\n    event " + s(db["event_id"]) + "\n";
+    const auto& c = db["created"];
+    if (c.is_null()) {
+      out += "    created: not recorded (written outside leadsync's worker)\n";
+    } else {
+      out += "    created " + s(c["at"]) + " by event " + s(c["event_id"]) +
+             (c["version"].is_null() ? "" : ", version " + s(c["version"])) +
+             (s(c["run_id"]).empty() || c["run_id"].is_null() ? "" : ", run " + s(c["run_id"])) + "\n";
+    }
     for (const auto& [f, v] : db["fields"].items()) out += "    " + f + " = " + s(v) + "\n";
   }
   for (const auto& src : e["sources"]) {

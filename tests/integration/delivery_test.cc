@@ -149,8 +149,18 @@ struct AuditRow {
   std::string event_id;
 };
 
-std::map<std::string, std::vector<AuditRow>> read_audit(pqxx::connection& conn, const std::string& source) {
+// A record's history: its creation, read from the row (_created_event, design.md §4), as a first
+// entry '*', then its audit rows in the order they were written.
+std::map<std::string, std::vector<AuditRow>> read_audit(pqxx::connection& conn, const common::Config& config,
+                                                        const std::string& source) {
   pqxx::work tx(conn);
+  std::map<std::string, std::vector<AuditRow>> out;
+  const auto& e = config.entity("lead");
+  for (const auto& r : tx.exec("SELECT " + conn.quote_name(e.key) + ", _created_event FROM " +
+                               conn.quote_name(config.postgres.schema) + "." + conn.quote_name(e.table))) {
+    out[r[0].as<std::string>()].push_back(
+        {"*", std::nullopt, "created", r[1].is_null() ? std::string() : r[1].as<std::string>()});
+  }
   // Timestamps are compared as epoch microseconds: the audit keeps them as the worker's session
   // printed them, with their zone offset, so the cast back is exact.
   const auto rows = tx.exec_params(
@@ -161,7 +171,6 @@ std::map<std::string, std::vector<AuditRow>> read_audit(pqxx::connection& conn, 
       "  THEN (extract(epoch FROM new_value::timestamptz) * 1000000)::bigint::text ELSE new_value END, "
       "coalesce(event_id, '') FROM leadsync.field_changes WHERE entity = 'lead' AND source = $1 ORDER BY id",
       source);
-  std::map<std::string, std::vector<AuditRow>> out;
   for (const auto& r : rows) {
     auto opt = [&](int c) { return r[c].is_null() ? std::nullopt : std::optional<std::string>(r[c].as<std::string>()); };
     out[r[0].as<std::string>()].push_back({r[1].as<std::string>(), opt(2), opt(3), r[4].as<std::string>()});
@@ -196,7 +205,7 @@ std::variant<StoredRow, std::string> replay_audit(const std::vector<Version>& ve
     next.version = v.source_version;
     next.deleted = v.is_delete;
     if (!exists) {
-      want.insert({"*", std::nullopt, v.is_delete ? "created as deleted" : "created"});
+      want.insert({"*", std::nullopt, "created"});  // from the row, which names the creating event
       for (const auto& f : kFields) next.image[f] = v.is_delete ? std::nullopt : v.image.at(f);
     } else {
       next.image = v.is_delete ? state.image : v.image;  // a tombstone keeps the last values
@@ -284,7 +293,7 @@ TEST(Delivery, R13_ShuffledAndDuplicatedDeliveryLeavesEveryKeyAtItsNewestVersion
   EXPECT_EQ(accounted_events(*conn, run_id), produced) << "events counted twice";
 
   const auto rows = read_rows(*conn, config);
-  const auto audit = read_audit(*conn, source);
+  const auto audit = read_audit(*conn, config, source);
   EXPECT_EQ(rows.size(), static_cast<std::size_t>(kKeys)) << "extra or missing rows";
   EXPECT_EQ(audit.size(), static_cast<std::size_t>(kKeys)) << "audit rows for keys that were never produced";
   int problems = 0;

@@ -35,7 +35,8 @@ TEST(Explain, R8_ExplainShowsTheMatchOnLinkTheAuditAndADeadLetterWithItsReason) 
   const auto record = tag + "-L1", uid = tag + "-uid", poisoned = tag + "-L2";
   const auto run = tag + "-run";
 
-  produce_event(producer, config.kafka, lead(config, record, record + "@example.com", "first", 100, run));
+  const auto created = lead(config, record, record + "@example.com", "first", 100, run);
+  produce_event(producer, config.kafka, created);
   ASSERT_TRUE(producer.flush(10s));
   ASSERT_TRUE(eventually([&] { return accounted_events(*conn, run) >= 1; }, 60s));
   // The same person under a foreign key: found by e-mail (match_on), linked to the record.
@@ -63,7 +64,17 @@ TEST(Explain, R8_ExplainShowsTheMatchOnLinkTheAuditAndADeadLetterWithItsReason) 
     audited |= c["field"] == "notes" && c["old"] == "first" && c["new"] == "second" && c["run_id"] == run;
   }
   EXPECT_TRUE(audited) << linked.dump(2);
+  // The creation is read from the row (its _created_* columns), not from an audit row: by the first
+  // event, at its version, in its run — the later update did not move it.
+  const auto& creation = linked["database"]["created"];
+  ASSERT_TRUE(creation.is_object()) << linked.dump(2);
+  EXPECT_EQ(creation["version"], 100);
+  EXPECT_EQ(creation["event_id"], created.event_id());
+  EXPECT_EQ(creation["run_id"], run);
+  EXPECT_FALSE(creation["at"].get<std::string>().empty());
+  for (const auto& c : linked["recent_changes"]) EXPECT_NE(c["field"], "*") << "a creation audit row was written";
   const auto screen = ctl::format_explain(linked);
+  EXPECT_NE(screen.find("by event " + created.event_id() + ", version 100, run " + run), std::string::npos) << screen;
   EXPECT_NE(screen.find("_key " + uid + " -> record " + record), std::string::npos) << screen;
   EXPECT_NE(screen.find("notes: first -> second"), std::string::npos) << screen;
 
@@ -79,6 +90,38 @@ TEST(Explain, R8_ExplainShowsTheMatchOnLinkTheAuditAndADeadLetterWithItsReason) 
   const auto reason = dead["dead_letters"][0]["error"].get<std::string>();
   EXPECT_NE(reason.find("NUL byte"), std::string::npos) << reason;
   EXPECT_NE(ctl::format_explain(dead).find(reason), std::string::npos);
+}
+
+// A row created before creations were kept on the row has its creation only as an audit row
+// (field '*'): explain still shows it.
+TEST(Explain, R8_ExplainShowsTheCreationOfARowFromBeforeCreationColumnsFromItsAuditRow) {
+  const auto tag = unique_tag("explain-old");
+  auto config = isolated_example_config(tag);
+  IsolatedEnvironment env(config);
+  auto conn = connect(config);
+  const auto& e = config.entity("lead");
+  const auto key = tag + "-L1", run = tag + "-run", event = tag + "-event";
+  {
+    pqxx::work tx(*conn);
+    tx.exec_params("INSERT INTO " + conn->quote_name(config.postgres.schema) + "." + conn->quote_name(e.table) + " (" +
+                       conn->quote_name(e.key) + ", _version, _event_id) VALUES ($1, 7, $2)",
+                   key, event);
+    tx.exec_params("INSERT INTO leadsync.field_changes (entity, key, field, old_value, new_value, source, event_id, "
+                   "run_id) VALUES ('lead', $1, '*', NULL, 'created', 'admin-ui', $2, $3)",
+                   key, event, run);
+    tx.commit();
+  }
+  const auto shown = ctl::explain_record(config, "lead", key);
+  const auto& creation = shown["database"]["created"];
+  ASSERT_TRUE(creation.is_object()) << shown.dump(2);
+  EXPECT_TRUE(creation["version"].is_null());
+  EXPECT_EQ(creation["event_id"], event);
+  EXPECT_EQ(creation["run_id"], run);
+  const auto screen = ctl::format_explain(shown);
+  EXPECT_NE(screen.find("by event " + event + ", run " + run), std::string::npos) << screen;
+  pqxx::work tx(*conn);
+  tx.exec_params("DELETE FROM leadsync.field_changes WHERE entity = 'lead' AND key = $1", key);
+  tx.commit();
 }
 
 }  // namespace

@@ -359,6 +359,52 @@ class LeadTable {
         .as<std::string>();
   }
 
+  // The row's record of its creation (its _created_* columns): event id, version, run.
+  struct Creation {
+    Text event_id, run_id;
+    std::optional<int64_t> version;
+    bool operator==(const Creation&) const = default;
+  };
+  Creation creation(const std::string& key) {
+    pqxx::work tx(*conn_);
+    const auto r = tx.exec_params1("SELECT _created_event, _created_version, _created_run FROM " + table_ + " WHERE " +
+                                       conn_->quote_name(lead_->key) + " = $1",
+                                   key);
+    return {text_of(r[0]), text_of(r[2]), r[1].is_null() ? std::nullopt : std::optional<int64_t>(r[1].as<int64_t>())};
+  }
+
+  // This case's audit rows of one key, oldest first.
+  struct Change {
+    std::string field;
+    Text old_value, new_value;
+    std::string event_id;
+  };
+  std::vector<Change> trail(const std::string& key) {
+    pqxx::work tx(*conn_);
+    std::vector<Change> out;
+    for (const auto& r : tx.exec_params("SELECT field, old_value, new_value, coalesce(event_id, '') FROM "
+                                        "leadsync.field_changes WHERE source = $1 AND entity = $2 AND key = $3 ORDER BY id",
+                                        source_, lead_->name, key)) {
+      out.push_back({r[0].as<std::string>(), text_of(r[1]), text_of(r[2]), r[3].as<std::string>()});
+    }
+    return out;
+  }
+
+  // One row's fields and _deleted as the audit spells them (column::text), by name.
+  std::map<std::string, Text> row_text(const std::string& key) {
+    std::string columns;
+    for (const auto& f : lead_->fields) columns += conn_->quote_name(f.name) + "::text, ";
+    pqxx::work tx(*conn_);
+    const auto r = tx.exec_params1("SELECT " + columns + "_deleted::text FROM " + table_ + " WHERE " +
+                                       conn_->quote_name(lead_->key) + " = $1",
+                                   key);
+    std::map<std::string, Text> out;
+    int column = 0;
+    for (const auto& f : lead_->fields) out[f.name] = text_of(r[column++]);
+    out["_deleted"] = text_of(r[column]);
+    return out;
+  }
+
   // This case's audit rows of one event for one key: field -> (old value, new value) as text.
   std::map<std::string, std::pair<Text, Text>> audit(const std::string& event_id, const std::string& key) {
     pqxx::work tx(*conn_);
@@ -434,6 +480,8 @@ TEST(ApplyProperties, R6_AFullEventWritesEveryMappedFieldAndAuditsEachChangedOne
     const auto keys = pick_keys();
     for (const auto& batch : pick_batches(pool.pick_many(keys, 5, *rc::gen::inRange(0, 25)))) db.apply_batch(batch);
     const auto before = db.read();
+    std::map<std::string, LeadTable::Creation> created_before;
+    for (const auto& [key, row] : before) created_before[key] = db.creation(key);
     std::vector<ChangeEvent> full;  // one newer full image per key, over whatever state it had
     for (const auto& key : keys) full.push_back(pool.pick(key, *rc::gen::inRange<int64_t>(6, 10), false));
     Table model = before;
@@ -444,12 +492,16 @@ TEST(ApplyProperties, R6_AFullEventWritesEveryMappedFieldAndAuditsEachChangedOne
     for (const auto& e : full) {
       const auto now = fields_of(lead, e);
       require(row_problem(lead, e.key(), Row{now, e.source_version(), false}, after.at(e.key())));
-      // The audit (R6): a new record is one "created" row, an update one row per changed field.
+      // The audit (R6): a new record is no audit row but its creation on the row (this event, its
+      // version and run); an update is one row per changed field and leaves the creation as it was.
       const auto audit = db.audit(e.event_id(), e.key());
-      std::set<std::string> want_fields{"*"}, got_fields;
+      std::set<std::string> want_fields, got_fields;
       const auto was = before.find(e.key());
-      if (was != before.end()) {
-        want_fields.clear();
+      if (was == before.end()) {
+        RC_ASSERT(db.creation(e.key()) ==
+                  (LeadTable::Creation{e.event_id(), e.run_id(), std::optional<int64_t>(e.source_version())}));
+      } else {
+        RC_ASSERT(db.creation(e.key()) == created_before.at(e.key()));
         if (was->second.deleted) want_fields.insert("_deleted");
         for (std::size_t i = 0; i < now.size(); ++i) {
           if (!common::same_value(was->second.fields[i], now[i])) want_fields.insert(lead.fields[i].name);
@@ -458,7 +510,6 @@ TEST(ApplyProperties, R6_AFullEventWritesEveryMappedFieldAndAuditsEachChangedOne
       for (const auto& [field, change] : audit) got_fields.insert(field);
       RC_ASSERT(got_fields == want_fields);
       for (const auto& [field, change] : audit) {
-        if (field == "*") RC_ASSERT(change == (std::pair<Text, Text>{std::nullopt, "created"}));
         if (field == "_deleted") RC_ASSERT(change == (std::pair<Text, Text>{"true", "false"}));
         if (const auto* f = lead.field(field)) {  // old and new value, read back as the field's type
           const auto i = static_cast<std::size_t>(f - lead.fields.data());
@@ -467,6 +518,72 @@ TEST(ApplyProperties, R6_AFullEventWritesEveryMappedFieldAndAuditsEachChangedOne
         }
       }
     }
+  });
+  EXPECT_GE(cases, 100);
+}
+
+// R6: a record's history is complete — its creation, read from the row, plus its audited changes
+// replayed in order give exactly the row as it is. Checked backwards: undoing the audit rows newest
+// first from the row must arrive at the image of the event the row names as its creation.
+TEST(ApplyProperties, R6_TheCreationOnTheRowAndTheAuditedChangesAreTheRecordsWholeHistory) {
+  LeadTable db("apply_history");
+  const auto& lead = db.lead();
+  const int cases = run_property([&] {
+    db.reset();
+    EventPool pool(lead, db.source());
+    const auto events = pool.pick_many(pick_keys(), 6, *rc::gen::inRange(1, 41));
+    std::map<std::string, const ChangeEvent*> by_event;
+    std::map<std::string, std::set<std::string>> runs_of_event;
+    for (const auto& e : events) {
+      by_event[e.event_id()] = &e;
+      runs_of_event[e.event_id()].insert(e.run_id());
+    }
+    for (const auto& batch : pick_batches(events)) db.apply_batch(batch);
+    std::size_t changes = 0;
+    for (const auto& [key, row] : db.read()) {
+      const auto created = db.creation(key);
+      RC_ASSERT(created.event_id.has_value());
+      const auto it = by_event.find(*created.event_id);
+      if (it == by_event.end()) RC_FAIL(key + ": created by unknown event '" + *created.event_id + "'");
+      const ChangeEvent& first = *it->second;
+      RC_ASSERT(first.key() == key);
+      RC_ASSERT(created.version == std::optional<int64_t>(first.source_version()));
+      RC_ASSERT(created.run_id.has_value() && runs_of_event.at(first.event_id()).count(*created.run_id) == 1);
+
+      auto state = db.row_text(key);
+      const auto trail = db.trail(key);
+      changes += trail.size();
+      auto same = [&](const std::string& field, const Text& a, const Text& b) {
+        const auto* f = lead.field(field);
+        return f ? common::same_value(from_sql(*f, a), from_sql(*f, b)) : a == b;
+      };
+      for (auto c = trail.rbegin(); c != trail.rend(); ++c) {
+        if (c->field == "*") RC_FAIL(key + ": a creation was audited");
+        RC_ASSERT(state.count(c->field) == 1);
+        const auto by = by_event.find(c->event_id);
+        if (by == by_event.end()) RC_FAIL(key + ": a change by unknown event '" + c->event_id + "'");
+        RC_ASSERT(by->second->key() == key);
+        // Every audited change came after the creation.
+        RC_ASSERT(std::pair(by->second->source_version(), by->second->event_id()) >
+                  std::pair(first.source_version(), first.event_id()));
+        if (!same(c->field, state.at(c->field), c->new_value)) {
+          RC_FAIL(key + ": field " + c->field + " is " + state.at(c->field).value_or("NULL") +
+                  " where the audit's next change left " + c->new_value.value_or("NULL"));
+        }
+        state[c->field] = c->old_value;
+      }
+      // Back at the creation: the creating event's image (a tombstone: no values, deleted).
+      RC_ASSERT(state.at("_deleted") == Text(is_delete(first) ? "true" : "false"));
+      const auto image = row_of(lead, first).fields;
+      for (std::size_t i = 0; i < lead.fields.size(); ++i) {
+        const auto& f = lead.fields[i];
+        if (!common::same_value(from_sql(f, state.at(f.name)), image[i])) {
+          RC_FAIL(key + ": undoing the audit leaves " + f.name + " = " + state.at(f.name).value_or("NULL") +
+                  ", not the creating event's value");
+        }
+      }
+    }
+    RC_CLASSIFY(changes > 0, "audited changes");
   });
   EXPECT_GE(cases, 100);
 }

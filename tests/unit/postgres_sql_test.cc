@@ -46,8 +46,9 @@ AS _version, s.c5::boolean AS _deleted, s.c7 AS _source, s.c8 AS _origin, s.c6 A
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 $9::text[]) AS s(c1, c2, c3, c4, c5, c6, c7, c8, c9)), old AS MATERIALIZED (SELECT t."id", t."email",
 t."score", t._deleted FROM "crm"."contacts" t WHERE t."id" IN (SELECT "id" FROM stage)), up AS (INSERT INTO
-"crm"."contacts" AS t ("id", "email", "score", _version, _event_id, _deleted, _source, _origin, _synced_at)
-SELECT "id", "email", "score", _version, _event_id, _deleted, _source, _origin, now() FROM stage ON CONFLICT
+"crm"."contacts" AS t ("id", "email", "score", _version, _event_id, _deleted, _source, _origin, _synced_at,
+_created_version, _created_event, _created_run, _created_at) SELECT "id", "email", "score", _version, _event_id,
+_deleted, _source, _origin, now(), _version, _event_id, _run_id, now() FROM stage ON CONFLICT
 ("id") DO UPDATE SET "email" = CASE WHEN EXCLUDED._deleted THEN t."email" ELSE EXCLUDED."email" END, "score" =
 CASE WHEN EXCLUDED._deleted THEN t."score" ELSE EXCLUDED."score" END, _version = EXCLUDED._version, _event_id
 = EXCLUDED._event_id, _deleted = EXCLUDED._deleted, _source = EXCLUDED._source, _origin = EXCLUDED._origin,
@@ -59,9 +60,8 @@ is_record FROM up LEFT JOIN old o ON o."id" = up."id"), audit AS (INSERT INTO le
 key, field, old_value, new_value, source, event_id, run_id) SELECT $10, c."id", f.field, f.o, f.n, s._source,
 s._event_id, s._run_id FROM cls c JOIN stage s ON s."id" = c."id" JOIN old o ON o."id" = c."id" CROSS JOIN LATERAL
 (VALUES ('email', o."email"::text, c."email"::text), ('score', o."score"::text, c."score"::text), ('_deleted',
-o._deleted::text, c._deleted::text)) AS f(field, o, n) WHERE c.is_changed AND f.o IS DISTINCT FROM f.n UNION
-ALL SELECT $10, c."id", '*', NULL, CASE WHEN c._deleted THEN 'created as deleted' ELSE 'created' END,
-s._source, s._event_id, s._run_id FROM cls c JOIN stage s ON s."id" = c."id" WHERE c.is_insert) SELECT s._run_id,
+o._deleted::text, c._deleted::text)) AS f(field, o, n) WHERE c.is_changed AND f.o IS DISTINCT FROM f.n) SELECT
+s._run_id,
 count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND NOT c.was_record), count(*) FILTER (WHERE NOT
 c._deleted AND c.is_record AND c.was_record AND c.is_changed), count(*) FILTER (WHERE c._deleted AND
 (c.is_insert OR c.is_changed)), count(*) FILTER (WHERE c."id" IS NOT NULL AND NOT (NOT c._deleted AND
@@ -82,9 +82,10 @@ _field_versions, (s.c2 IS NULL) AS _incomplete FROM unnest($1::text[], $2::text[
 $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) AS s(c1, c2, c3, c4, c5, c6, c7, c8,
 c9, c10)), old AS MATERIALIZED (SELECT t."id", t."email", t."score", t._deleted, t._incomplete FROM
 "crm"."contacts" t WHERE t."id" IN (SELECT "id" FROM stage)), up AS (INSERT INTO "crm"."contacts" AS t ("id",
-"email", "score", _version, _event_id, _deleted, _source, _origin, _synced_at, _field_versions, _incomplete)
-SELECT "id", "email", "score", _version, _event_id, _deleted, _source, _origin, now(), _field_versions,
-_incomplete FROM stage ON CONFLICT ("id") DO UPDATE SET "email" = CASE WHEN (NOT EXCLUDED._deleted AND
+"email", "score", _version, _event_id, _deleted, _source, _origin, _synced_at, _field_versions, _incomplete,
+_created_version, _created_event, _created_run, _created_at) SELECT "id", "email", "score", _version, _event_id,
+_deleted, _source, _origin, now(), _field_versions, _incomplete, _version, _event_id, _run_id, now() FROM stage
+ON CONFLICT ("id") DO UPDATE SET "email" = CASE WHEN (NOT EXCLUDED._deleted AND
 EXCLUDED._field_versions->'email' > coalesce(t._field_versions->'email', '[0, ""]') AND (NOT t._deleted OR
 EXCLUDED._field_versions->'email' > jsonb_build_array(t._version, coalesce(t._event_id, '')))) THEN
 EXCLUDED."email" ELSE t."email" END, "score" = CASE WHEN (NOT EXCLUDED._deleted AND
@@ -220,6 +221,54 @@ TEST(MergeSql, ATextArrayLiteralEscapesQuotesAndBackslashesOnly) {
   a.add_null();
   a.add(std::string_view("plain, {text}"));
   EXPECT_EQ(a.str(), R"({"\"\\x\"y\\","",NULL,"plain, {text}"})");
+}
+
+// Timestamps and dates are staged by a formatter of their own (no snprintf, issue 12): it must
+// spell every instant exactly as sql_text() does — leap days, the turn of centuries, before 1970,
+// the first and last representable years — and leave other years to sql_text().
+TEST(MergeSql, TimestampsAndDatesAreStagedAsSqlTextSpellsThemAcrossTheWholeRange) {
+  common::Config config;
+  config.postgres.schema = "crm";
+  common::EntityConfig entity;
+  entity.name = "lead";
+  entity.table = "leads";
+  entity.key = "id";
+  entity.fields = {{"ts", FieldType::kTimestamp, false}, {"d", FieldType::kDate, false}};
+  EntityApplier applier(config, entity);
+  constexpr int64_t kDay = 86'400'000'000;
+  std::vector<int64_t> instants = {0, -1, 1, kDay - 1, -kDay, 951'782'400'000'000 /* 2000-02-29 */,
+                                   -2'203'891'200'000'001 /* 1900-02-28 23:59:59.999999 */,
+                                   -62'135'596'800'000'000 /* 0001-01-01 */, 253'402'300'799'999'999 /* 9999-12-31 */,
+                                   -62'135'596'800'000'001 /* year 0: sql_text's way */,
+                                   253'402'300'800'000'000 /* year 10000 */};
+  uint64_t x = 88172645463325252ULL;  // xorshift: many instants over the whole range, reproducibly
+  for (int i = 0; i < 20000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    instants.push_back(-62'135'596'800'000'000 + static_cast<int64_t>(x % 315'537'897'600'000'000ULL));
+  }
+  std::vector<common::ChangeEvent> events(instants.size());
+  std::vector<const common::ChangeEvent*> pointers;
+  common::TextArrayLiteral want_ts, want_d;
+  for (std::size_t i = 0; i < instants.size(); ++i) {
+    auto& e = events[i];
+    e.set_entity("lead");
+    e.set_key("k" + std::to_string(i));
+    e.set_op(v1::OP_UPSERT);
+    (*e.mutable_fields())["ts"].set_timestamp_micros(instants[i]);
+    (*e.mutable_fields())["d"].set_timestamp_micros(instants[i]);
+    want_ts.add(sql_text(entity.fields[0], e.fields().at("ts")));
+    want_d.add(sql_text(entity.fields[1], e.fields().at("d")));
+    pointers.push_back(&e);
+  }
+  const auto params = applier.parameters(pointers);
+  const auto& st = applier.statement();
+  for (std::size_t c = 0; c < st.columns.size(); ++c) {
+    if (st.columns[c] != StagedColumn::kField) continue;
+    const auto& want = st.column_field[c] == 0 ? want_ts : want_d;
+    EXPECT_EQ(params[c], want.str()) << "column " << c;
+  }
 }
 
 }  // namespace

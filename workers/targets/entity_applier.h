@@ -32,6 +32,7 @@ class EntityApplier {
  private:
   const common::EntityConfig& entity_;
   MergeStatement statement_;
+  std::string prepared_name_;  // the merge statement's name on a connection
 };
 
 // The text form of a value for a text[] array literal element of its field's column, or nullopt

@@ -170,8 +170,10 @@ MergeStatement merge_statement(const std::string& schema, const common::EntityCo
          (partial ? ", t._incomplete" : "") + " FROM " + table + " t WHERE t." + key + " IN (SELECT " + key +
          " FROM stage)), ";
   sql += "up AS (INSERT INTO " + table + " AS t (" + key + ", " + field_list +
-         ", _version, _event_id, _deleted, _source, _origin, _synced_at" + extra + ") SELECT " + key + ", " +
-         field_list + ", _version, _event_id, _deleted, _source, _origin, now()" + extra + " FROM stage ON CONFLICT (" +
+         ", _version, _event_id, _deleted, _source, _origin, _synced_at" + extra +
+         ", _created_version, _created_event, _created_run, _created_at) SELECT " + key + ", " + field_list +
+         ", _version, _event_id, _deleted, _source, _origin, now()" + extra +
+         ", _version, _event_id, _run_id, now() FROM stage ON CONFLICT (" +
          key + ") DO UPDATE SET " + joined(rules.field_sets, "", ", ") + ", " + rules.record_sets + " WHERE " +
          rules.guard + " RETURNING t." + key + ", " + joined(fields, "t.", ", ") + ", t._deleted" +
          (partial ? ", t._incomplete" : "") + "), ";
@@ -183,7 +185,8 @@ MergeStatement merge_statement(const std::string& schema, const common::EntityCo
          ") AS was_record, NOT " + incomplete("up") + " AS is_record FROM up LEFT JOIN old o ON o." + key + " = up." +
          key + ")";
   if (entity.audit) {
-    // One row per changed field of an update, one ('*') per insert (R6).
+    // One row per changed field of an update or delete (R6). A creation is not audited: the row
+    // records it in its _created_* columns, which no update touches (design.md §4).
     const auto entity_name = staging.entity_name();
     std::string changes;
     for (std::size_t i = 0; i < fields.size(); ++i) {
@@ -195,10 +198,7 @@ MergeStatement merge_statement(const std::string& schema, const common::EntityCo
            "s._run_id FROM cls c "
            "JOIN stage s ON s." + key + " = c." + key + " JOIN old o ON o." + key + " = c." + key +
            " CROSS JOIN LATERAL (VALUES " + changes + "('_deleted', o._deleted::text, c._deleted::text)) "
-           "AS f(field, o, n) WHERE c.is_changed AND f.o IS DISTINCT FROM f.n "
-           "UNION ALL SELECT " + entity_name + ", c." + key +
-           ", '*', NULL, CASE WHEN c._deleted THEN 'created as deleted' ELSE 'created' END, s._source, s._event_id, "
-           "s._run_id FROM cls c JOIN stage s ON s." + key + " = c." + key + " WHERE c.is_insert)";
+           "AS f(field, o, n) WHERE c.is_changed AND f.o IS DISTINCT FROM f.n)";
   }
   // Per run: inserted (a record appeared), updated, deleted, unchanged (touched, nothing a reader
   // sees changed: also a row that stays incomplete), stale (not touched).

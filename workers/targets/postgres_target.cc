@@ -64,6 +64,34 @@ std::vector<std::string> runs_of(const RunCounts& per_run) {
   return out;
 }
 
+// The statements every batch runs, prepared on each new connection (parsed once, not per batch).
+constexpr const char* kStoredOffsets = "leadsync_stored_offsets";
+constexpr const char* kWriteOffsets = "leadsync_write_offsets";
+constexpr const char* kRunStats = "leadsync_run_stats";
+constexpr const char* kMarkOrigin = "leadsync_mark_origin";
+
+void prepare_statements(pqxx::connection_base& conn) {
+  // Marks the transaction as leadsync's (SET LOCAL): the capture triggers of the reverse
+  // direction neither stamp nor capture what it writes, so no change travels back (design.md §9).
+  conn.prepare(kMarkOrigin, "SELECT set_config('leadsync.origin', 'worker', true)");
+  // A row per partition (created at 0), locked until the commit, with its stored next offset.
+  // Sorted, so that two transactions lock shared rows in one order.
+  conn.prepare(kStoredOffsets,
+               "INSERT INTO leadsync.applied_offsets AS o (consumer_group, topic, partition, next_offset) "
+               "SELECT DISTINCT $1::text, u.t, u.p, 0::bigint FROM unnest($2::text[], $3::int[]) AS u(t, p) ORDER BY 2, 3 "
+               "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = o.next_offset "
+               "RETURNING topic, partition, next_offset");
+  // Never backwards: a worker that lost its partition (a zombie) must not undo its new owner's.
+  conn.prepare(kWriteOffsets,
+               "INSERT INTO leadsync.applied_offsets AS o (consumer_group, topic, partition, next_offset) "
+               "SELECT $1::text, u.t, u.p, u.n FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n) "
+               "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
+               "next_offset = greatest(o.next_offset, excluded.next_offset), at = now()");
+  conn.prepare(kRunStats,
+               "INSERT INTO leadsync.run_apply_stats (run_id, inserted, updated, deleted, unchanged, stale, failed) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7)");
+}
+
 std::vector<Record*> without_failure(const std::vector<Record*>& records) {
   std::vector<Record*> out;
   for (auto* r : records) {
@@ -92,6 +120,7 @@ void PostgresTarget::set_up(bool up) {
 bool PostgresTarget::connect() {
   try {
     conn_ = common::pg_connect(config_.postgres, "leadsync-worker");
+    prepare_statements(*conn_);
     if (appliers_.empty()) {
       for (const auto& [name, entity] : config_.entities) {
         appliers_.emplace(name, EntityApplier(config_, entity));
@@ -222,9 +251,7 @@ RunCounts PostgresTarget::apply_batch(const std::vector<Record*>& records, std::
   RunCounts per_run;
   try {
     pqxx::work tx(*conn_);
-    // Marks the transaction as leadsync's (SET LOCAL): the capture triggers of the reverse
-    // direction neither stamp nor capture what it writes, so no change travels back (design.md §9).
-    tx.exec("SELECT set_config('leadsync.origin', 'worker', true)");
+    tx.exec_prepared(kMarkOrigin);  // a leadsync transaction: the capture triggers leave it alone
     todo = skip_applied(tx, records);
     const auto good = without_failure(todo);
     if (!good.empty()) {
@@ -252,14 +279,8 @@ std::vector<Record*> PostgresTarget::skip_applied(pqxx::transaction_base& tx, co
     partitions.add(std::to_string(records[first]->message->partition()));
   });
   if (topics.size() == 0) return records;
-  // One statement per batch: a row per partition (created at 0), locked until the commit, with
-  // its stored next offset. Sorted, so that two transactions lock shared rows in one order.
-  const auto rows = tx.exec_params(
-      "INSERT INTO leadsync.applied_offsets AS o (consumer_group, topic, partition, next_offset) "
-      "SELECT DISTINCT $1::text, u.t, u.p, 0::bigint FROM unnest($2::text[], $3::int[]) AS u(t, p) ORDER BY 2, 3 "
-      "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = o.next_offset "
-      "RETURNING topic, partition, next_offset",
-      config_.kafka.group, topics.str(), partitions.str());
+  // One statement per batch: the stored next offset of each partition, its row locked to the commit.
+  const auto rows = tx.exec_prepared(kStoredOffsets, config_.kafka.group, topics.str(), partitions.str());
   std::map<TopicPartition, int64_t> stored;
   for (const auto& r : rows) stored[{r[0].as<std::string>(), r[1].as<int32_t>()}] = r[2].as<int64_t>();
   std::vector<Record*> todo;
@@ -321,13 +342,7 @@ void PostgresTarget::write_offsets(pqxx::transaction_base& tx, const std::map<To
     partitions.add(std::to_string(tp.second));
     offsets.add(std::to_string(offset));
   }
-  // Never backwards: a worker that lost its partition (a zombie) must not undo its new owner's.
-  tx.exec_params(
-      "INSERT INTO leadsync.applied_offsets AS o (consumer_group, topic, partition, next_offset) "
-      "SELECT $1::text, u.t, u.p, u.n FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n) "
-      "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
-      "next_offset = greatest(o.next_offset, excluded.next_offset), at = now()",
-      config_.kafka.group, topics.str(), partitions.str(), offsets.str());
+  tx.exec_prepared(kWriteOffsets, config_.kafka.group, topics.str(), partitions.str(), offsets.str());
 }
 
 void PostgresTarget::after_batch_commit() {
@@ -343,9 +358,7 @@ RunCounts PostgresTarget::apply_in_one_transaction(const std::vector<Record*>& r
   RunCounts per_run;
   try {
     pqxx::work tx(*conn_);
-    // Marks the transaction as leadsync's (SET LOCAL): the capture triggers of the reverse
-    // direction neither stamp nor capture what it writes, so no change travels back (design.md §9).
-    tx.exec("SELECT set_config('leadsync.origin', 'worker', true)");
+    tx.exec_prepared(kMarkOrigin);  // a leadsync transaction: the capture triggers leave it alone
     resolve_identities(tx, records);
     apply_newest(tx, records, per_run);
     write_run_stats(tx, per_run);
@@ -407,10 +420,7 @@ void PostgresTarget::apply_isolating(pqxx::dbtransaction& tx, const EntityApplie
 void PostgresTarget::write_run_stats(pqxx::transaction_base& tx, const RunCounts& per_run) {
   for (const auto& [run, c] : per_run) {
     if (run.empty()) continue;
-    tx.exec_params(
-        "INSERT INTO leadsync.run_apply_stats (run_id, inserted, updated, deleted, unchanged, stale, failed) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        run, c.inserted, c.updated, c.deleted, c.unchanged, c.stale, c.failed);
+    tx.exec_prepared(kRunStats, run, c.inserted, c.updated, c.deleted, c.unchanged, c.stale, c.failed);
   }
 }
 
