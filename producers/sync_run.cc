@@ -317,8 +317,9 @@ class Run {
       const auto alive = keepalive();
       state_.load(*conn_, source_.name);
       if (!report_.resumed_from.empty()) state_.load_progress(*conn_, source_.name);
-      spdlog::info("source {}: state of {} key(s) loaded ({:.1f} MiB in memory)", source_.name, state_.known(),
-                   static_cast<double>(state_.memory_bytes()) / (1024.0 * 1024.0));
+      // debug, not info: a --once run prints nothing on stderr unless something needs attention.
+      spdlog::debug("source {}: state of {} key(s) loaded ({:.1f} MiB in memory)", source_.name, state_.known(),
+                    static_cast<double>(state_.memory_bytes()) / (1024.0 * 1024.0));
     }
     if (publish_all_) state_.ignore_checksums();
     producer_.warm_up(config_.kafka.topic);
