@@ -22,6 +22,17 @@ def _round(x, digits=4):
     return None if x is None else round(x, digits)
 
 
+def _expect_new(rows):
+    """The producer's report of a first sync of `rows` rows."""
+    return {'new': rows, 'changed': 0, 'deleted': 0, 'events_published': rows}
+
+
+def _expect_mutation(counts):
+    """The producer's report of a sync of a mutated sheet (the generator's counts)."""
+    return {'changed': counts['changed'], 'new': counts['added'], 'deleted': counts['deleted'],
+            'events_published': counts['changed'] + counts['added'] + counts['deleted']}
+
+
 def _last_json(text, what):
     for line in reversed(text.strip().splitlines()):
         line = line.strip()
@@ -208,16 +219,12 @@ class Runner:
     # ------------------------------------------------------------------ scenarios
 
     def run_s1(self, ctx, sheet, workers, scenario='S1'):
-        rows = self.opts.rows
-        r = self.sync(ctx, scenario, sheet, workers,
-                      {'new': rows, 'changed': 0, 'deleted': 0, 'events_published': rows})
+        r = self.sync(ctx, scenario, sheet, workers, _expect_new(self.opts.rows))
         limits.copy(self.cluster, ctx, r)
         return r
 
     def run_s2(self, ctx, sheet_v2, counts, workers):
-        expect = {'changed': counts['changed'], 'new': counts['added'], 'deleted': counts['deleted'],
-                  'events_published': counts['changed'] + counts['added'] + counts['deleted']}
-        r = self.sync(ctx, 'S2', sheet_v2, workers, expect)
+        r = self.sync(ctx, 'S2', sheet_v2, workers, _expect_mutation(counts))
         r['rows'] = counts['rows_out']
         r['rows_per_s'] = _round(counts['rows_out'] / r['wall_s'], 1)
         r['changed_rows'] = counts['changed']
@@ -308,16 +315,12 @@ class Runner:
         return result
 
     def run_sink_insert(self, ctx, sheet, workers):
-        rows = self.opts.rows
-        r = self.sink(ctx, 'SINK-INSERT', sheet, workers,
-                      {'new': rows, 'changed': 0, 'deleted': 0, 'events_published': rows})
+        r = self.sink(ctx, 'SINK-INSERT', sheet, workers, _expect_new(self.opts.rows))
         limits.copy(self.cluster, ctx, r)
         return r
 
     def run_sink_update(self, ctx, sheet_v2, counts, workers):
-        expect = {'changed': counts['changed'], 'new': counts['added'], 'deleted': counts['deleted'],
-                  'events_published': counts['changed'] + counts['added'] + counts['deleted']}
-        r = self.sink(ctx, 'SINK-UPDATE', sheet_v2, workers, expect)
+        r = self.sink(ctx, 'SINK-UPDATE', sheet_v2, workers, _expect_mutation(counts))
         r['changed_rows'] = counts['changed']
         limits.merge(self.cluster, ctx, r)
         return r
