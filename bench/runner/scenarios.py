@@ -154,6 +154,19 @@ class Runner:
 
     # ------------------------------------------------------------------ the sync path, timed
 
+    def _publish(self, ctx, scenario, timeout):
+        """Runs `leadsync-producer --once` for the context's source; (the process, its JSON report)."""
+        producer = procs.Child(f'{scenario.lower().replace("/", "-")}-producer',
+                               [self.cluster.bin['producer'], '--config', ctx.config, '--source', ctx.source, '--once'],
+                               ctx.dir, self.cluster.env)
+        rc = producer.wait(timeout)
+        if rc is None:
+            producer.stop()
+            raise BenchError(f'{scenario}: producer still running after {timeout} s: stopped\n{producer.log_tail()}')
+        if rc != 0:
+            raise BenchError(f'{scenario}: producer exited {rc}: {producer.stdout()[-2000:]}\n{producer.log_tail()}')
+        return producer, _last_json(producer.stdout(), 'leadsync-producer --once')
+
     def sync(self, ctx, scenario, sheet, workers_count, expect):
         """Workers up and ready, then: producer --once, leadsyncctl wait (timed), verify (not timed)."""
         ctx.use_sheet(sheet)
@@ -165,17 +178,8 @@ class Runner:
             workers.wait_ready()
             before = Snapshot(ctx, workers)
             t0 = time.monotonic()
-            producer = procs.Child(f'{scenario.lower().replace("/", "-")}-producer',
-                                   [self.cluster.bin['producer'], '--config', ctx.config, '--source', ctx.source,
-                                    '--once'], ctx.dir, self.cluster.env)
-            rc = producer.wait(timeout)
+            producer, report = self._publish(ctx, scenario, timeout)
             producer_wall = time.monotonic() - t0
-            if rc is None:
-                producer.stop()
-                raise BenchError(f'producer still running after {timeout} s: stopped\n{producer.log_tail()}')
-            if rc != 0:
-                raise BenchError(f'producer exited {rc}: {producer.stdout()[-2000:]}\n{producer.log_tail()}')
-            report = _last_json(producer.stdout(), 'leadsync-producer --once')
             ctx.ctl('wait', ctx.source, '--timeout', str(timeout), timeout=timeout + 60)
             wall = time.monotonic() - t0
             after = Snapshot(ctx, workers)
@@ -247,17 +251,8 @@ class Runner:
         timeout = self._timeout(self.opts.rows)
         wm0 = self.cluster.high_watermarks(ctx.topic, Context.PARTITIONS)
         t0 = time.monotonic()
-        producer = procs.Child(f'{scenario.lower()}-producer',
-                               [self.cluster.bin['producer'], '--config', ctx.config, '--source', ctx.source, '--once'],
-                               ctx.dir, self.cluster.env)
-        rc = producer.wait(timeout)
+        producer, rep = self._publish(ctx, scenario, timeout)
         publish_s = time.monotonic() - t0
-        if rc is None:
-            producer.stop()
-            raise BenchError(f'{scenario}: producer still running after {timeout} s: stopped\n{producer.log_tail()}')
-        if rc != 0:
-            raise BenchError(f'{scenario}: producer exited {rc}: {producer.stdout()[-2000:]}\n{producer.log_tail()}')
-        rep = _last_json(producer.stdout(), 'leadsync-producer --once')
         wm1 = self.cluster.high_watermarks(ctx.topic, Context.PARTITIONS)
         wm = None if wm0 is None or wm1 is None else wm1 - wm0
         problems = [f'{k} = {rep.get(k)}, expected {v}' for k, v in expect.items() if rep.get(k) != v]
