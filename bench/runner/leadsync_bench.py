@@ -167,8 +167,10 @@ def main(argv):
         # The quantile arithmetic every latency figure rests on, checked before the cluster run.
         import unittest
         import test_prom
+        import test_pg_cpu
         import test_report
-        suite = unittest.TestSuite([unittest.defaultTestLoader.loadTestsFromModule(m) for m in (test_prom, test_report)])
+        suite = unittest.TestSuite([unittest.defaultTestLoader.loadTestsFromModule(m)
+                                    for m in (test_prom, test_report, test_pg_cpu)])
         if not unittest.TextTestRunner(stream=sys.stderr, verbosity=0).run(suite).wasSuccessful():
             return 1
     info = machine()

@@ -10,12 +10,21 @@ import time
 
 import limits
 import prom
+import pg_cpu as pg_cpu_mod
 import procs
 from measure import Snapshot, empty_snapshot, fingerprint, measured
 from cluster import BenchError, Context, log
 
 ONE_MILLION = 1_000_000
 SINK = ('SINK-INSERT', 'SINK-UPDATE')
+
+
+def _pg_sampler(cluster, workers):
+    """Starts sampling PostgreSQL's processes, with the workers' backends named (pg_cpu.py)."""
+    s = pg_cpu_mod.sampler_for(cluster)
+    for i, c in enumerate(workers.children):
+        s.add_client(f'worker{i + 1}', c.pid)
+    return s.start()
 
 
 def _round(x, digits=4):
@@ -154,11 +163,13 @@ class Runner:
 
     # ------------------------------------------------------------------ the sync path, timed
 
-    def _publish(self, ctx, scenario, timeout):
+    def _publish(self, ctx, scenario, timeout, pg_cpu=None):
         """Runs `leadsync-producer --once` for the context's source; (the process, its JSON report)."""
         producer = procs.Child(f'{scenario.lower().replace("/", "-")}-producer',
                                [self.cluster.bin['producer'], '--config', ctx.config, '--source', ctx.source, '--once'],
                                ctx.dir, self.cluster.env)
+        if pg_cpu is not None:
+            pg_cpu.add_client('producer', producer.pid)
         rc = producer.wait(timeout)
         if rc is None:
             producer.stop()
@@ -174,17 +185,22 @@ class Runner:
         timeout = self._timeout(rows)
         binaries = fingerprint(self.cluster, ('producer', 'worker'))
         workers = Workers(ctx, workers_count, scenario.lower().replace('/', '-'))
+        pg_cpu = None
         try:
             workers.wait_ready()
             before = Snapshot(ctx, workers)
+            pg_cpu = _pg_sampler(self.cluster, workers)
             t0 = time.monotonic()
-            producer, report = self._publish(ctx, scenario, timeout)
+            producer, report = self._publish(ctx, scenario, timeout, pg_cpu)
             producer_wall = time.monotonic() - t0
             ctx.ctl('wait', ctx.source, '--timeout', str(timeout), timeout=timeout + 60)
             wall = time.monotonic() - t0
             after = Snapshot(ctx, workers)
             result = measured(ctx, workers, before, after, scenario, rows)
+            result['pg_cpu_by_process_s'] = pg_cpu.stop()
         finally:
+            if pg_cpu is not None:
+                pg_cpu.stop()
             workers.stop()
         p_cpu, p_rss = producer.usage()
         result['cpu_s'] = {'producer': _round(p_cpu, 2), **result['cpu_s']}
@@ -276,14 +292,19 @@ class Runner:
         rep, wm, publish = self.publish_only(ctx, scenario, sheet, expect)
         binaries = fingerprint(self.cluster, ('worker',))
         before = empty_snapshot(ctx, workers_count)
+        pg_cpu = pg_cpu_mod.sampler_for(self.cluster).start()
         t0 = time.monotonic()
         workers = Workers(ctx, workers_count, scenario.lower())
+        for i, c in enumerate(workers.children):
+            pg_cpu.add_client(f'worker{i + 1}', c.pid)
         try:
             ctx.ctl('wait', ctx.source, '--timeout', str(timeout), timeout=timeout + 60)
             wall = time.monotonic() - t0
             after = Snapshot(ctx, workers)
             result = measured(ctx, workers, before, after, scenario, rows)
+            result['pg_cpu_by_process_s'] = pg_cpu.stop()
         finally:
+            pg_cpu.stop()
             workers.stop()
         if result['events_dead_lettered']:
             raise BenchError(f'{scenario}: {result["events_dead_lettered"]} events dead-lettered')
