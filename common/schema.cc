@@ -436,6 +436,16 @@ END $f$;
 ALTER TABLE leadsync.run_apply_stats ADD COLUMN id bigserial;
 CREATE INDEX run_apply_stats_id ON leadsync.run_apply_stats (id);
 )sql"},
+    {13, "the audit's run index: a BRIN bloom index instead of a B-tree",
+     R"sql(
+-- Only `leadsyncctl status --fields` looks audit rows up by run (ctl/field_counts.cc: run_id = $1).
+-- A run's rows are written together, so they lie in few block ranges: a BRIN bloom index finds
+-- them, and costs the sink's update path far less per audit row than a B-tree entry (bench/README.md,
+-- "Issue 12 — the update path"). Ranges written since the last summary are always scanned.
+DROP INDEX leadsync.field_changes_run;
+CREATE INDEX field_changes_run ON leadsync.field_changes
+  USING brin (run_id text_bloom_ops (n_distinct_per_range = 100)) WITH (autosummarize = on);
+)sql"},
 };
 
 // The row's record of its creation (design.md §4): the creating event's version, id and run, and

@@ -210,5 +210,40 @@ TEST_F(FieldMetricsTest, R6_AnAuditRowCommittedAfterAHigherOneIsCountedOnceItCom
   ASSERT_NO_FATAL_FAILURE(expect_counts(want));
 }
 
+// R6 — `status --fields` finds a run's audit rows through the run index, which migration 13 made a
+// BRIN bloom index (issue 12: cheaper per audit row than a B-tree): once the block ranges are
+// summarized, and with sequential scans off so that the lookup must go through the index, the
+// counts stay exact.
+TEST_F(FieldMetricsTest, R6_StatusFieldsFindsARunsAuditRowsThroughTheBrinBloomRunIndex) {
+  {
+    pqxx::work tx(*conn_);
+    const auto def = tx.exec1("SELECT indexdef FROM pg_indexes WHERE schemaname = 'leadsync' AND "
+                              "indexname = 'field_changes_run'")[0].as<std::string>();
+    EXPECT_NE(def.find("USING brin"), std::string::npos) << def;
+    EXPECT_NE(def.find("text_bloom_ops"), std::string::npos) << def;
+  }
+  rows_.at(4)[bench::kNotes] += " (edited)";
+  rows_.at(5)[bench::kNotes] += " (edited)";
+  rows_.at(5)[bench::kAssignee] = "someone.else@example.com";
+  write_sheet(rows_);
+  const auto run = sync();
+  ASSERT_EQ(run.changed_records, 2u);
+  common::RunStore store(*conn_, common::kDefaultHeartbeatInterval);
+  const auto stored = store.get(run.run_id);
+  ASSERT_TRUE(stored.has_value());
+  pqxx::work tx(*conn_);
+  tx.exec("SELECT brin_summarize_new_values('leadsync.field_changes_run')");
+  tx.exec("SET LOCAL enable_seqscan = off");
+  const auto plan = tx.exec_params("EXPLAIN SELECT field, count(*) FROM leadsync.field_changes WHERE run_id = $1 "
+                                   "GROUP BY field", run.run_id);
+  std::string text;
+  for (const auto& r : plan) text += r[0].as<std::string>() + "\n";
+  EXPECT_NE(text.find("field_changes_run"), std::string::npos) << text;
+  for (const auto& c : ctl::field_counts(tx, config_, source(), run.run_id, stored->applied)) {
+    const int64_t want = c.field == "notes" ? 2 : c.field == "assignee" ? 1 : 0;
+    EXPECT_EQ(c.changed, want) << c.field;
+  }
+}
+
 }  // namespace
 }  // namespace leadsync::testing
