@@ -41,6 +41,12 @@ def parse_args(argv):
                         'per rate (fresh workers, every event verified applied), in increasing order, stopping after '
                         'the first rate whose p99 exceeds 100 ms, then an S4-SWEEP line with the highest rate whose '
                         'p99 stayed <= 100 ms')
+    p.add_argument('--worker-log-level', default=None, choices=['trace', 'debug', 'info', 'warn', 'error'],
+                   help="the workers' --log-level; at debug each batch logs its fill and apply times "
+                        '(bench/README.md, issue 12 — S4 latency); logs stay in the context folder with --keep')
+    p.add_argument('--kafka-property', action='append', default=[], metavar='KEY=VALUE',
+                   help="adds KEY: VALUE to kafka.properties of every context's configuration (every client: "
+                        'producer, workers, ctl), e.g. queued.max.messages.kbytes=16384 to try a setting on one build')
     p.add_argument('--build-dir', default=os.path.join(REPO, 'build'))
     p.add_argument('--work-dir', default=os.path.join(REPO, '.local', 'bench'),
                    help='per-run configs and logs, and the data cache (data/)')
@@ -86,6 +92,10 @@ def parse_args(argv):
     if o.rows < 100 or o.repeat < 1 or o.workers < 1:
         p.error('--rows >= 100, --repeat >= 1 and --workers >= 1')
     o.s5_workers = [int(x) for x in o.s5_workers.split(',') if x.strip()]
+    try:
+        o.kafka_property = dict(kv.split('=', 1) for kv in o.kafka_property)
+    except ValueError:
+        p.error('--kafka-property: KEY=VALUE')
     if o.stream_rates is not None:
         try:
             o.stream_rates = sorted({float(x) for x in o.stream_rates.split(',') if x.strip()})

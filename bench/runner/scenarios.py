@@ -80,6 +80,8 @@ class Data:
 class Workers:
     """K leadsync-worker processes of one context, each serving /metrics on a port chosen here."""
 
+    log_level = None  # --worker-log-level (the Runner sets it): e.g. debug, for the per-batch timing lines
+
     def __init__(self, ctx, count, tag):
         self.ctx = ctx
         self.children = []
@@ -87,6 +89,8 @@ class Workers:
         for i in range(count):
             port = procs.free_port()
             argv = [ctx.cluster.bin['worker'], '--config', ctx.config, '--metrics-address', f'127.0.0.1:{port}']
+            if Workers.log_level:
+                argv += ['--log-level', Workers.log_level]
             child = procs.Child(f'{tag}-worker{i + 1}', argv, ctx.dir, env)
             child.port = port
             self.children.append(child)
@@ -134,6 +138,8 @@ class Runner:
         self.opts = opts
         self.work_root = work_root
         self.contexts = []
+        Workers.log_level = getattr(opts, 'worker_log_level', None)
+        Context.kafka_properties = dict(getattr(opts, 'kafka_property', None) or {})
 
     def new_context(self, label):
         ctx = Context(self.cluster, label, self.work_root)
