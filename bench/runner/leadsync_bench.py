@@ -43,7 +43,7 @@ def parse_args(argv):
                         'p99 stayed <= 100 ms')
     p.add_argument('--worker-log-level', default=None, choices=['trace', 'debug', 'info', 'warn', 'error'],
                    help="the workers' --log-level; at debug each batch logs its fill and apply times "
-                        '(bench/README.md, issue 12 — S4 latency); logs stay in the context folder with --keep')
+                        '(bench/README.md, issue 12 — S4 latency); copied to WORK_DIR/logs/')
     p.add_argument('--kafka-property', action='append', default=[], metavar='KEY=VALUE',
                    help="adds KEY: VALUE to kafka.properties of every context's configuration (every client: "
                         'producer, workers, ctl), e.g. queued.max.messages.kbytes=16384 to try a setting on one build')

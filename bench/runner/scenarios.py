@@ -5,6 +5,7 @@ how it is measured is in bench/README.md; the code below is the reference.
 """
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -127,6 +128,11 @@ class Workers:
             rc = c.stop()
             if rc != 0:
                 bad.append(f'{c.name} exited {rc}:\n{c.log_tail()}')
+            if Workers.log_level:  # kept beside the context folder, which the clean-up removes
+                kept = os.path.join(os.path.dirname(self.ctx.dir), 'logs', f'{self.ctx.id}-{c.name}.log')
+                os.makedirs(os.path.dirname(kept), exist_ok=True)
+                shutil.copyfile(c.err_path, kept)
+                log(f'{c.name} log kept: {kept}')
         if bad:
             raise BenchError('worker did not stop cleanly: ' + '\n'.join(bad))
 
