@@ -99,6 +99,7 @@ def parse_args(argv):
     if o.stream_rates is not None:
         try:
             o.stream_rates = sorted({float(x) for x in o.stream_rates.split(',') if x.strip()})
+            o.stream_rates = [int(x) if x.is_integer() else x for x in o.stream_rates]  # 2000, not 2000.0
         except ValueError:
             p.error('--stream-rates: comma-separated numbers')
         if not o.stream_rates or min(o.stream_rates) <= 0:

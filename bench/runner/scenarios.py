@@ -359,7 +359,7 @@ class Runner:
         ctx.stream_run_ids.append(run_id)
         ctx.stream_run_ids.append(run_id + '-warmup')
         binaries = fingerprint(self.cluster, ('stream', 'worker'))
-        workers = Workers(ctx, workers_count, 's4')
+        workers = Workers(ctx, workers_count, scenario.lower().replace('/', '-'))  # s4, s4-r2000
         stream = None
         try:
             workers.wait_ready()
