@@ -70,6 +70,7 @@ void ConsumeLoop::poll(const std::atomic<bool>& stop) {
     if (!deadline) {
       deadline = now + std::chrono::milliseconds(config_.worker.max_wait_ms);
       first_at = now;
+      first_age_ms_ = 0;  // unknown: the first record did not decode or carries no observed_at
       if (spdlog::should_log(spdlog::level::debug) && !batch_.empty() && batch_.front().event->observed_at_micros()) {
         first_age_ms_ = static_cast<double>(wall_ms() * 1000 - batch_.front().event->observed_at_micros()) / 1e3;
       }
