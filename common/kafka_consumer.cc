@@ -58,7 +58,11 @@ KafkaConsumer::KafkaConsumer(const KafkaConfig& config, const std::string& group
                             {"session.timeout.ms", "10000"},
                             {"heartbeat.interval.ms", "1000"},
                             {"fetch.wait.max.ms", "10"},
-                            {"queued.max.messages.kbytes", "65536"},
+                            // The prefetched queue bounds most of the worker's memory: librdkafka holds
+                            // up to this much (plus up to one fetch per partition) beyond the batch in
+                            // hand. 16 MiB is several full batches ahead of the apply (bench/README.md,
+                            // issue 12 — the worker's memory).
+                            {"queued.max.messages.kbytes", "16384"},
                         },
                         overrides);
   std::string err;

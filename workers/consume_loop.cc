@@ -62,7 +62,30 @@ common::KafkaConsumer& ConsumeLoop::consumer_of(const std::string& topic) {
 void ConsumeLoop::poll(const std::atomic<bool>& stop) {
   const auto max_batch = static_cast<std::size_t>(config_.worker.max_batch);
   const auto idle_until = Clock::now() + std::chrono::milliseconds(100);
-  std::optional<Clock::time_point> deadline;
+  std::optional<Clock::time_point> deadline;  // max_wait_ms after the batch's first record
+  Clock::time_point quiet_until{};            // kQuietGap after its latest record
+  Clock::time_point first_at{};
+  const auto arrived = [&] {
+    const auto now = Clock::now();
+    if (!deadline) {
+      deadline = now + std::chrono::milliseconds(config_.worker.max_wait_ms);
+      first_at = now;
+      first_age_ms_ = 0;  // unknown: the first record did not decode or carries no observed_at
+      if (spdlog::should_log(spdlog::level::debug) && !batch_.empty() && batch_.front().event->observed_at_micros()) {
+        first_age_ms_ = static_cast<double>(wall_ms() * 1000 - batch_.front().event->observed_at_micros()) / 1e3;
+      }
+    }
+    quiet_until = now + kQuietGap;
+  };
+  // At debug, one line per batch: where its first record's time went before the apply (bench/README.md,
+  // issue 12 — S4 latency): its age when taken (observed_at -> here: the producer's linger, the broker,
+  // the fetch, and any wait behind the previous batch), and how long the batch then took to fill.
+  const auto complete = [&](const char* why) {
+    if (!batch_.empty() && spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug("batch: {} records ({}), first record {:.1f} ms old when taken, filled in {:.1f} ms", batch_.size(),
+                    why, first_age_ms_, std::chrono::duration<double, std::milli>(Clock::now() - first_at).count());
+    }
+  };
   int from_main = 0;  // messages taken from the main topic since the tiers were last looked at
   while (batch_.size() < max_batch && !stop.load()) {
     bool received = false, accepted = false;
@@ -74,17 +97,23 @@ void ConsumeLoop::poll(const std::atomic<bool>& stop) {
       from_main = 0;
       received |= receive(consumers_[1]->consume(0), accepted);
     }
-    if (accepted && !deadline) deadline = Clock::now() + std::chrono::milliseconds(config_.worker.max_wait_ms);
+    if (accepted) arrived();
     if (received) continue;
+    // Nothing queued. A batch is complete once nothing more arrived for kQuietGap (a stream's events
+    // are applied now, not after max_wait_ms), and at the latest max_wait_ms after its first record.
     const auto now = Clock::now();
-    const auto until = deadline ? *deadline : idle_until;
-    if (now >= until) return;  // batch complete, or idle: let the loop beat its heartbeat
+    const auto until = deadline ? std::min(*deadline, quiet_until) : idle_until;
+    if (now >= until) {  // batch complete, or idle: let the loop beat its heartbeat
+      complete(deadline && now >= *deadline ? "max_wait_ms" : "quiet");
+      return;
+    }
     // ...then a short wait on the main topic; the tiers are looked at again within 10 ms.
     const auto wait_ms = std::clamp<int64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count(), 1, 10);
     receive(consumers_[0]->consume(static_cast<int>(wait_ms)), accepted);
-    if (accepted && !deadline) deadline = Clock::now() + std::chrono::milliseconds(config_.worker.max_wait_ms);
+    if (accepted) arrived();
   }
+  complete(batch_.size() >= max_batch ? "max_batch" : "stopping");
 }
 
 bool ConsumeLoop::receive(std::unique_ptr<RdKafka::Message> msg, bool& accepted) {

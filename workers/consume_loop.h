@@ -53,8 +53,9 @@ class ConsumeLoop {
   // Called after each assignment (the worker's readiness depends on having partitions).
   void on_assigned(std::function<void()> listener) { on_assigned_ = std::move(listener); }
 
-  // Adds records to the batch until it holds max_batch records, max_wait_ms passed since its first
-  // record, or nothing arrived for about 100 ms. Undecodable records enter with their failure set.
+  // Adds records to the batch until it holds max_batch records, nothing more arrived for kQuietGap
+  // after its latest record, max_wait_ms passed since its first record, or (empty) nothing arrived
+  // for about 100 ms. Undecodable records enter with their failure set.
   void poll(const std::atomic<bool>& stop);
   std::vector<Record>& batch() { return batch_; }
 
@@ -107,7 +108,12 @@ class ConsumeLoop {
   Clock::time_point next_lag_sample_ = Clock::now();
   const void* consumed_topic_ = nullptr;          // the topic handle of consumed_
   prometheus::Counter* consumed_ = nullptr;
+  double first_age_ms_ = 0;  // debug log: the age of the batch's first record when taken
   static constexpr int kTierLookEvery = 64;       // main-topic messages between looks at the tiers
+  // A batch is complete when nothing arrived for this long after its latest record: a bulk load's
+  // messages come from the client's prefetched queue back to back, while a stream's are applied
+  // when they come instead of waiting out max_wait_ms (bench/README.md, issue 12 — S4 latency).
+  static constexpr std::chrono::milliseconds kQuietGap{2};
   // Declared last, destroyed first: closing them runs the revoke hook, which uses the batch.
   // [0] reads the main topic, [1] (when there are tiers) the retry tiers.
   std::vector<std::unique_ptr<common::KafkaConsumer>> consumers_;

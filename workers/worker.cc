@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <stdexcept>
@@ -141,13 +142,18 @@ class Worker::Impl {
   }
 
   void observe(Clock::time_point started, const RunCounts& per_run) {
-    metrics_.batch_seconds.Observe(std::chrono::duration<double>(Clock::now() - started).count());
+    const auto seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    metrics_.batch_seconds.Observe(seconds);
     const auto now = wall_micros();
+    int64_t oldest = 0;
     for (const auto& r : loop_->batch()) {
       if (!r.failure && r.event->observed_at_micros() > 0) {
         metrics_.latency.Observe(static_cast<double>(now - r.event->observed_at_micros()) / 1e6);
+        oldest = std::max(oldest, now - r.event->observed_at_micros());
       }
     }
+    spdlog::debug("batch: {} records applied in {:.1f} ms, its oldest {:.1f} ms after observed_at",
+                  loop_->batch().size(), seconds * 1e3, static_cast<double>(oldest) / 1e3);
     ApplyCounts total;
     for (const auto& [run, c] : per_run) total += c;
     metrics_.applied("inserted").Increment(static_cast<double>(total.inserted));

@@ -2,6 +2,7 @@
 deployment ("context") each measured run gets: its own source name, topics, consumer group,
 target schema and limit schema, created before and dropped after.
 """
+import json
 import os
 import random
 import re
@@ -156,6 +157,8 @@ class Context:
         self.stream_run_ids = []
         os.makedirs(self.dir, exist_ok=True)
 
+    kafka_properties = {}  # --kafka-property (the Runner sets it): kafka.properties of every context's config
+
     def write_config(self):
         with open(os.path.join(REPO, 'examples', 'leadsync.yaml')) as f:
             y = f.read()
@@ -168,6 +171,9 @@ class Context:
         y = _replace_once(y, r'^(\s+schema:\s*).*$', rf'\g<1>{self.schema}', 'postgres.schema')
         y = _replace_once(y, r'^(\s+-\s+name:\s*).*$', rf'\g<1>{self.source}', 'source name')
         y = _replace_once(y, r'^(\s+url:\s*)leads\.csv.*$', rf'\g<1>"{self.sheet}"', 'source url')
+        if self.kafka_properties:
+            props = ', '.join(f'{json.dumps(k)}: {json.dumps(v)}' for k, v in sorted(self.kafka_properties.items()))
+            y = _replace_once(y, r'^(\s+dlq_topic:\s*.*)$', rf'\g<1>\n  properties: {{{props}}}', 'kafka.dlq_topic')
         header = (f'# Written by bench/run from examples/leadsync.yaml for benchmark context {self.id}:\n'
                   '# own topics, group, schema and source name. Removed by the runner unless --keep.\n')
         with open(self.config, 'w') as f:

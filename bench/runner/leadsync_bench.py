@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import REPO, BenchError, Cluster, load_env, log  # noqa: E402
 from scenarios import Data, Runner  # noqa: E402
 import curve  # noqa: E402
+import report  # noqa: E402
 
 ALL = ['S1', 'S2', 'S3', 'S4', 'S5', 'SINK-INSERT', 'SINK-UPDATE']
 ALIASES = {'SINK': ['SINK-INSERT', 'SINK-UPDATE']}
@@ -34,7 +35,18 @@ def parse_args(argv):
     p.add_argument('--seed', type=int, default=42, help='sheet seed (leadsync-gen --seed)')
     p.add_argument('--change-fraction', type=float, default=0.01, help='S2: share of rows changed (default 0.01)')
     p.add_argument('--stream-rate', type=float, default=1000, help='S4: events per second (default 1000)')
-    p.add_argument('--stream-seconds', type=float, default=60, help='S4: seconds (default 60)')
+    p.add_argument('--stream-seconds', type=float, default=60, help='S4: seconds (default 60; per rate of a sweep)')
+    p.add_argument('--stream-rates', default=None,
+                   help='S4 as a rate sweep: comma-separated events/s, e.g. 1000,2000,4000,8000; one S4/r<rate> line '
+                        'per rate (fresh workers, every event verified applied), in increasing order, stopping after '
+                        'the first rate whose p99 exceeds 100 ms, then an S4-SWEEP line with the highest rate whose '
+                        'p99 stayed <= 100 ms')
+    p.add_argument('--worker-log-level', default=None, choices=['trace', 'debug', 'info', 'warn', 'error'],
+                   help="the workers' --log-level; at debug each batch logs its fill and apply times "
+                        '(bench/README.md, issue 12 — S4 latency); copied to WORK_DIR/logs/')
+    p.add_argument('--kafka-property', action='append', default=[], metavar='KEY=VALUE',
+                   help="adds KEY: VALUE to kafka.properties of every context's configuration (every client: "
+                        'producer, workers, ctl), e.g. queued.max.messages.kbytes=16384 to try a setting on one build')
     p.add_argument('--build-dir', default=os.path.join(REPO, 'build'))
     p.add_argument('--work-dir', default=os.path.join(REPO, '.local', 'bench'),
                    help='per-run configs and logs, and the data cache (data/)')
@@ -80,6 +92,20 @@ def parse_args(argv):
     if o.rows < 100 or o.repeat < 1 or o.workers < 1:
         p.error('--rows >= 100, --repeat >= 1 and --workers >= 1')
     o.s5_workers = [int(x) for x in o.s5_workers.split(',') if x.strip()]
+    try:
+        o.kafka_property = dict(kv.split('=', 1) for kv in o.kafka_property)
+    except ValueError:
+        p.error('--kafka-property: KEY=VALUE')
+    if o.stream_rates is not None:
+        try:
+            o.stream_rates = sorted({float(x) for x in o.stream_rates.split(',') if x.strip()})
+            o.stream_rates = [int(x) if x.is_integer() else x for x in o.stream_rates]  # 2000, not 2000.0
+        except ValueError:
+            p.error('--stream-rates: comma-separated numbers')
+        if not o.stream_rates or min(o.stream_rates) <= 0:
+            p.error('--stream-rates: positive rates')
+        if 'S4' not in o.scenarios:
+            p.error('--stream-rates sweeps S4: select it (--scenarios S4)')
     return o
 
 
@@ -127,6 +153,8 @@ def table(lines, info):
             'pg-all cpu s', 'targets']
     rows = []
     for r in lines:
+        if r['scenario'] == 'S4-SWEEP':
+            continue  # printed after the table (report.sweep_table)
         cpu, rss = r.get('cpu_s', {}), r.get('peak_rss_mib', {})
         # The applying side: leadsync's workers, or the peer's Kafka Connect JVM.
         applier = lambda k: k.startswith('worker') or k == 'connect'  # noqa: E731
@@ -148,6 +176,9 @@ def table(lines, info):
            + (f' | PGOPTIONS for leadsync: {info["leadsync_pg_options"]}' if info.get('leadsync_pg_options') else ''),
            '  '.join(h.ljust(w) for h, w in zip(head, widths))]
     out += ['  '.join(c.ljust(w) for c, w in zip(x, widths)) for x in rows]
+    for r in lines:
+        if r['scenario'] == 'S4-SWEEP' and 'rates' in r:  # (a median line has no per-rate table)
+            out.append(f'# S4 rate sweep (repeat {r.get("repeat")}):\n' + report.sweep_table(r))
     out.append('# latency: bucket-interpolated from leadsync_end_to_end_latency_seconds ("+": beyond the top '
                'bucket, a lower bound); limit: see limit_kind in the JSON;\n# ceil: the guarded-upsert ceiling '
                '(ceiling_kind); x peer: rows/s over the Debezium peer\'s on the same rows in this run;\n'

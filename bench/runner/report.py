@@ -153,3 +153,71 @@ def curve_data_files(points, out_dir):
     paths['S5'] = path
     paths['S5_rows'] = s5_rows
     return paths
+
+
+# ---------------------------------------------------------------------------------- S4 rate sweep
+
+SWEEP_P99_BOUND_S = 0.1   # issue 12: the highest rate at which S4's p99 stays <= 100 ms
+SWEEP_RATE_KEPT = 0.95    # a rate counts as offered when the stream tool achieved >= 95% of it
+
+
+def kept_rate(r):
+    """True when the stream tool sent at (nearly) the asked rate: a sender that fell behind offered
+    less load than the rate names, and its latencies would flatter that rate."""
+    achieved, asked = r.get('rows_per_s'), r.get('stream_rate')
+    return achieved is not None and asked is not None and achieved >= SWEEP_RATE_KEPT * asked
+
+
+def within(r, bound_s):
+    """S4 line `r` met p99 <= bound_s: a p99 measured (not beyond the top bucket) and the rate kept."""
+    p99 = r.get('latency_p99_s')
+    return p99 is not None and not r.get('latency_p99_capped') and p99 <= bound_s and kept_rate(r)
+
+
+def sweep_summary(points, rates, bound_s=SWEEP_P99_BOUND_S):
+    """The S4-SWEEP line from the S4/r<rate> lines `points` of the asked `rates`.
+
+    max_rate_p99_le_100ms is the highest rate r such that every swept rate <= r met p99 <= bound_s
+    (within()): "stays" <= 100 ms, so a rate that met it above one that missed does not count.
+    None when the lowest rate missed. max_rate_is_lower_bound: every asked rate was run and met it,
+    so the true limit lies higher. Rates not run (the sweep stops at the first miss) are listed."""
+    by_rate = {p['stream_rate']: p for p in points}
+    per_rate, best, broken = [], None, False
+    for rate in sorted(rates):
+        p = by_rate.get(rate)
+        if p is None:
+            per_rate.append({'rate': rate, 'run': False})
+            continue
+        ok = within(p, bound_s)
+        per_rate.append({'rate': rate, 'run': True, 'achieved_rate': p.get('rows_per_s'),
+                         'p50_s': p.get('latency_p50_s'), 'p99_s': p.get('latency_p99_s'),
+                         'p99_capped': bool(p.get('latency_p99_capped')), 'mean_s': p.get('latency_mean_s'),
+                         'events': p.get('kafka_messages'), 'batches': p.get('batches'),
+                         'max_behind_schedule_ms': (p.get('stream_report') or {}).get('max_behind_schedule_ms'),
+                         'rate_kept': kept_rate(p), 'p99_within_bound': ok})
+        if ok and not broken:
+            best = rate
+        elif not ok:
+            broken = True
+    all_met = bool(rates) and all(x.get('p99_within_bound') for x in per_rate)
+    return {'scenario': 'S4-SWEEP', 'p99_bound_s': bound_s, 'rates': per_rate,
+            'max_rate_p99_le_100ms': best, 'max_rate_is_lower_bound': all_met}
+
+
+def sweep_table(summary):
+    """Markdown rows of an S4-SWEEP line, as bench/README.md shows them."""
+    def f(v, d=3):
+        return '–' if v is None else f'{v:,.{d}f}' if isinstance(v, float) else f'{v:,}'
+    lines = ['| rate ev/s | achieved ev/s | p50 s | p99 s | mean s | batches | p99 <= 100 ms |', '|---|---|---|---|---|---|---|']
+    for x in summary['rates']:
+        if not x['run']:
+            lines.append(f'| {f(x["rate"], 0)} | not run (a lower rate missed) | | | | | |')
+            continue
+        p99 = f(x['p99_s']) + ('+' if x['p99_capped'] else '')
+        met = 'yes' if x['p99_within_bound'] else ('no (rate not kept)' if not x['rate_kept'] else 'no')
+        lines.append(f'| {f(x["rate"], 0)} | {f(x["achieved_rate"], 0)} | {f(x["p50_s"])} | {p99} | {f(x["mean_s"])} '
+                     f'| {f(x["batches"])} | {met} |')
+    best = summary['max_rate_p99_le_100ms']
+    lines.append(f'\nhighest rate with p99 <= 100 ms: {f(best, 0) if best is not None else "none"}'
+                 + (' (every rate swept met it: a lower bound)' if summary['max_rate_is_lower_bound'] else ''))
+    return '\n'.join(lines)

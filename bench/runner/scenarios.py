@@ -5,12 +5,14 @@ how it is measured is in bench/README.md; the code below is the reference.
 """
 import json
 import os
+import shutil
 import subprocess
 import time
 
 import limits
 import prom
 import pg_cpu as pg_cpu_mod
+import report
 import procs
 from measure import Snapshot, empty_snapshot, fingerprint, measured
 from cluster import BenchError, Context, log
@@ -88,6 +90,8 @@ class Data:
 class Workers:
     """K leadsync-worker processes of one context, each serving /metrics on a port chosen here."""
 
+    log_level = None  # --worker-log-level (the Runner sets it): e.g. debug, for the per-batch timing lines
+
     def __init__(self, ctx, count, tag):
         self.ctx = ctx
         self.children = []
@@ -95,6 +99,8 @@ class Workers:
         for i in range(count):
             port = procs.free_port()
             argv = [ctx.cluster.bin['worker'], '--config', ctx.config, '--metrics-address', f'127.0.0.1:{port}']
+            if Workers.log_level:
+                argv += ['--log-level', Workers.log_level]
             child = procs.Child(f'{tag}-worker{i + 1}', argv, ctx.dir, env)
             child.port = port
             self.children.append(child)
@@ -131,6 +137,11 @@ class Workers:
             rc = c.stop()
             if rc != 0:
                 bad.append(f'{c.name} exited {rc}:\n{c.log_tail()}')
+            if Workers.log_level:  # kept beside the context folder, which the clean-up removes
+                kept = os.path.join(os.path.dirname(self.ctx.dir), 'logs', f'{self.ctx.id}-{c.name}.log')
+                os.makedirs(os.path.dirname(kept), exist_ok=True)
+                shutil.copyfile(c.err_path, kept)
+                log(f'{c.name} log kept: {kept}')
         if bad:
             raise BenchError('worker did not stop cleanly: ' + '\n'.join(bad))
 
@@ -142,6 +153,8 @@ class Runner:
         self.opts = opts
         self.work_root = work_root
         self.contexts = []
+        Workers.log_level = getattr(opts, 'worker_log_level', None)
+        Context.kafka_properties = dict(getattr(opts, 'kafka_property', None) or {})
 
     def new_context(self, label):
         ctx = Context(self.cluster, label, self.work_root)
@@ -358,19 +371,22 @@ class Runner:
                 raise BenchError(f'{run_id}: {total} of {count} events applied after {timeout} s')
             time.sleep(0.1)
 
-    def run_s4(self, ctx, workers_count):
+    def run_s4(self, ctx, workers_count, rate=None, scenario='S4'):
+        """S4 at `rate` events/s (default --stream-rate): fresh workers, the stream tool, every event
+        counted as applied and none failed; one result line named `scenario`."""
         o = self.opts
-        run_id = f'bench-stream-{ctx.id}'
+        rate = o.stream_rate if rate is None else rate
+        run_id = f'bench-stream-{ctx.id}' + ('' if scenario == 'S4' else f'-r{rate:g}')
         ctx.stream_run_ids.append(run_id)
         ctx.stream_run_ids.append(run_id + '-warmup')
         binaries = fingerprint(self.cluster, ('stream', 'worker'))
-        workers = Workers(ctx, workers_count, 's4')
+        workers = Workers(ctx, workers_count, scenario.lower().replace('/', '-'))  # s4, s4-r2000
         stream = None
         try:
             workers.wait_ready()
             stream = procs.Child('s4-stream', [self.cluster.bin['stream'], '--config', ctx.config, '--source',
                                                ctx.source, '--rows', str(o.rows), '--seed', str(o.seed), '--rate',
-                                               str(o.stream_rate), '--seconds', str(o.stream_seconds), '--run-id',
+                                               f'{rate:g}', '--seconds', str(o.stream_seconds), '--run-id',
                                                run_id, '--wait-for-go'], ctx.dir, self.cluster.env, stdin_pipe=True)
             # The stream tool's one warm-up event (its producer learning the topic) is applied before the
             # first sample, so that its start-up second is not in S4's latencies.
@@ -390,7 +406,7 @@ class Runner:
             total, failed = self._wait_applied(run_id, sent, 300)
             wall = time.monotonic() - t0
             after = Snapshot(ctx, workers)
-            r = measured(ctx, workers, before, after, 'S4', o.rows)
+            r = measured(ctx, workers, before, after, scenario, o.rows)
         finally:
             if stream is not None and stream.alive():
                 stream.stop()
@@ -399,20 +415,45 @@ class Runner:
         r['cpu_s'] = {'stream': _round(s_cpu, 2), **r['cpu_s']}
         r['peak_rss_mib'] = {'stream': _round(s_rss, 1), **r['peak_rss_mib']}
         if failed or r['events_dead_lettered']:
-            raise BenchError(f'S4: {failed} events failed / {r["events_dead_lettered"]} dead-lettered')
+            raise BenchError(f'{scenario}: {failed} events failed / {r["events_dead_lettered"]} dead-lettered')
         wm = r['kafka_messages_watermark']
         if wm is not None and wm != sent:
-            raise BenchError(f'S4: topic high watermarks moved by {wm}, the stream tool sent {sent}')
-        r.update({'wall_s': _round(wall, 3), 'rows_per_s': _round(report['achieved_rate'], 1),
+            raise BenchError(f'{scenario}: topic high watermarks moved by {wm}, the stream tool sent {sent}')
+        r.update({'wall_s': _round(wall, 3), 'rows_per_s': _round(report['achieved_rate'], 1), 'stream_rate': rate,
                   'kafka_messages': sent, 'kafka_messages_check': 'high watermarks agree' if wm is not None else None,
                   'stream_report': report, 'binaries': binaries, 'verify': f'run_apply_stats: {total} of {sent} events applied, 0 failed'})
         limits.single_row(self.cluster, ctx, r, o.rows)
         return r
 
+    def run_s4_sweep(self, ctx, workers_count, keep, emit_summary):
+        """S4 once per rate of --stream-rates, in increasing order (lines S4/r<rate>), then one S4-SWEEP
+        line: p50/p99 per rate and the highest rate whose p99 stayed <= 100 ms (report.sweep_summary).
+        A rate whose p99 exceeds the bound ends the sweep: the higher rates would only queue more."""
+        points = []
+        for rate in sorted(self.opts.stream_rates):
+            r = self.run_s4(ctx, workers_count, rate, scenario=f'S4/r{rate:g}')
+            keep(r)
+            points.append(r)
+            if not report.within(r, report.SWEEP_P99_BOUND_S):
+                skipped = [x for x in sorted(self.opts.stream_rates) if x > rate]
+                if skipped:
+                    log(f'S4 sweep: p99 {r["latency_p99_s"]} s > {report.SWEEP_P99_BOUND_S} s at {rate:g}/s; '
+                        f'not running {skipped}')
+                break
+        summary = report.sweep_summary(points, self.opts.stream_rates)
+        summary.update({'rows': self.opts.rows, 'workers': workers_count, 'stream_seconds': self.opts.stream_seconds})
+        emit_summary(summary)
+
     def run_all(self, scenarios, repeat_index, emit):
         """Runs the selected scenarios once, passing each result dict to `emit` as soon as it is done."""
         o = self.opts
         base = self.data.sheet(o.rows, o.seed)
+
+        def emit_summary(r):
+            r['repeat'] = repeat_index
+            log(f'{r["scenario"]}: highest rate with p99 <= 100 ms: {r["max_rate_p99_le_100ms"]}'
+                + (' (every swept rate met it: a lower bound)' if r['max_rate_is_lower_bound'] else ''))
+            emit(r)
 
         def keep(r):
             r['repeat'] = repeat_index
@@ -433,8 +474,10 @@ class Runner:
                 keep(self.run_s2(ctx, current, counts, o.workers))
             if 'S3' in scenarios:
                 keep(self.run_s3(ctx, current, o.workers))
-            if 'S4' in scenarios:
+            if 'S4' in scenarios and not o.stream_rates:
                 keep(self.run_s4(ctx, o.workers))
+            elif 'S4' in scenarios:
+                self.run_s4_sweep(ctx, o.workers, keep, emit_summary)
             self.cleanup()
         if any(s in scenarios for s in SINK):
             self.run_sink_all(scenarios, base, keep)
@@ -520,10 +563,10 @@ class Runner:
                 checks.append(('>= 3x peer', r['speedup_vs_peer'] >= 3))
             if workers_rss is not None:
                 checks.append(('worker RSS <= 256 MiB', workers_rss <= 256))
-        elif s == 'S4':
+        elif s == 'S4' or s.startswith('S4/'):
             checks.append(('p99 <= 100 ms', r['latency_p99_s'] is not None and r['latency_p99_s'] <= 0.1
                            and not r['latency_p99_capped']))
             checks.append(('p99 <= 50 ms (issue 12)', r['latency_p99_s'] is not None and r['latency_p99_s'] <= 0.05
                            and not r['latency_p99_capped']))
-        applies = million or s == 'S4'
+        applies = million or s == 'S4' or s.startswith('S4/')
         r['targets'] = {name: ok for name, ok in checks} if applies else 'stated for 1,000,000 rows; not evaluated'

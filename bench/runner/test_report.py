@@ -56,6 +56,53 @@ class BatchSizeTest(unittest.TestCase):
             report.worker_batch_size('', 'int other = 1;')
 
 
+def s4(rate, p99, p50=0.01, achieved=None, capped=False):
+    return {'scenario': f'S4/r{rate:g}', 'stream_rate': rate, 'rows_per_s': rate if achieved is None else achieved,
+            'latency_p50_s': p50, 'latency_p99_s': p99, 'latency_p99_capped': capped, 'latency_mean_s': p50,
+            'kafka_messages': int(rate * 10), 'batches': 100, 'stream_report': {'max_behind_schedule_ms': 1.0}}
+
+
+class SweepTest(unittest.TestCase):
+    def test_the_highest_rate_before_the_first_miss(self):
+        rates = [1000, 2000, 4000, 8000]
+        s = report.sweep_summary([s4(1000, 0.02), s4(2000, 0.04), s4(4000, 0.3)], rates)
+        self.assertEqual(s['scenario'], 'S4-SWEEP')
+        self.assertEqual(s['max_rate_p99_le_100ms'], 2000)
+        self.assertFalse(s['max_rate_is_lower_bound'])
+        self.assertEqual([x['rate'] for x in s['rates']], rates)
+        self.assertEqual([x['run'] for x in s['rates']], [True, True, True, False])
+        self.assertEqual(s['rates'][1]['p99_s'], 0.04)
+
+    def test_a_rate_that_meets_the_bound_above_a_miss_does_not_count(self):
+        s = report.sweep_summary([s4(1000, 0.02), s4(2000, 0.2), s4(4000, 0.05)], [1000, 2000, 4000])
+        self.assertEqual(s['max_rate_p99_le_100ms'], 1000)
+
+    def test_every_rate_met_is_a_lower_bound(self):
+        s = report.sweep_summary([s4(1000, 0.02), s4(2000, 0.1)], [2000, 1000])
+        self.assertEqual(s['max_rate_p99_le_100ms'], 2000)  # exactly 100 ms is within
+        self.assertTrue(s['max_rate_is_lower_bound'])
+
+    def test_none_when_the_lowest_rate_misses(self):
+        s = report.sweep_summary([s4(1000, 0.5)], [1000, 2000])
+        self.assertIsNone(s['max_rate_p99_le_100ms'])
+        self.assertFalse(s['max_rate_is_lower_bound'])
+
+    def test_a_capped_p99_or_a_rate_the_sender_did_not_keep_misses(self):
+        self.assertFalse(report.within(s4(1000, 0.05, capped=True), 0.1))
+        self.assertFalse(report.within(s4(8000, 0.05, achieved=7000), 0.1))  # 87.5% of the asked rate
+        self.assertTrue(report.within(s4(8000, 0.05, achieved=7700), 0.1))
+        self.assertFalse(report.within(s4(1000, None), 0.1))
+        s = report.sweep_summary([s4(1000, 0.02), s4(2000, 0.03, achieved=1500)], [1000, 2000])
+        self.assertEqual(s['max_rate_p99_le_100ms'], 1000)
+        self.assertFalse(s['rates'][1]['rate_kept'])
+
+    def test_the_table_names_each_rate_and_the_result(self):
+        t = report.sweep_table(report.sweep_summary([s4(1000, 0.02), s4(2000, 0.3)], [1000, 2000, 4000]))
+        self.assertIn('| 1,000 | 1,000 | 0.010 | 0.020 |', t)
+        self.assertIn('| 4,000 | not run', t)
+        self.assertIn('highest rate with p99 <= 100 ms: 1,000', t)
+
+
 class CurveTest(unittest.TestCase):
     def results(self):
         return [line('S1', 100000, 10.0), line('S1', 100000, 12.0, repeat=2), line('S1', 100000, 11.0, repeat=3),
