@@ -169,14 +169,20 @@ bool Mapper::map(const SourceRecord& record, common::ChangeEvent& event, RowErro
   std::string message;
   for (const auto& column : columns_) {
     const auto& f = *column.field;
-    std::optional<common::Value> v;
-    v = typed ? typed_value(f, value(column.index), message) : common::coerce_text(f, cell(column.index), message);
-    if (!v) {
+    bool ok = false;
+    if (typed) {
+      auto v = typed_value(f, value(column.index), message);
+      if (v) (*fields)[f.name] = std::move(*v);
+      ok = v.has_value();
+    } else {
+      // Coerced in place: the reused event's value keeps its string's capacity.
+      ok = common::coerce_text_into(f, cell(column.index), (*fields)[f.name], message);
+    }
+    if (!ok) {
       const auto shown = typed ? common::describe_value(value(column.index)) : cell(column.index);
       error = {record.position, event.key(), column.name, shown, message};
       return false;
     }
-    (*fields)[f.name] = std::move(*v);
   }
   // Computed fields before the checksum: it covers them, so a rule change re-publishes exactly
   // the records whose score or segment changes.

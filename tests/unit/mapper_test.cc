@@ -127,5 +127,56 @@ TEST(Mapper, R9_ThePreSortedChecksumEqualsTheGeneralOneAndFallsBackForOtherNames
   EXPECT_EQ(common::fields_checksum(fields, {"a", "b", "c"}, scratch), common::fields_checksum(fields));
 }
 
+// In-place coercion (the hot path's coerce_text_into) into a value that held any other kind, or the
+// same kind with other content, gives byte for byte the value coerce_text gives, and the same error.
+TEST(Mapper, R2_CoercionInPlaceEqualsAFreshCoercionWhateverTheValueHeldBefore) {
+  using common::FieldType;
+  using common::Normalize;
+  std::vector<common::FieldConfig> fields;
+  for (const auto type : {FieldType::kText, FieldType::kInt, FieldType::kFloat, FieldType::kBool,
+                          FieldType::kTimestamp, FieldType::kDate, FieldType::kJson, FieldType::kTextList}) {
+    for (const auto normalize : {Normalize::kNone, Normalize::kTrim, Normalize::kLower, Normalize::kLowerTrim}) {
+      for (const bool required : {false, true}) {
+        common::FieldConfig f;
+        f.name = "f";
+        f.type = type;
+        f.normalize = normalize;
+        f.required = required;
+        fields.push_back(f);
+      }
+    }
+  }
+  const std::vector<std::string> raws = {"", " ", "  Ann@ACME.com ", "ÄÖ Straße", "42", " -7 ", "42.0", "+-5", "1.5",
+                                         "-0", "yes", "FALSE", "2026-01-02", "2026-01-02 03:04:05.5+02:00",
+                                         "[1, 2]", "{\"a\": 1}", "a, B ,,c", "x,y,z,w,v"};
+  std::vector<common::Value> before(8);
+  before[1].set_null_value(true);
+  before[2].set_string_value(std::string(100, 'z'));
+  before[3].set_int_value(5);
+  before[4].set_double_value(2.5);
+  before[5].set_bool_value(true);
+  before[6].set_timestamp_micros(9);
+  for (const auto* item : {"p", "q", "r", "s", "t", "u"}) before[7].mutable_string_list()->add_values(item);
+  int checked = 0;
+  for (const auto& f : fields) {
+    for (const auto& raw : raws) {
+      std::string fresh_error;
+      const auto fresh = common::coerce_text(f, raw, fresh_error);
+      for (const auto& held : before) {
+        common::Value slot = held;
+        std::string error;
+        ASSERT_EQ(common::coerce_text_into(f, raw, slot, error), fresh.has_value()) << raw;
+        EXPECT_EQ(error, fresh_error) << raw;
+        if (!fresh) continue;
+        EXPECT_EQ(slot.SerializeAsString(), fresh->SerializeAsString())
+            << "type " << static_cast<int>(f.type) << " normalize " << static_cast<int>(f.normalize) << " raw '"
+            << raw << "' over " << common::describe_value(held);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 1000);
+}
+
 }  // namespace
 }  // namespace leadsync::producers
