@@ -168,6 +168,12 @@ class Context:
         y = _replace_once(y, r'^(\s+schema:\s*).*$', rf'\g<1>{self.schema}', 'postgres.schema')
         y = _replace_once(y, r'^(\s+-\s+name:\s*).*$', rf'\g<1>{self.source}', 'source name')
         y = _replace_once(y, r'^(\s+url:\s*)leads\.csv.*$', rf'\g<1>"{self.sheet}"', 'source url')
+        # BENCH_KAFKA_PROPERTIES='linger.ms=50,compression.type=zstd': librdkafka properties for every client
+        # of the context (kafka.properties), to measure client settings without a rebuild.
+        extra = [kv.split('=', 1) for kv in os.environ.get('BENCH_KAFKA_PROPERTIES', '').split(',') if kv]
+        if extra:
+            props = ', '.join(f'"{k}": "{v}"' for k, v in extra)
+            y = _replace_once(y, r'^kafka:\s*$', f'kafka:\n  properties: {{{props}}}', 'kafka section')
         header = (f'# Written by bench/run from examples/leadsync.yaml for benchmark context {self.id}:\n'
                   '# own topics, group, schema and source name. Removed by the runner unless --keep.\n')
         with open(self.config, 'w') as f:
