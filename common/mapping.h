@@ -67,4 +67,12 @@ namespace leadsync::common {
 // back to it).
 uint64_t fields_checksum(const FieldMap& fields, const std::vector<std::string>& sorted_names, std::string& scratch);
 
+// fields_checksum() of a map that holds exactly `n` fields, given here sorted by name (std::string's <):
+// the value of fields[i].name is *fields[i].value. Reuses `scratch`.
+struct NamedValue {
+  const std::string* name;
+  const Value* value;
+};
+uint64_t fields_checksum(const NamedValue* fields, std::size_t n, std::string& scratch);
+
 }  // namespace leadsync::common

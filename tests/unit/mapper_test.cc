@@ -178,5 +178,50 @@ TEST(Mapper, R2_CoercionInPlaceEqualsAFreshCoercionWhateverTheValueHeldBefore) {
   EXPECT_GT(checked, 1000);
 }
 
+// A mapping without rules keeps slots into the reused event's field map: every record, after
+// failures and after an event that held another mapping's fields, carries exactly what a fresh
+// event would, and the checksum computed through the slots is the general one (R9).
+TEST(Mapper, R9_AnEventReusedWithSlotsCarriesExactlyWhatAFreshEventWould) {
+  std::string text = kConfig;
+  text = text.substr(0, text.find("    scoring:")) + text.substr(text.find("sources:"));
+  for (const auto* line : {"      priority: {type: int, role: rules}\n", "      segment: {type: text, role: rules}\n"}) {
+    text.erase(text.find(line), std::string(line).size());
+  }
+  const auto config = common::parse_config(text);
+  const auto& source = config.sources.at(0);
+  Columns columns;
+  const Mapper mapper(source, config.entity(source.entity), columns);
+  common::ChangeEvent reused;
+  std::vector<common::Value*> slots;
+  int mapped = 0;
+  for (int pass = 0; pass < 3; ++pass) {
+    if (pass == 2) {  // another mapping's event with as many fields: nothing of it may stay
+      reused.mutable_fields()->clear();
+      slots.clear();
+      for (const auto* name : {"a", "b", "c", "d", "e", "f"}) (*reused.mutable_fields())[name].set_string_value("x");
+    }
+    for (const auto& record : rows()) {
+      common::ChangeEvent fresh;
+      RowError fresh_error, reused_error;
+      const bool ok = mapper.map(record, fresh, fresh_error);
+      ASSERT_EQ(mapper.map(record, reused, reused_error, slots), ok) << "line " << record.position;
+      if (!ok) {
+        EXPECT_EQ(reused_error.message, fresh_error.message);
+        continue;
+      }
+      ++mapped;
+      EXPECT_EQ(slots.size(), 6u);
+      EXPECT_EQ(reused.fields_size(), fresh.fields_size()) << "line " << record.position;
+      EXPECT_EQ(reused.checksum(), fresh.checksum()) << "line " << record.position;
+      EXPECT_EQ(reused.checksum(), common::fields_checksum(reused.fields()));
+      for (const auto& [name, value] : fresh.fields()) {
+        ASSERT_TRUE(reused.fields().contains(name)) << name;
+        EXPECT_EQ(reused.fields().at(name).SerializeAsString(), value.SerializeAsString()) << name;
+      }
+    }
+  }
+  EXPECT_EQ(mapped, 15);
+}
+
 }  // namespace
 }  // namespace leadsync::producers
