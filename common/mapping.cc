@@ -4,6 +4,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -74,7 +75,11 @@ bool valid_date(int y, int m, int d) {
 
 void put_u64(std::string& buf, uint64_t v) {
   char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(b, &v, 8);  // the same bytes as the loop below, in one move
+  } else {
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  }
   buf.append(b, 8);
 }
 
@@ -168,43 +173,71 @@ std::string normalize_text(const FieldConfig& f, std::string_view text) { return
 
 std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std::string& error) {
   Value v;
+  if (!coerce_text_into(f, raw, v, error)) return std::nullopt;
+  return v;
+}
+
+namespace {
+
+// normalized() into `out`, reusing its capacity.
+void normalize_into(const FieldConfig& f, std::string_view s, std::string& out) {
+  if (f.normalize == Normalize::kTrim || f.normalize == Normalize::kLowerTrim) s = trim(s);
+  out.assign(s.data(), s.size());
+  if (f.normalize == Normalize::kLower || f.normalize == Normalize::kLowerTrim) {
+    for (auto& c : out) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+}
+
+// The string of `v`'s string kind (set to it, empty, if `v` holds another kind), with its capacity.
+std::string& string_slot(Value& v) {
+  if (v.kind_case() != Value::kStringValue) v.set_string_value(std::string());
+  return *v.mutable_string_value();
+}
+
+}  // namespace
+
+bool coerce_text_into(const FieldConfig& f, std::string_view raw, Value& v, std::string& error) {
   const auto t = trim(raw);
   if (f.type == FieldType::kTextList) {
     auto* list = v.mutable_string_list();
+    auto* values = list->mutable_values();
+    values->Clear();  // keeps the strings allocated: Add() below reuses them
     std::string_view rest = raw;
     while (!rest.empty()) {
       const auto cut = rest.find(f.separator);
       const auto item = trim(rest.substr(0, cut));
-      if (!item.empty()) list->add_values(normalized(f, item));
+      if (!item.empty()) normalize_into(f, item, *values->Add());
       if (cut == std::string_view::npos) break;
       rest.remove_prefix(cut + f.separator.size());
     }
     if (f.required && list->values_size() == 0) {
       error = "field '" + f.name + "' is required but the list is empty";
-      return std::nullopt;
+      return false;
     }
-    return v;
+    return true;
   }
   if (t.empty() && (f.type != FieldType::kText || f.normalize == Normalize::kTrim ||
                     f.normalize == Normalize::kLowerTrim || raw.empty())) {
     if (f.required) {
       error = "field '" + f.name + "' is required but the value is empty";
-      return std::nullopt;
+      return false;
     }
     v.set_null_value(true);
-    return v;
+    return true;
   }
   switch (f.type) {
     case FieldType::kText:
-      v.set_string_value(normalized(f, raw));
-      return v;
+      normalize_into(f, raw, string_slot(v));
+      return true;
     case FieldType::kInt: {
       int64_t n = 0;
       const auto* end = t.data() + t.size();
       const auto* begin = t.data() + (t.front() == '+' ? 1 : 0);
       if (begin != end && (*begin == '+' || (begin != t.data() && *begin == '-'))) {
         error = "field '" + f.name + "' expects an integer, got " + quote_value(raw);
-        return std::nullopt;  // "+-5": one sign only
+        return false;  // "+-5": one sign only
       }
       auto [p, ec] = std::from_chars(begin, end, n);
       if (ec != std::errc() || p != end) {
@@ -213,13 +246,13 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
         auto [p2, ec2] = std::from_chars(begin, end, d);
         if (ec2 == std::errc() && p2 == end && std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9.0e15) {
           v.set_int_value(static_cast<int64_t>(d));
-          return v;
+          return true;
         }
         error = "field '" + f.name + "' expects an integer, got " + quote_value(raw);
-        return std::nullopt;
+        return false;
       }
       v.set_int_value(n);
-      return v;
+      return true;
     }
     case FieldType::kFloat: {
       double d = 0;
@@ -228,10 +261,10 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
       auto [p, ec] = std::from_chars(begin, end, d);
       if (ec != std::errc() || p != end || !std::isfinite(d) || (begin != t.data() && *begin == '-')) {
         error = "field '" + f.name + "' expects a number, got " + quote_value(raw);
-        return std::nullopt;
+        return false;
       }
       v.set_double_value(d);
-      return v;
+      return true;
     }
     case FieldType::kBool: {
       const auto l = lower_ascii(t);
@@ -241,9 +274,9 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
         v.set_bool_value(false);
       } else {
         error = "field '" + f.name + "' expects true/false, got " + quote_value(raw);
-        return std::nullopt;
+        return false;
       }
-      return v;
+      return true;
     }
     case FieldType::kTimestamp:
     case FieldType::kDate: {
@@ -253,24 +286,24 @@ std::optional<Value> coerce_text(const FieldConfig& f, std::string_view raw, std
                 (f.type == FieldType::kDate ? std::string("date (YYYY-MM-DD)")
                                             : std::string("timestamp (YYYY-MM-DD HH:MM:SS, ISO 8601)")) +
                 ", got " + quote_value(raw);
-        return std::nullopt;
+        return false;
       }
       v.set_timestamp_micros(*micros);
-      return v;
+      return true;
     }
     case FieldType::kJson:
       // jsonb refuses what is not JSON, and \u0000 in a string: say so here, as a row error.
       if (!nlohmann::json::accept(t) || t.find("\\u0000") != std::string_view::npos) {
         error = "field '" + f.name + "' expects JSON, got " + quote_value(raw);
-        return std::nullopt;
+        return false;
       }
       v.set_json_value(std::string(t));
-      return v;
+      return true;
     case FieldType::kTextList:
       break;
   }
   error = "field '" + f.name + "' has an unsupported type";
-  return std::nullopt;
+  return false;
 }
 
 std::string check_value(const FieldConfig& f, const Value& v) {
@@ -392,6 +425,16 @@ uint64_t fields_checksum(const FieldMap& fields, const std::vector<std::string>&
     if (it == fields.end()) return fields_checksum(fields);
     put_field(scratch, name, it->second);
   }
+  return XXH3_64bits(scratch.data(), scratch.size());
+}
+
+}  // namespace leadsync::common
+
+namespace leadsync::common {
+
+uint64_t fields_checksum(const NamedValue* fields, std::size_t n, std::string& scratch) {
+  scratch.clear();
+  for (std::size_t i = 0; i < n; ++i) put_field(scratch, *fields[i].name, *fields[i].value);
   return XXH3_64bits(scratch.data(), scratch.size());
 }
 

@@ -21,6 +21,10 @@ using FieldMap = google::protobuf::Map<std::string, Value>;
 // text_list). On failure returns nullopt and sets `error` to a message naming the field, the value
 // and the expected form; the caller adds the record's position.
 std::optional<Value> coerce_text(const FieldConfig& field, std::string_view raw, std::string& error);
+// The same, into `out` (whatever it held), reusing its string storage: no allocation per value once
+// `out` held the same kind (the producer's hot path). On failure returns false, sets `error`, and
+// leaves `out` in an unspecified state.
+bool coerce_text_into(const FieldConfig& field, std::string_view raw, Value& out, std::string& error);
 
 // The field's `normalize` rule applied to one text (a text value, or one item of a list).
 std::string normalize_text(const FieldConfig& field, std::string_view text);
@@ -62,5 +66,13 @@ namespace leadsync::common {
 // path). The same value as fields_checksum(fields) whatever the map holds (another key set falls
 // back to it).
 uint64_t fields_checksum(const FieldMap& fields, const std::vector<std::string>& sorted_names, std::string& scratch);
+
+// fields_checksum() of a map that holds exactly `n` fields, given here sorted by name (std::string's <):
+// the value of fields[i].name is *fields[i].value. Reuses `scratch`.
+struct NamedValue {
+  const std::string* name;
+  const Value* value;
+};
+uint64_t fields_checksum(const NamedValue* fields, std::size_t n, std::string& scratch);
 
 }  // namespace leadsync::common

@@ -116,6 +116,10 @@ Mapper::Mapper(const common::SourceConfig& source, const common::EntityConfig& e
     if (!entity.rules->segment_field().empty()) held.insert(entity.rules->segment_field());
   }
   sorted_names_.assign(held.begin(), held.end());
+  slots_usable_ = !entity.rules && sorted_names_.size() == columns_.size();
+  for (std::size_t i = 0; i < columns_.size(); ++i) by_name_.push_back(i);
+  std::sort(by_name_.begin(), by_name_.end(),
+            [&](std::size_t a, std::size_t b) { return columns_[a].field->name < columns_[b].field->name; });
 }
 
 bool Mapper::is_blank(const SourceRecord& record) {
@@ -130,6 +134,16 @@ bool Mapper::is_blank(const SourceRecord& record) {
 }
 
 bool Mapper::map(const SourceRecord& record, common::ChangeEvent& event, RowError& error) const {
+  return map_into(record, event, error, nullptr);
+}
+
+bool Mapper::map(const SourceRecord& record, common::ChangeEvent& event, RowError& error,
+                 std::vector<common::Value*>& slots) const {
+  return map_into(record, event, error, &slots);
+}
+
+bool Mapper::map_into(const SourceRecord& record, common::ChangeEvent& event, RowError& error,
+                      std::vector<common::Value*>* slots) const {
   static const std::string kEmpty;
   static const common::Value kAbsent;
   const bool typed = record.kind == CellKind::kTyped;
@@ -143,7 +157,13 @@ bool Mapper::map(const SourceRecord& record, common::ChangeEvent& event, RowErro
   // keeps its entries (and their capacity) when it holds exactly this mapping's names, each of which
   // is set again; anything else starts from an empty map.
   auto* fields = event.mutable_fields();
-  if (fields->size() != sorted_names_.size()) fields->clear();
+  if (fields->size() != sorted_names_.size()) {
+    fields->clear();
+    if (slots) slots->clear();
+  }
+  // The slots point into the field map's entries, which stay where they are until erased.
+  const bool slotted = slots && slots_usable_ && !typed;
+  const bool cached = slotted && slots->size() == columns_.size();
   event.clear_event_id();
   event.clear_partial();
   event.clear_source_version();
@@ -167,21 +187,40 @@ bool Mapper::map(const SourceRecord& record, common::ChangeEvent& event, RowErro
   event.mutable_origin()->assign(source_.name);
   event.set_op(leadsync::v1::OP_UPSERT);
   std::string message;
-  for (const auto& column : columns_) {
+  for (std::size_t i = 0; i < columns_.size(); ++i) {
+    const auto& column = columns_[i];
     const auto& f = *column.field;
-    std::optional<common::Value> v;
-    v = typed ? typed_value(f, value(column.index), message) : common::coerce_text(f, cell(column.index), message);
-    if (!v) {
+    bool ok = false;
+    if (typed) {
+      auto v = typed_value(f, value(column.index), message);
+      if (v) (*fields)[f.name] = std::move(*v);
+      ok = v.has_value();
+    } else {
+      // Coerced in place: the reused event's value keeps its string's capacity.
+      ok = common::coerce_text_into(f, cell(column.index), cached ? *(*slots)[i] : (*fields)[f.name], message);
+    }
+    if (!ok) {
       const auto shown = typed ? common::describe_value(value(column.index)) : cell(column.index);
       error = {record.position, event.key(), column.name, shown, message};
       return false;
     }
-    (*fields)[f.name] = std::move(*v);
   }
   // Computed fields before the checksum: it covers them, so a rule change re-publishes exactly
   // the records whose score or segment changes.
   if (entity_.rules) entity_.rules->apply(*fields, now_micros_);
+  if (cached) {
+    // The slots' map holds exactly these fields: checksummed in name order without a lookup.
+    thread_local std::vector<common::NamedValue> named;
+    named.resize(by_name_.size());
+    for (std::size_t k = 0; k < by_name_.size(); ++k) {
+      named[k] = {&columns_[by_name_[k]].field->name, (*slots)[by_name_[k]]};
+    }
+    thread_local std::string encoded;
+    event.set_checksum(common::fields_checksum(named.data(), named.size(), encoded));
+    return true;
+  }
   if (fields->size() != sorted_names_.size()) {
+    if (slots) slots->clear();
     // A reused event that held other names: only this mapping's fields go out.
     for (auto it = fields->begin(); it != fields->end();) {
       if (std::binary_search(sorted_names_.begin(), sorted_names_.end(), it->first)) {
@@ -193,6 +232,10 @@ bool Mapper::map(const SourceRecord& record, common::ChangeEvent& event, RowErro
   }
   thread_local std::string scratch;  // the checksum's encoding buffer, reused
   event.set_checksum(common::fields_checksum(*fields, sorted_names_, scratch));
+  if (slotted) {
+    slots->resize(columns_.size());
+    for (std::size_t i = 0; i < columns_.size(); ++i) (*slots)[i] = &fields->at(columns_[i].field->name);
+  }
   return true;
 }
 

@@ -31,6 +31,11 @@ class Mapper {
   // string value is read like a text cell; a list field's coerce rule decides what a single string,
   // NULL or an absent value becomes).
   bool map(const SourceRecord& record, common::ChangeEvent& event, RowError& error) const;
+  // The same, for an event reused with `slots` (kept beside it, empty at first): where each mapped
+  // column's value sits in the event's field map, so that a reused event's fields are set and
+  // checksummed without a map lookup. Only this mapper may touch the event's fields between calls.
+  bool map(const SourceRecord& record, common::ChangeEvent& event, RowError& error,
+           std::vector<common::Value*>& slots) const;
 
   // The clock of the entity's rules (age_days): the run's start, so that one run scores every record
   // against the same instant. Defaults to the construction time.
@@ -51,6 +56,12 @@ class Mapper {
   std::size_t key_index_ = 0;
   std::vector<std::string> unmapped_;
   std::vector<std::string> sorted_names_;  // the fields of a mapped event, sorted (the checksum's order)
+  // Text records of a mapping without rules whose columns map to distinct fields: map() can keep
+  // slots; `by_name_` lists the columns in their fields' name order.
+  bool slots_usable_ = false;
+  std::vector<std::size_t> by_name_;
+  bool map_into(const SourceRecord& record, common::ChangeEvent& event, RowError& error,
+                std::vector<common::Value*>* slots) const;
   int64_t now_micros_ = 0;
 };
 

@@ -107,7 +107,7 @@ void ReadAhead::map_batch(ReadBatch& b) {
       } else if (item.parse_error) {
         item.kind = ReadItem::Kind::kUnreadable;
       } else {
-        item.kind = mapper_.map(item.record, item.event, item.error) ? ReadItem::Kind::kMapped
+        item.kind = mapper_.map(item.record, item.event, item.error, item.slots) ? ReadItem::Kind::kMapped
                                                                      : ReadItem::Kind::kRejected;
       }
     } catch (...) {

@@ -41,6 +41,7 @@ struct ReadItem {
   SourceRecord record;
   std::optional<std::string> parse_error;
   common::ChangeEvent event;
+  std::vector<common::Value*> slots;  // the event's field slots (Mapper::map)
   RowError error;
 };
 

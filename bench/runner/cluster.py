@@ -171,8 +171,13 @@ class Context:
         y = _replace_once(y, r'^(\s+schema:\s*).*$', rf'\g<1>{self.schema}', 'postgres.schema')
         y = _replace_once(y, r'^(\s+-\s+name:\s*).*$', rf'\g<1>{self.source}', 'source name')
         y = _replace_once(y, r'^(\s+url:\s*)leads\.csv.*$', rf'\g<1>"{self.sheet}"', 'source url')
-        if self.kafka_properties:
-            props = ', '.join(f'{json.dumps(k)}: {json.dumps(v)}' for k, v in sorted(self.kafka_properties.items()))
+        # --kafka-property K=V, and BENCH_KAFKA_PROPERTIES='linger.ms=50,compression.type=zstd' from the
+        # environment: librdkafka properties for every client of the context (kafka.properties), to measure
+        # client settings without a rebuild. The option wins over the environment.
+        props_in = dict(kv.split('=', 1) for kv in os.environ.get('BENCH_KAFKA_PROPERTIES', '').split(',') if kv)
+        props_in.update(self.kafka_properties or {})
+        if props_in:
+            props = ', '.join(f'{json.dumps(k)}: {json.dumps(v)}' for k, v in sorted(props_in.items()))
             y = _replace_once(y, r'^(\s+dlq_topic:\s*.*)$', rf'\g<1>\n  properties: {{{props}}}', 'kafka.dlq_topic')
         header = (f'# Written by bench/run from examples/leadsync.yaml for benchmark context {self.id}:\n'
                   '# own topics, group, schema and source name. Removed by the runner unless --keep.\n')

@@ -127,5 +127,101 @@ TEST(Mapper, R9_ThePreSortedChecksumEqualsTheGeneralOneAndFallsBackForOtherNames
   EXPECT_EQ(common::fields_checksum(fields, {"a", "b", "c"}, scratch), common::fields_checksum(fields));
 }
 
+// In-place coercion (the hot path's coerce_text_into) into a value that held any other kind, or the
+// same kind with other content, gives byte for byte the value coerce_text gives, and the same error.
+TEST(Mapper, R2_CoercionInPlaceEqualsAFreshCoercionWhateverTheValueHeldBefore) {
+  using common::FieldType;
+  using common::Normalize;
+  std::vector<common::FieldConfig> fields;
+  for (const auto type : {FieldType::kText, FieldType::kInt, FieldType::kFloat, FieldType::kBool,
+                          FieldType::kTimestamp, FieldType::kDate, FieldType::kJson, FieldType::kTextList}) {
+    for (const auto normalize : {Normalize::kNone, Normalize::kTrim, Normalize::kLower, Normalize::kLowerTrim}) {
+      for (const bool required : {false, true}) {
+        common::FieldConfig f;
+        f.name = "f";
+        f.type = type;
+        f.normalize = normalize;
+        f.required = required;
+        fields.push_back(f);
+      }
+    }
+  }
+  const std::vector<std::string> raws = {"", " ", "  Ann@ACME.com ", "ÄÖ Straße", "42", " -7 ", "42.0", "+-5", "1.5",
+                                         "-0", "yes", "FALSE", "2026-01-02", "2026-01-02 03:04:05.5+02:00",
+                                         "[1, 2]", "{\"a\": 1}", "a, B ,,c", "x,y,z,w,v"};
+  std::vector<common::Value> before(8);
+  before[1].set_null_value(true);
+  before[2].set_string_value(std::string(100, 'z'));
+  before[3].set_int_value(5);
+  before[4].set_double_value(2.5);
+  before[5].set_bool_value(true);
+  before[6].set_timestamp_micros(9);
+  for (const auto* item : {"p", "q", "r", "s", "t", "u"}) before[7].mutable_string_list()->add_values(item);
+  int checked = 0;
+  for (const auto& f : fields) {
+    for (const auto& raw : raws) {
+      std::string fresh_error;
+      const auto fresh = common::coerce_text(f, raw, fresh_error);
+      for (const auto& held : before) {
+        common::Value slot = held;
+        std::string error;
+        ASSERT_EQ(common::coerce_text_into(f, raw, slot, error), fresh.has_value()) << raw;
+        EXPECT_EQ(error, fresh_error) << raw;
+        if (!fresh) continue;
+        EXPECT_EQ(slot.SerializeAsString(), fresh->SerializeAsString())
+            << "type " << static_cast<int>(f.type) << " normalize " << static_cast<int>(f.normalize) << " raw '"
+            << raw << "' over " << common::describe_value(held);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 1000);
+}
+
+// A mapping without rules keeps slots into the reused event's field map: every record, after
+// failures and after an event that held another mapping's fields, carries exactly what a fresh
+// event would, and the checksum computed through the slots is the general one (R9).
+TEST(Mapper, R9_AnEventReusedWithSlotsCarriesExactlyWhatAFreshEventWould) {
+  std::string text = kConfig;
+  text = text.substr(0, text.find("    scoring:")) + text.substr(text.find("sources:"));
+  for (const auto* line : {"      priority: {type: int, role: rules}\n", "      segment: {type: text, role: rules}\n"}) {
+    text.erase(text.find(line), std::string(line).size());
+  }
+  const auto config = common::parse_config(text);
+  const auto& source = config.sources.at(0);
+  Columns columns;
+  const Mapper mapper(source, config.entity(source.entity), columns);
+  common::ChangeEvent reused;
+  std::vector<common::Value*> slots;
+  int mapped = 0;
+  for (int pass = 0; pass < 3; ++pass) {
+    if (pass == 2) {  // another mapping's event with as many fields: nothing of it may stay
+      reused.mutable_fields()->clear();
+      slots.clear();
+      for (const auto* name : {"a", "b", "c", "d", "e", "f"}) (*reused.mutable_fields())[name].set_string_value("x");
+    }
+    for (const auto& record : rows()) {
+      common::ChangeEvent fresh;
+      RowError fresh_error, reused_error;
+      const bool ok = mapper.map(record, fresh, fresh_error);
+      ASSERT_EQ(mapper.map(record, reused, reused_error, slots), ok) << "line " << record.position;
+      if (!ok) {
+        EXPECT_EQ(reused_error.message, fresh_error.message);
+        continue;
+      }
+      ++mapped;
+      EXPECT_EQ(slots.size(), 6u);
+      EXPECT_EQ(reused.fields_size(), fresh.fields_size()) << "line " << record.position;
+      EXPECT_EQ(reused.checksum(), fresh.checksum()) << "line " << record.position;
+      EXPECT_EQ(reused.checksum(), common::fields_checksum(reused.fields()));
+      for (const auto& [name, value] : fresh.fields()) {
+        ASSERT_TRUE(reused.fields().contains(name)) << name;
+        EXPECT_EQ(reused.fields().at(name).SerializeAsString(), value.SerializeAsString()) << name;
+      }
+    }
+  }
+  EXPECT_EQ(mapped, 15);
+}
+
 }  // namespace
 }  // namespace leadsync::producers
