@@ -10,7 +10,7 @@ set key top left
 set grid
 set xlabel 'rows'
 set ylabel 'wall s'
-set format x '%.0s%c'
+set format x '%.1s%c'
 f1(x) = slope1 * x
 f2(x) = slope2 * x
 # slope = wall/rows of each file's first line, its smallest point (the runner writes them sorted by rows)
