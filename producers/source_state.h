@@ -9,9 +9,13 @@
 
 #include <pqxx/pqxx>
 
+#include <atomic>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -23,8 +27,15 @@ class SourceState {
  public:
   enum class Seen { kNew, kChanged, kUnchanged, kDuplicate };
 
-  // Reads the stored checksums of `source` (streamed through a cursor).
-  void load(pqxx::connection& conn, const std::string& source);
+  // Reads the stored checksums of `source`: a binary COPY streamed over a connection of its own to
+  // `postgres_url` (PostgreSQL produces the rows while this parses them). `cancelled`, when given and
+  // set, ends the load early (StateLoad's destructor). Only into a SourceState nothing was observed in.
+  void load(const std::string& postgres_url, const std::string& source, const std::atomic<bool>* cancelled = nullptr);
+  // The load's parser, public for its tests: `bytes` continue the binary COPY of (key text,
+  // checksum bigint) rows (PostgreSQL's binary COPY format), in any split; each row's key becomes
+  // a known key. end_copy_data() throws unless the data ended with COPY's trailer.
+  void add_copy_data(std::string_view bytes);
+  void end_copy_data();
   // A full publish: every record observed from now on counts as new or changed, whatever its
   // stored checksum (the stored keys still tell which records vanished).
   void ignore_checksums() { ignore_checksums_ = true; }
@@ -63,12 +74,36 @@ class SourceState {
 
  private:
   void seen_now(KeyTable::Id id) { pending_.push_back(id); }
+  std::size_t parse_copy(std::string_view bytes);  // the bytes it used: whole rows (and the header)
   KeyTable table_;
   std::vector<KeyTable::Id> changed_;
   std::vector<KeyTable::Id> pending_;  // seen since the last save_progress()
   std::vector<std::string> forgotten_;
   std::size_t known_ = 0;
   bool ignore_checksums_ = false;
+  // The binary COPY being parsed (add_copy_data).
+  std::string copy_carry_;  // the part of a row (or of the header) that the last bytes cut off
+  bool copy_header_done_ = false;
+  bool copy_ended_ = false;
+};
+
+// SourceState::load in a thread of its own, from construction: the run goes on meanwhile with what
+// needs no state (hashing the snapshot, opening the read), then wait()s. Nothing may touch `state`
+// until wait() returned. A load not waited for is cancelled by the destructor.
+class StateLoad {
+ public:
+  StateLoad(SourceState& state, std::string postgres_url, std::string source);
+  ~StateLoad();
+  StateLoad(const StateLoad&) = delete;
+  StateLoad& operator=(const StateLoad&) = delete;
+
+  // Until the state is loaded; rethrows the load's failure. Returns the seconds waited.
+  double wait();
+
+ private:
+  std::atomic<bool> cancelled_{false};
+  std::exception_ptr failure_;
+  std::thread thread_;
 };
 
 }  // namespace leadsync::producers

@@ -65,11 +65,15 @@ class Run {
     report_.source = source.name;
   }
 
+  // Seconds since `from` (for the debug log's phase durations).
+  static double since(Clock::time_point from) { return std::chrono::duration<double>(Clock::now() - from).count(); }
+
   RunReport execute(std::unique_ptr<SourceAdapter> adapter) {
     const auto started = Clock::now();
     try {
       const auto trigger = options_.state == StateUse::kFull ? common::RunTrigger::kFull : options_.trigger;
       run_ = store_.claim(source_.name, trigger);
+      spdlog::debug("source {}: phase claim {:.3f} s", source_.name, since(started));
       report_.run_id = run_.run_id;
       report_.resumed_from = run_.resumed_from;
       common::RunEnd end;
@@ -94,7 +98,9 @@ class Run {
         report_.message = end.error;
       }
       report_.status = end.status;
+      const auto finishing = Clock::now();
       finish(std::move(end));
+      spdlog::debug("source {}: phase finish {:.3f} s (run {:.3f} s)", source_.name, since(finishing), since(started));
     } catch (const std::exception& e) {
       // The run could not even be recorded (database down, another run active).
       report_.status = common::RunStatus::kFailed;
@@ -139,7 +145,10 @@ class Run {
   // controls; every checkpoint interval, a checkpoint.
   void at_boundary() {
     const auto now = Clock::now();
-    if (now - last_beat_ >= batch_) {
+    // The first records taken show at once (before issue 12's state load in the background, the
+    // load's second or so before the read made the first beat come early in the read by accident).
+    if (now - last_beat_ >= batch_ || (!progress_shown_ && report_.rows_read > 0)) {
+      if (report_.rows_read > 0) progress_shown_ = true;
       last_beat_ = now;
       common::RunProgress progress;
       progress.rows_done = static_cast<int64_t>(report_.rows_read);
@@ -296,13 +305,23 @@ class Run {
   }
 
   void process(SourceAdapter& adapter) {
+    auto phase = Clock::now();
     version_ = store_.next_version(run_, now_micros());
     target_ = read_target_stamp(*conn_, config_, entity_);
     record_rule_set(*conn_, run_.run_id, entity_);
     mapping_ = mapping_fingerprint(source_, entity_, target_.stamp);
     const auto last = store_.last_completed(source_.name);
     const auto full_reason = full_publish_reason(last);
-    if (!start_read(adapter, last, full_reason)) return;
+    spdlog::debug("source {}: phase prepare {:.3f} s", source_.name, since(phase));
+    phase = Clock::now();
+    // The stored state loads in a thread of its own while this one hashes the snapshot and opens
+    // the read (issue 12: at 1M keys the load alone took about 1 s before the read began). The
+    // keep-alive covers the run until the load is in: the run cannot heartbeat while it waits.
+    auto alive_while_loading = keepalive();
+    auto loading = std::make_unique<StateLoad>(state_, config_.postgres.url, source_.name);
+    if (!start_read(adapter, last, full_reason)) return;  // the load is cancelled
+    spdlog::debug("source {}: phase start_read (snapshot hash) {:.3f} s", source_.name, since(phase));
+    phase = Clock::now();
     Mapper mapper(source_, entity_, adapter);
     for (const auto& w : adapter.column_warnings()) warnings_.push_back(w);
     if (!mapper.unmapped_columns().empty()) {
@@ -313,20 +332,23 @@ class Run {
     if (publish_all_) warnings_.push_back("every record was published: " + (full_reason.empty() ? std::string(
         "the interrupted run this one resumes was publishing every record") : full_reason));
     for (const auto& w : warnings_) spdlog::warn("source {}: {}", source_.name, w);
+    producer_.warm_up(config_.kafka.topic);
     {
-      const auto alive = keepalive();
-      state_.load(*conn_, source_.name);
+      const double waited = loading->wait();
+      loading.reset();
       if (!report_.resumed_from.empty()) state_.load_progress(*conn_, source_.name);
+      alive_while_loading.reset();
       // debug, not info: a --once run prints nothing on stderr unless something needs attention.
-      spdlog::debug("source {}: state of {} key(s) loaded ({:.1f} MiB in memory)", source_.name, state_.known(),
-                    static_cast<double>(state_.memory_bytes()) / (1024.0 * 1024.0));
+      spdlog::debug("source {}: state of {} key(s) loaded ({:.1f} MiB in memory) {:.3f} s after the read's start, "
+                    "waited {:.3f} s for it", source_.name, state_.known(),
+                    static_cast<double>(state_.memory_bytes()) / (1024.0 * 1024.0), since(phase), waited);
     }
     if (publish_all_) state_.ignore_checksums();
-    producer_.warm_up(config_.kafka.topic);
     last_checkpoint_ = Clock::now();
 
     read_at_ = adapter.checkpoint();
     read_progress_ = adapter.progress();
+    phase = Clock::now();
     {
       // Read and mapped ahead on both cores; taken here in read order, a batch at a time. Only
       // between batches does the run stand exactly where a batch's checkpoint says.
@@ -340,10 +362,13 @@ class Run {
         read_progress_ = batch->progress;
       }
     }
+    spdlog::debug("source {}: phase read {:.3f} s", source_.name, since(phase));
+    phase = Clock::now();
     // An incremental read names its deletes; what it did not read is not gone.
     if (mode_ == ReadMode::kSnapshot) publish_deletes();
     const auto alive = keepalive();
     wait_for_acks();
+    spdlog::debug("source {}: phase deletes and acks {:.3f} s", source_.name, since(phase));
     // Publishing is done; finish() records it (published_at) with the run's state, in one transaction.
   }
 
@@ -545,6 +570,7 @@ class Run {
   uint64_t valid_rows_ = 0;       // mapped records with a key seen once: only these count as the source's content
   uint64_t unreadable_rows_ = 0;  // rows the source could not parse (their keys unknown)
   Clock::time_point last_beat_ = Clock::now();
+  bool progress_shown_ = false;  // a heartbeat carried rows read
   Clock::time_point last_checkpoint_ = Clock::now();
   const std::chrono::milliseconds checkpoint_every_ =
       options_.checkpoint_every.value_or(config_.runs.checkpoint_interval);
