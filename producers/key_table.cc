@@ -119,6 +119,22 @@ void KeyTable::rebuild_index(std::size_t size) {
   }
 }
 
+void KeyTable::prefetch(std::string_view key, int step) const {
+  if (index_.empty()) return;
+  const std::size_t slot = hash_of(key) & mask_;
+  if (step == 0) {
+    __builtin_prefetch(&index_[slot]);
+    return;
+  }
+  const Id id = index_[slot];
+  if (id == kNone) return;
+  if (step == 1) {
+    __builtin_prefetch(&entries_[id]);
+  } else {
+    __builtin_prefetch(arena_.data() + entries_[id].key_at);
+  }
+}
+
 std::size_t KeyTable::memory_bytes() const {
   return arena_.capacity() + entries_.capacity() * sizeof(Entry) + index_.capacity() * sizeof(Id);
 }

@@ -47,6 +47,11 @@ class KeyTable {
   std::string_view key(Id id) const { return {arena_.data() + entries_[id].key_at, entries_[id].key_size}; }
   std::size_t size() const { return entries_.size(); }
 
+  // Hints that `key` is looked up soon, in three steps a few keys apart (each needs what the one
+  // before brought into the cache): its index slot, then the entry the slot names, then that
+  // entry's key bytes. Nothing changes; a wrong or stale hint only costs a useless prefetch.
+  void prefetch(std::string_view key, int step) const;
+
   // Bytes held (arena, entries, index): the state's memory, for reports.
   std::size_t memory_bytes() const;
 

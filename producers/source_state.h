@@ -45,6 +45,8 @@ class SourceState {
   // Records that the snapshot holds `key` with `checksum` at `line`. For a duplicate key,
   // `first_line` is where the key was seen first and nothing changes.
   Seen observe(std::string_view key, uint64_t checksum, std::size_t line, std::size_t& first_line);
+  // observe(key) comes soon: see KeyTable::prefetch.
+  void prefetch(std::string_view key, int step) const { table_.prefetch(key, step); }
   // A record is present but could not be mapped: it is not a deletion, and its state stays as it was.
   void keep(std::string_view key);
   // A malformed line whose key column is unknown: keeps alive any stored key among its cells.
