@@ -203,5 +203,19 @@ TEST(KeyTable, R9_AReservedTableTakesThatManyKeysWithoutGrowing) {
   EXPECT_EQ(t.find("one more"), 100'000u);
 }
 
+TEST(KeyTable, R9_PrefetchHintsChangeNothingWhateverTheyName) {
+  KeyTable t;
+  for (int step = 0; step < 3; ++step) t.prefetch("nothing yet", step);  // an empty table
+  bool inserted = false;
+  for (int i = 0; i < 5'000; ++i) t.find_or_insert("key-" + std::to_string(i), inserted);
+  for (int i = 0; i < 10'000; ++i) {  // present and absent keys, every step, in any order
+    for (int step = 2; step >= 0; --step) t.prefetch("key-" + std::to_string(i), step);
+  }
+  for (int i = 0; i < 10'000; ++i) {
+    EXPECT_EQ(t.find("key-" + std::to_string(i)), i < 5'000 ? static_cast<KeyTable::Id>(i) : KeyTable::kNone);
+  }
+  EXPECT_EQ(t.size(), 5'000u);
+}
+
 }  // namespace
 }  // namespace leadsync::producers
