@@ -227,7 +227,10 @@ void SourceState::remove(std::string_view key, std::size_t line) {
   e.first_line = static_cast<uint32_t>(line);
   if (e.changed) {  // upserted earlier in this read: the delete wins
     e.changed = false;
-    changed_.erase(std::find(changed_.begin(), changed_.end(), id));
+    const auto at = std::find(changed_.begin(), changed_.end(), id);
+    // Written ahead already: the DELETE of the forgotten keys, later in the same transaction, undoes it.
+    if (static_cast<std::size_t>(at - changed_.begin()) < written_) --written_;
+    changed_.erase(at);
   }
   forgotten_.emplace_back(key);
   seen_now(id);
@@ -249,9 +252,34 @@ std::vector<std::string> SourceState::vanished() const {
   return gone;
 }
 
+void SourceState::upsert_checksums(pqxx::transaction_base& tx, const std::string& source, const std::string& keys,
+                                   const std::string& checksums, int64_t version, const std::string& run_id) {
+  tx.exec_params(
+      "INSERT INTO leadsync.source_state (source, key, checksum, version, run_id) "
+      "SELECT $1, k, c, $4, $5 FROM unnest($2::text[], $3::bigint[]) AS u(k, c) "
+      "ON CONFLICT (source, key) DO UPDATE SET checksum = EXCLUDED.checksum, version = EXCLUDED.version, "
+      "run_id = EXCLUDED.run_id",
+      source, keys, checksums, version, run_id);
+}
+
+std::size_t SourceState::take_unwritten(std::string& keys, std::string& checksums) {
+  common::TextArrayLiteral list;
+  checksums = "{";
+  for (std::size_t j = written_; j < changed_.size(); ++j) {
+    list.add(table_.key(changed_[j]));
+    if (j > written_) checksums += ',';
+    checksums += std::to_string(static_cast<int64_t>(table_.at(changed_[j]).checksum));
+  }
+  checksums += '}';
+  keys = list.str();
+  const auto n = changed_.size() - written_;
+  written_ = changed_.size();
+  return n;
+}
+
 void SourceState::write(pqxx::transaction_base& tx, const std::string& source, int64_t version,
                         const std::string& run_id) const {
-  for (std::size_t i = 0; i < changed_.size(); i += kWriteBatch) {
+  for (std::size_t i = written_; i < changed_.size(); i += kWriteBatch) {
     common::TextArrayLiteral keys;
     std::string checksums = "{";
     for (std::size_t j = i; j < std::min(changed_.size(), i + kWriteBatch); ++j) {
@@ -259,12 +287,7 @@ void SourceState::write(pqxx::transaction_base& tx, const std::string& source, i
       if (j > i) checksums += ',';
       checksums += std::to_string(static_cast<int64_t>(table_.at(changed_[j]).checksum));
     }
-    tx.exec_params(
-        "INSERT INTO leadsync.source_state (source, key, checksum, version, run_id) "
-        "SELECT $1, k, c, $4, $5 FROM unnest($2::text[], $3::bigint[]) AS u(k, c) "
-        "ON CONFLICT (source, key) DO UPDATE SET checksum = EXCLUDED.checksum, version = EXCLUDED.version, "
-        "run_id = EXCLUDED.run_id",
-        source, keys.str(), checksums + "}", version, run_id);
+    upsert_checksums(tx, source, keys.str(), checksums + "}", version, run_id);
   }
   for (std::size_t i = 0; i < forgotten_.size(); i += kWriteBatch) {
     common::TextArrayLiteral gone;
@@ -332,6 +355,70 @@ std::size_t SourceState::load_progress(pqxx::connection& conn, const std::string
 
 void SourceState::clear_progress(pqxx::transaction_base& tx, const std::string& source) {
   tx.exec_params("DELETE FROM leadsync.run_progress_keys WHERE source = $1", source);
+}
+
+StateWriteAhead::StateWriteAhead(std::string postgres_url, std::string source, int64_t version, std::string run_id)
+    : url_(std::move(postgres_url)), source_(std::move(source)), run_id_(std::move(run_id)), version_(version),
+      thread_([this] { loop(); }) {}
+
+StateWriteAhead::~StateWriteAhead() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+    queue_.clear();
+  }
+  wake_.notify_all();
+  thread_.join();
+  tx_.reset();  // not committed: rolled back
+}
+
+void StateWriteAhead::write(std::string keys, std::string checksums) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!failure_.empty()) return;
+    queue_.emplace_back(std::move(keys), std::move(checksums));
+  }
+  wake_.notify_all();
+}
+
+void StateWriteAhead::loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (stop_) return;
+    auto [keys, checksums] = std::move(queue_.front());
+    queue_.pop_front();
+    busy_ = true;
+    lock.unlock();
+    std::string failed;
+    try {
+      if (!tx_) {
+        conn_ = common::pg_connect(url_, "leadsync-producer");
+        tx_ = std::make_unique<pqxx::work>(*conn_);
+      }
+      SourceState::upsert_checksums(*tx_, source_, keys, checksums, version_, run_id_);
+    } catch (const std::exception& e) {
+      failed = e.what();
+      if (failed.empty()) failed = "unknown error";
+    }
+    lock.lock();
+    busy_ = false;
+    if (!failed.empty()) {
+      failure_ = failed;
+      queue_.clear();
+    }
+    wake_.notify_all();
+  }
+}
+
+pqxx::work* StateWriteAhead::finish(std::string& why) {
+  std::unique_lock lock(mutex_);
+  wake_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  if (!failure_.empty()) {
+    why = failure_;
+    return nullptr;
+  }
+  return tx_.get();
 }
 
 }  // namespace leadsync::producers

@@ -32,6 +32,8 @@ constexpr std::size_t kStoredErrorsPerRun = 1000;  // all are counted, the first
 // A batch: at most this long between heartbeats, which carry the run's progress and bring the
 // operator's controls (a cancel stops the run within one), whatever the source's own paging.
 constexpr auto kBatch = std::chrono::milliseconds(500);
+// Changed keys gathered before they are written ahead (StateWriteAhead), in one statement each.
+constexpr std::size_t kWriteAheadKeys = 2'000;
 
 // How a run stopped before its end.
 struct Stopped {
@@ -365,6 +367,7 @@ class Run {
           prefetch_state(*batch, i + 4, 2);
           take(batch->items[i]);
         }
+        if (state_.unwritten() >= kWriteAheadKeys) write_ahead();
         read_at_ = batch->checkpoint;
         read_progress_ = batch->progress;
       }
@@ -381,6 +384,16 @@ class Run {
 
   void prefetch_state(const ReadBatch& batch, std::size_t i, int step) const {
     if (i < batch.count && batch.items[i].kind == ReadItem::Kind::kMapped) state_.prefetch(batch.items[i].event.key(), step);
+  }
+
+  // The changed checksums so far go to the transaction that will complete the run (see StateWriteAhead).
+  void write_ahead() {
+    if (!write_ahead_) {
+      write_ahead_ = std::make_unique<StateWriteAhead>(config_.postgres.url, source_.name, version_, report_.run_id);
+    }
+    std::string keys, checksums;
+    state_.take_unwritten(keys, checksums);
+    write_ahead_->write(std::move(keys), std::move(checksums));
   }
 
   // One record, in read order.
@@ -494,8 +507,21 @@ class Run {
     end.snapshot_hash = snapshot_hash_;
     end.target_stamp = target_.stamp;
     const auto alive = keepalive();
+    // The checksums written ahead are in this transaction; a run that does not complete rolls them back.
+    pqxx::work* ahead = nullptr;
+    if (write_ahead_ && end.status == common::RunStatus::kCompleted) {
+      std::string why;
+      ahead = write_ahead_->finish(why);
+      if (!ahead) {
+        spdlog::warn("source {}: the state written ahead was lost ({}); writing it all now", source_.name,
+                     common::redact(why));
+        state_.unwrite_all();
+      }
+    }
+    if (!ahead) write_ahead_.reset();
     try {
-      pqxx::work tx(*conn_);
+      std::optional<pqxx::work> own;
+      pqxx::work& tx = ahead ? *ahead : own.emplace(*conn_);
       // The state moves with the run's completion in one transaction: both or neither.
       if (end.status == common::RunStatus::kCompleted) {
         state_.write(tx, source_.name, version_, report_.run_id);
@@ -512,15 +538,18 @@ class Run {
       if (!store_.finish(tx, run_, end)) {
         // Marked failed meanwhile (stale heartbeat): nothing of this run may be stored as done.
         tx.abort();
+        write_ahead_.reset();
         store_.release(run_);
         report_.status = common::RunStatus::kFailed;
         report_.message = "the run was marked failed by another process before it could finish";
         return;
       }
       tx.commit();
+      write_ahead_.reset();
       store_.release(run_);
       report_.message = end.message;
     } catch (const std::exception& e) {
+      write_ahead_.reset();  // rolled back
       const auto why = common::redact("the run's outcome could not be recorded: " + std::string(e.what()));
       report_.status = common::RunStatus::kFailed;
       report_.message = why;
@@ -578,6 +607,7 @@ class Run {
   std::vector<std::string> warnings_;
   std::vector<RowError> errors_;
   SourceState state_;
+  std::unique_ptr<StateWriteAhead> write_ahead_;  // from the first kWriteAheadKeys changed keys on
   uint64_t valid_rows_ = 0;       // mapped records with a key seen once: only these count as the source's content
   uint64_t unreadable_rows_ = 0;  // rows the source could not parse (their keys unknown)
   Clock::time_point last_beat_ = Clock::now();

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -148,6 +149,92 @@ TEST_F(SourceStateLoad, R9_ALoadNotWaitedForEndsWithItsOwnerAndLeavesNoConnectio
                    .as<int>() == 0;
       },
       std::chrono::seconds(10)));
+}
+
+// Written ahead (StateWriteAhead): what a run upserts while it reads counts only with the
+// transaction that completes it; a run that does not complete leaves the stored state as it was.
+class StateWrittenAhead : public SourceStateLoad {
+ protected:
+  // 5,000 keys observed, 2,000 of them handed out in two writes ahead, then one removed that was
+  // written ahead (an incremental read's delete) and one that was not.
+  void observe_and_write_ahead(SourceState& state, producers::StateWriteAhead& ahead) {
+    std::size_t first = 0;
+    for (int i = 0; i < 5'000; ++i) {
+      state.observe("k" + std::to_string(i), static_cast<uint64_t>(-int64_t{i}), 2 + i, first);
+      if (i == 999 || i == 1'999) {
+        std::string keys, checksums;
+        EXPECT_EQ(state.take_unwritten(keys, checksums), 1'000u);
+        ahead.write(std::move(keys), std::move(checksums));
+      }
+    }
+    EXPECT_EQ(state.unwritten(), 3'000u);
+    state.remove("k10", 6'000);
+    state.remove("k4000", 6'001);
+    EXPECT_EQ(state.unwritten(), 2'999u);
+  }
+
+  std::map<std::string, int64_t> stored() {
+    pqxx::work tx(*conn_);
+    std::map<std::string, int64_t> out;
+    for (const auto& r : tx.exec_params("SELECT key, checksum FROM leadsync.source_state WHERE source = $1", source())) {
+      out[r[0].as<std::string>()] = r[1].as<int64_t>();
+    }
+    return out;
+  }
+
+  void expect_stored_after_completion() {
+    const auto rows = stored();
+    EXPECT_EQ(rows.size(), 4'998u);
+    EXPECT_EQ(rows.count("k10"), 0u);
+    EXPECT_EQ(rows.count("k4000"), 0u);
+    for (int i = 0; i < 5'000; ++i) {
+      if (i == 10 || i == 4'000) continue;
+      const auto it = rows.find("k" + std::to_string(i));
+      ASSERT_NE(it, rows.end()) << i;
+      EXPECT_EQ(it->second, -int64_t{i});
+    }
+  }
+};
+
+TEST_F(StateWrittenAhead, R9_ChecksumsWrittenAheadCountWithTheRestOfTheStateInTheTransactionThatCompletesTheRun) {
+  SourceState state;
+  producers::StateWriteAhead ahead(config_.postgres.url, source(), 7, "run-ahead");
+  observe_and_write_ahead(state, ahead);
+  std::string why;
+  auto* tx = ahead.finish(why);
+  ASSERT_NE(tx, nullptr) << why;
+  EXPECT_TRUE(stored().empty()) << "visible before the run's transaction committed";
+  state.write(*tx, source(), 7, "run-ahead");
+  tx->commit();
+  expect_stored_after_completion();
+}
+
+TEST_F(StateWrittenAhead, R9_ARunThatDoesNotCompleteLeavesNothingOfWhatItWroteAhead) {
+  store(source(), {{"k1", 99}});
+  {
+    SourceState state;
+    producers::StateWriteAhead ahead(config_.postgres.url, source(), 7, "run-ahead");
+    observe_and_write_ahead(state, ahead);
+    std::string why;
+    ASSERT_NE(ahead.finish(why), nullptr) << why;
+  }  // the run failed or was cancelled: never committed
+  const auto rows = stored();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows.at("k1"), 99);
+}
+
+TEST_F(StateWrittenAhead, R9_WhenTheWritesAheadFailTheRunWritesEverythingItself) {
+  SourceState state;
+  producers::StateWriteAhead ahead("postgresql://leadsync@127.0.0.1:1/leadsync", source(), 7, "run-ahead");
+  observe_and_write_ahead(state, ahead);
+  std::string why;
+  EXPECT_EQ(ahead.finish(why), nullptr);
+  EXPECT_FALSE(why.empty());
+  state.unwrite_all();
+  pqxx::work tx(*conn_);
+  state.write(tx, source(), 7, "run-ahead");
+  tx.commit();
+  expect_stored_after_completion();
 }
 
 }  // namespace
