@@ -418,6 +418,20 @@ pqxx::work* StateWriteAhead::finish(std::string& why) {
     why = failure_;
     return nullptr;
   }
+  if (!tx_) {
+    why = "nothing was written ahead";
+    return nullptr;
+  }
+  try {
+    // Still there? An outage while the read went on (the connection idle in its transaction)
+    // would otherwise fail the run's end, which a fresh transaction on the run's own connection
+    // can still complete.
+    tx_->exec("SELECT 1");
+  } catch (const std::exception& e) {
+    why = e.what();
+    failure_ = why;
+    return nullptr;
+  }
   return tx_.get();
 }
 

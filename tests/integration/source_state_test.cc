@@ -237,5 +237,34 @@ TEST_F(StateWrittenAhead, R9_WhenTheWritesAheadFailTheRunWritesEverythingItself)
   expect_stored_after_completion();
 }
 
+TEST_F(StateWrittenAhead, R13_AWriteAheadConnectionLostWhileTheReadGoesOnLeavesTheStateToTheRunsOwnWrite) {
+  SourceState state;
+  producers::StateWriteAhead ahead(config_.postgres.url, source(), 7, "run-ahead");
+  observe_and_write_ahead(state, ahead);
+  // The writes ahead are done; PostgreSQL loses the connection while it idles in its transaction.
+  ASSERT_TRUE(eventually(
+      [&] {
+        pqxx::work tx(*conn_);
+        return tx.exec("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND "
+                       "query LIKE 'INSERT INTO leadsync.source_state%'")[0][0]
+                   .as<int>() == 1;
+      },
+      std::chrono::seconds(10)));
+  {
+    pqxx::work tx(*conn_);
+    tx.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle in transaction' AND "
+            "query LIKE 'INSERT INTO leadsync.source_state%'");
+    tx.commit();
+  }
+  std::string why;
+  EXPECT_EQ(ahead.finish(why), nullptr);
+  EXPECT_FALSE(why.empty());
+  state.unwrite_all();
+  pqxx::work tx(*conn_);
+  state.write(tx, source(), 7, "run-ahead");
+  tx.commit();
+  expect_stored_after_completion();
+}
+
 }  // namespace
 }  // namespace leadsync::testing
