@@ -89,7 +89,7 @@ Plan plan_source(const common::Config& config, const common::SourceConfig& sourc
   adapter->open();
   producers::Mapper mapper(source, entity, *adapter);
   producers::SourceState state;
-  state.load(*conn, source.name);
+  state.load(config.postgres.url, source.name);
   if (!plan.full_publish_reason.empty()) state.ignore_checksums();
 
   std::unordered_map<std::string, common::ChangeEvent> updated;

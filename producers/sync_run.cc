@@ -32,6 +32,8 @@ constexpr std::size_t kStoredErrorsPerRun = 1000;  // all are counted, the first
 // A batch: at most this long between heartbeats, which carry the run's progress and bring the
 // operator's controls (a cancel stops the run within one), whatever the source's own paging.
 constexpr auto kBatch = std::chrono::milliseconds(500);
+// Changed keys gathered before they are written ahead (StateWriteAhead), in one statement each.
+constexpr std::size_t kWriteAheadKeys = 2'000;
 
 // How a run stopped before its end.
 struct Stopped {
@@ -65,11 +67,15 @@ class Run {
     report_.source = source.name;
   }
 
+  // Seconds since `from` (for the debug log's phase durations).
+  static double since(Clock::time_point from) { return std::chrono::duration<double>(Clock::now() - from).count(); }
+
   RunReport execute(std::unique_ptr<SourceAdapter> adapter) {
     const auto started = Clock::now();
     try {
       const auto trigger = options_.state == StateUse::kFull ? common::RunTrigger::kFull : options_.trigger;
       run_ = store_.claim(source_.name, trigger);
+      spdlog::debug("source {}: phase claim {:.3f} s", source_.name, since(started));
       report_.run_id = run_.run_id;
       report_.resumed_from = run_.resumed_from;
       common::RunEnd end;
@@ -94,7 +100,9 @@ class Run {
         report_.message = end.error;
       }
       report_.status = end.status;
+      const auto finishing = Clock::now();
       finish(std::move(end));
+      spdlog::debug("source {}: phase finish {:.3f} s (run {:.3f} s)", source_.name, since(finishing), since(started));
     } catch (const std::exception& e) {
       // The run could not even be recorded (database down, another run active).
       report_.status = common::RunStatus::kFailed;
@@ -139,7 +147,10 @@ class Run {
   // controls; every checkpoint interval, a checkpoint.
   void at_boundary() {
     const auto now = Clock::now();
-    if (now - last_beat_ >= batch_) {
+    // The first records taken show at once (before issue 12's state load in the background, the
+    // load's second or so before the read made the first beat come early in the read by accident).
+    if (now - last_beat_ >= batch_ || (!progress_shown_ && report_.rows_read > 0)) {
+      if (report_.rows_read > 0) progress_shown_ = true;
       last_beat_ = now;
       common::RunProgress progress;
       progress.rows_done = static_cast<int64_t>(report_.rows_read);
@@ -296,13 +307,23 @@ class Run {
   }
 
   void process(SourceAdapter& adapter) {
+    auto phase = Clock::now();
     version_ = store_.next_version(run_, now_micros());
     target_ = read_target_stamp(*conn_, config_, entity_);
     record_rule_set(*conn_, run_.run_id, entity_);
     mapping_ = mapping_fingerprint(source_, entity_, target_.stamp);
     const auto last = store_.last_completed(source_.name);
     const auto full_reason = full_publish_reason(last);
-    if (!start_read(adapter, last, full_reason)) return;
+    spdlog::debug("source {}: phase prepare {:.3f} s", source_.name, since(phase));
+    phase = Clock::now();
+    // The stored state loads in a thread of its own while this one hashes the snapshot and opens
+    // the read (issue 12: at 1M keys the load alone took about 1 s before the read began). The
+    // keep-alive covers the run until the load is in: the run cannot heartbeat while it waits.
+    auto alive_while_loading = keepalive();
+    auto loading = std::make_unique<StateLoad>(state_, config_.postgres.url, source_.name);
+    if (!start_read(adapter, last, full_reason)) return;  // the load is cancelled
+    spdlog::debug("source {}: phase start_read (snapshot hash) {:.3f} s", source_.name, since(phase));
+    phase = Clock::now();
     Mapper mapper(source_, entity_, adapter);
     for (const auto& w : adapter.column_warnings()) warnings_.push_back(w);
     if (!mapper.unmapped_columns().empty()) {
@@ -313,20 +334,23 @@ class Run {
     if (publish_all_) warnings_.push_back("every record was published: " + (full_reason.empty() ? std::string(
         "the interrupted run this one resumes was publishing every record") : full_reason));
     for (const auto& w : warnings_) spdlog::warn("source {}: {}", source_.name, w);
+    producer_.warm_up(config_.kafka.topic);
     {
-      const auto alive = keepalive();
-      state_.load(*conn_, source_.name);
+      const double waited = loading->wait();
+      loading.reset();
       if (!report_.resumed_from.empty()) state_.load_progress(*conn_, source_.name);
+      alive_while_loading.reset();
       // debug, not info: a --once run prints nothing on stderr unless something needs attention.
-      spdlog::debug("source {}: state of {} key(s) loaded ({:.1f} MiB in memory)", source_.name, state_.known(),
-                    static_cast<double>(state_.memory_bytes()) / (1024.0 * 1024.0));
+      spdlog::debug("source {}: state of {} key(s) loaded ({:.1f} MiB in memory) {:.3f} s after the read's start, "
+                    "waited {:.3f} s for it", source_.name, state_.known(),
+                    static_cast<double>(state_.memory_bytes()) / (1024.0 * 1024.0), since(phase), waited);
     }
     if (publish_all_) state_.ignore_checksums();
-    producer_.warm_up(config_.kafka.topic);
     last_checkpoint_ = Clock::now();
 
     read_at_ = adapter.checkpoint();
     read_progress_ = adapter.progress();
+    phase = Clock::now();
     {
       // Read and mapped ahead on both cores; taken here in read order, a batch at a time. Only
       // between batches does the run stand exactly where a batch's checkpoint says.
@@ -335,16 +359,41 @@ class Run {
         at_boundary();
         auto* batch = ahead.next();
         if (!batch) break;
-        for (std::size_t i = 0; i < batch->count; ++i) take(batch->items[i]);
+        for (std::size_t i = 0; i < batch->count; ++i) {
+          // The state's cache misses overlapped: a few records ahead, the key's index slot, its
+          // entry, its bytes (issue 12: at a million keys each was a miss, one after another).
+          prefetch_state(*batch, i + 12, 0);
+          prefetch_state(*batch, i + 8, 1);
+          prefetch_state(*batch, i + 4, 2);
+          take(batch->items[i]);
+        }
+        if (state_.unwritten() >= kWriteAheadKeys) write_ahead();
         read_at_ = batch->checkpoint;
         read_progress_ = batch->progress;
       }
     }
+    spdlog::debug("source {}: phase read {:.3f} s", source_.name, since(phase));
+    phase = Clock::now();
     // An incremental read names its deletes; what it did not read is not gone.
     if (mode_ == ReadMode::kSnapshot) publish_deletes();
     const auto alive = keepalive();
     wait_for_acks();
+    spdlog::debug("source {}: phase deletes and acks {:.3f} s", source_.name, since(phase));
     // Publishing is done; finish() records it (published_at) with the run's state, in one transaction.
+  }
+
+  void prefetch_state(const ReadBatch& batch, std::size_t i, int step) const {
+    if (i < batch.count && batch.items[i].kind == ReadItem::Kind::kMapped) state_.prefetch(batch.items[i].event.key(), step);
+  }
+
+  // The changed checksums so far go to the transaction that will complete the run (see StateWriteAhead).
+  void write_ahead() {
+    if (!write_ahead_) {
+      write_ahead_ = std::make_unique<StateWriteAhead>(config_.postgres.url, source_.name, version_, report_.run_id);
+    }
+    std::string keys, checksums;
+    state_.take_unwritten(keys, checksums);
+    write_ahead_->write(std::move(keys), std::move(checksums));
   }
 
   // One record, in read order.
@@ -458,8 +507,21 @@ class Run {
     end.snapshot_hash = snapshot_hash_;
     end.target_stamp = target_.stamp;
     const auto alive = keepalive();
+    // The checksums written ahead are in this transaction; a run that does not complete rolls them back.
+    pqxx::work* ahead = nullptr;
+    if (write_ahead_ && end.status == common::RunStatus::kCompleted) {
+      std::string why;
+      ahead = write_ahead_->finish(why);
+      if (!ahead) {
+        spdlog::warn("source {}: the state written ahead was lost ({}); writing it all now", source_.name,
+                     common::redact(why));
+        state_.unwrite_all();
+      }
+    }
+    if (!ahead) write_ahead_.reset();
     try {
-      pqxx::work tx(*conn_);
+      std::optional<pqxx::work> own;
+      pqxx::work& tx = ahead ? *ahead : own.emplace(*conn_);
       // The state moves with the run's completion in one transaction: both or neither.
       if (end.status == common::RunStatus::kCompleted) {
         state_.write(tx, source_.name, version_, report_.run_id);
@@ -476,15 +538,18 @@ class Run {
       if (!store_.finish(tx, run_, end)) {
         // Marked failed meanwhile (stale heartbeat): nothing of this run may be stored as done.
         tx.abort();
+        write_ahead_.reset();
         store_.release(run_);
         report_.status = common::RunStatus::kFailed;
         report_.message = "the run was marked failed by another process before it could finish";
         return;
       }
       tx.commit();
+      write_ahead_.reset();
       store_.release(run_);
       report_.message = end.message;
     } catch (const std::exception& e) {
+      write_ahead_.reset();  // rolled back
       const auto why = common::redact("the run's outcome could not be recorded: " + std::string(e.what()));
       report_.status = common::RunStatus::kFailed;
       report_.message = why;
@@ -542,9 +607,11 @@ class Run {
   std::vector<std::string> warnings_;
   std::vector<RowError> errors_;
   SourceState state_;
+  std::unique_ptr<StateWriteAhead> write_ahead_;  // from the first kWriteAheadKeys changed keys on
   uint64_t valid_rows_ = 0;       // mapped records with a key seen once: only these count as the source's content
   uint64_t unreadable_rows_ = 0;  // rows the source could not parse (their keys unknown)
   Clock::time_point last_beat_ = Clock::now();
+  bool progress_shown_ = false;  // a heartbeat carried rows read
   Clock::time_point last_checkpoint_ = Clock::now();
   const std::chrono::milliseconds checkpoint_every_ =
       options_.checkpoint_every.value_or(config_.runs.checkpoint_interval);
