@@ -4,7 +4,7 @@
 
 namespace leadsync::common {
 
-std::unique_ptr<pqxx::connection> pg_connect(const std::string& url, const std::string& application_name) {
+std::string pg_conninfo(const std::string& url, const std::string& application_name) {
   std::string full = url;
   const bool is_uri = url.starts_with("postgresql://") || url.starts_with("postgres://");
   auto add = [&](const std::string& key, const std::string& value) {
@@ -17,7 +17,11 @@ std::unique_ptr<pqxx::connection> pg_connect(const std::string& url, const std::
   };
   add("connect_timeout", "5");
   add("application_name", application_name);
-  auto conn = std::make_unique<pqxx::connection>(full);
+  return full;
+}
+
+std::unique_ptr<pqxx::connection> pg_connect(const std::string& url, const std::string& application_name) {
+  auto conn = std::make_unique<pqxx::connection>(pg_conninfo(url, application_name));
   // leadsync's statements are short and frequent: JIT compilation costs seconds per batch once
   // the planner's estimate crosses jit_above_cost (a 5,000-row apply did), and never pays back.
   conn->set_variable("jit", "off");

@@ -15,6 +15,9 @@
 
 namespace leadsync::common {
 
+// The connection string pg_connect uses: `url` with connect_timeout (5 s) and application_name
+// added unless it sets them itself (for a raw libpq connection, e.g. a binary COPY).
+std::string pg_conninfo(const std::string& url, const std::string& application_name);
 // Opens a connection; adds connect_timeout=5 unless the URL sets one, and an application_name.
 std::unique_ptr<pqxx::connection> pg_connect(const std::string& url, const std::string& application_name);
 // The same, with the session limits of `postgres:` (statement, lock and idle-in-transaction

@@ -96,10 +96,9 @@ void SourceState::end_copy_data() {
 }
 
 void SourceState::load(const std::string& postgres_url, const std::string& source, const std::atomic<bool>* cancelled) {
-  // connect_timeout and application_name as common::pg_connect sets them; the URL's own win.
-  const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-  const char* values[] = {"5", "leadsync-producer", postgres_url.c_str(), nullptr};
-  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdbParams(keys, values, 1), &PQfinish);
+  // libpq itself (a binary COPY), connected as common::pg_connect connects.
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(
+      PQconnectdb(common::pg_conninfo(postgres_url, "leadsync-producer").c_str()), &PQfinish);
   const auto started = std::chrono::steady_clock::now();
   const auto since = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
   const auto fail = [&](const std::string& what) {

@@ -182,6 +182,17 @@ class StateWrittenAhead : public SourceStateLoad {
     return out;
   }
 
+  // The write-ahead says it failed; the run's end then writes the whole state on its own connection.
+  void expect_the_run_writes_everything_itself(producers::StateWriteAhead& ahead, SourceState& state) {
+    std::string why;
+    EXPECT_EQ(ahead.finish(why), nullptr);
+    EXPECT_FALSE(why.empty());
+    state.unwrite_all();
+    pqxx::work tx(*conn_);
+    state.write(tx, source(), 7, "run-ahead");
+    tx.commit();
+    expect_stored_after_completion();
+  }
   void expect_stored_after_completion() {
     const auto rows = stored();
     EXPECT_EQ(rows.size(), 4'998u);
@@ -227,14 +238,7 @@ TEST_F(StateWrittenAhead, R9_WhenTheWritesAheadFailTheRunWritesEverythingItself)
   SourceState state;
   producers::StateWriteAhead ahead("postgresql://leadsync@127.0.0.1:1/leadsync", source(), 7, "run-ahead");
   observe_and_write_ahead(state, ahead);
-  std::string why;
-  EXPECT_EQ(ahead.finish(why), nullptr);
-  EXPECT_FALSE(why.empty());
-  state.unwrite_all();
-  pqxx::work tx(*conn_);
-  state.write(tx, source(), 7, "run-ahead");
-  tx.commit();
-  expect_stored_after_completion();
+  expect_the_run_writes_everything_itself(ahead, state);
 }
 
 TEST_F(StateWrittenAhead, R13_AWriteAheadConnectionLostWhileTheReadGoesOnLeavesTheStateToTheRunsOwnWrite) {
@@ -256,14 +260,7 @@ TEST_F(StateWrittenAhead, R13_AWriteAheadConnectionLostWhileTheReadGoesOnLeavesT
             "query LIKE 'INSERT INTO leadsync.source_state%'");
     tx.commit();
   }
-  std::string why;
-  EXPECT_EQ(ahead.finish(why), nullptr);
-  EXPECT_FALSE(why.empty());
-  state.unwrite_all();
-  pqxx::work tx(*conn_);
-  state.write(tx, source(), 7, "run-ahead");
-  tx.commit();
-  expect_stored_after_completion();
+  expect_the_run_writes_everything_itself(ahead, state);
 }
 
 }  // namespace
