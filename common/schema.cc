@@ -446,6 +446,41 @@ DROP INDEX leadsync.field_changes_run;
 CREATE INDEX field_changes_run ON leadsync.field_changes
   USING brin (run_id text_bloom_ops (n_distinct_per_range = 100)) WITH (autosummarize = on);
 )sql"},
+    {14, "the audit: one row per changed record; field_changes is its view, one row per field",
+     R"sql(
+-- An update that changes three fields wrote three audit rows and three entries in each of their
+-- indexes; it now writes one row holding its changed fields, {"field": [old, new], ...}, values as
+-- text (bench/README.md, "Issue 12 — one audit row per changed record"). leadsync.field_changes
+-- stays what readers query: a view with one row per changed field, as the table had.
+CREATE TABLE leadsync.record_changes (
+  id       bigserial PRIMARY KEY,
+  entity   text NOT NULL,
+  key      text NOT NULL,
+  changes  jsonb NOT NULL,
+  source   text,
+  event_id text,
+  at       timestamptz NOT NULL DEFAULT now(),
+  run_id   text
+);
+-- Every audited field change moves over, under its own id, so that the exporter's count by id goes
+-- on where it stopped.
+INSERT INTO leadsync.record_changes (id, entity, key, changes, source, event_id, at, run_id)
+  SELECT id, entity, key, jsonb_build_object(field, jsonb_build_array(old_value, new_value)), source, event_id, at,
+         run_id
+  FROM leadsync.field_changes;
+SELECT setval(pg_get_serial_sequence('leadsync.record_changes', 'id'), last_value, is_called)
+  FROM leadsync.field_changes_id_seq;
+DROP TABLE leadsync.field_changes;
+CREATE INDEX record_changes_record ON leadsync.record_changes (entity, key, at);
+-- Retention deletes by `at`: rows are written in time order, so a BRIN index finds the old ones.
+CREATE INDEX record_changes_at ON leadsync.record_changes USING brin (at) WITH (autosummarize = on);
+CREATE INDEX record_changes_run ON leadsync.record_changes
+  USING brin (run_id text_bloom_ops (n_distinct_per_range = 100)) WITH (autosummarize = on);
+CREATE VIEW leadsync.field_changes AS
+  SELECT r.id, r.entity, r.key, c.field, c.change ->> 0 AS old_value, c.change ->> 1 AS new_value, r.source,
+         r.event_id, r.at, r.run_id
+  FROM leadsync.record_changes r CROSS JOIN LATERAL jsonb_each(r.changes) AS c(field, change);
+)sql"},
 };
 
 // The row's record of its creation (design.md §4): the creating event's version, id and run, and
@@ -589,26 +624,29 @@ std::vector<std::string> ensure_entity_table(pqxx::connection& conn, const Confi
 
 int schema_version() { return static_cast<int>(std::size(kMigrations)); }
 
-std::vector<std::string> migrate(pqxx::connection& conn, const Config& config) {
+std::vector<std::string> migrate_leadsync_schema(pqxx::connection& conn, int up_to) {
   std::vector<std::string> report;
-  {
-    pqxx::work tx(conn);
-    // One migrator at a time across processes; released at commit.
-    tx.exec("SELECT pg_advisory_xact_lock(hashtext('leadsync.migrate'))");
-    tx.exec("CREATE SCHEMA IF NOT EXISTS leadsync");
-    tx.exec(
-        "CREATE TABLE IF NOT EXISTS leadsync.schema_migrations (version int PRIMARY KEY, description text NOT NULL, "
-        "applied_at timestamptz NOT NULL DEFAULT now())");
-    const int current = tx.exec1("SELECT coalesce(max(version), 0) FROM leadsync.schema_migrations")[0].as<int>();
-    for (const auto& m : kMigrations) {
-      if (m.version <= current) continue;
-      tx.exec(m.sql);
-      tx.exec_params("INSERT INTO leadsync.schema_migrations (version, description) VALUES ($1, $2)", m.version,
-                     std::string(m.description));
-      report.push_back("applied migration " + std::to_string(m.version) + ": " + m.description);
-    }
-    tx.commit();
+  pqxx::work tx(conn);
+  // One migrator at a time across processes; released at commit.
+  tx.exec("SELECT pg_advisory_xact_lock(hashtext('leadsync.migrate'))");
+  tx.exec("CREATE SCHEMA IF NOT EXISTS leadsync");
+  tx.exec(
+      "CREATE TABLE IF NOT EXISTS leadsync.schema_migrations (version int PRIMARY KEY, description text NOT NULL, "
+      "applied_at timestamptz NOT NULL DEFAULT now())");
+  const int current = tx.exec1("SELECT coalesce(max(version), 0) FROM leadsync.schema_migrations")[0].as<int>();
+  for (const auto& m : kMigrations) {
+    if (m.version <= current || m.version > up_to) continue;
+    tx.exec(m.sql);
+    tx.exec_params("INSERT INTO leadsync.schema_migrations (version, description) VALUES ($1, $2)", m.version,
+                   std::string(m.description));
+    report.push_back("applied migration " + std::to_string(m.version) + ": " + m.description);
   }
+  tx.commit();
+  return report;
+}
+
+std::vector<std::string> migrate(pqxx::connection& conn, const Config& config) {
+  auto report = migrate_leadsync_schema(conn, schema_version());
   for (const auto& [name, entity] : config.entities) {
     auto r = ensure_entity_table(conn, config, entity);
     report.insert(report.end(), r.begin(), r.end());

@@ -16,6 +16,10 @@ namespace leadsync::common {
 // Returns one line per action. Throws ConfigError when an existing column has a conflicting type.
 std::vector<std::string> migrate(pqxx::connection& conn, const Config& config);
 
+// Applies the pending migrations of schema `leadsync` up to `up_to` (no entity tables): migrate()'s
+// first step. A test of a migration starts from the version before it.
+std::vector<std::string> migrate_leadsync_schema(pqxx::connection& conn, int up_to);
+
 // The newest migration version this build knows.
 int schema_version();
 

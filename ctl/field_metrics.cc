@@ -62,7 +62,7 @@ void FieldCounter::sample(pqxx::connection& conn) {
     pending_.pop_front();
   }
   const auto r = tx.exec1(
-      "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('leadsync.field_changes', 'id')), 0), "
+      "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('leadsync.record_changes', 'id')), 0), "
       "coalesce(pg_sequence_last_value(pg_get_serial_sequence('leadsync.run_errors', 'id')), 0), "
       "coalesce(pg_sequence_last_value(pg_get_serial_sequence('leadsync.run_apply_stats', 'id')), 0)");
   const Ends ends{r[0].as<int64_t>(), r[1].as<int64_t>(), r[2].as<int64_t>()};

@@ -7,7 +7,8 @@
 // reads (ctl/field_counts.h), so the dashboard and status agree:
 //   applied  — leadsync.run_apply_stats: inserted + updated + unchanged events of a run of one of the
 //              entity's sources, counted for every mapped field (a full image writes every field);
-//   changed  — leadsync.field_changes (the audit): one row per field an applied update changed;
+//   changed  — leadsync.field_changes (the audit's view, one row per field an applied update changed;
+//              read by the ids of its table, leadsync.record_changes);
 //   rejected — leadsync.run_errors rows that name a column, counted for the field the column maps to.
 // Why here and not in the worker: rejections happen in the producer, the audit is the record the
 // numbers must match, and one exporter gives one series per field however many workers run.

@@ -8,12 +8,14 @@ std::vector<CleanupResult> cleanup(const common::Config& config, const Retention
   struct Table {
     const char* name;
     const char* time_column;
+    const char* order_column;  // oldest first, by an index: the time column's B-tree, or the id
     int days;
   };
-  const Table tables[] = {{"field_changes", "at", retention.field_changes_days},
-                          {"run_apply_stats", "at", retention.run_history_days},
-                          {"run_errors", "at", retention.run_history_days},
-                          {"backups", "created_at", retention.backups_days}};
+  // The audit's rows come in time order and its `at` index is a BRIN (migration 14): by id.
+  const Table tables[] = {{"record_changes", "at", "id", retention.field_changes_days},
+                          {"run_apply_stats", "at", "at", retention.run_history_days},
+                          {"run_errors", "at", "at", retention.run_history_days},
+                          {"backups", "created_at", "created_at", retention.backups_days}};
   auto conn = common::pg_connect(config.postgres.url, "leadsyncctl");
   std::vector<CleanupResult> out;
   for (const auto& t : tables) {
@@ -23,9 +25,9 @@ std::vector<CleanupResult> cleanup(const common::Config& config, const Retention
       pqxx::work tx(*conn);
       r.deleted = tx.exec_params1(std::string("SELECT count(*) FROM leadsync.") + t.name + old, t.days)[0].as<int64_t>();
     } else {
-      // Oldest first, one transaction per batch (the time column is indexed, migration 6).
+      // Oldest first, one transaction per batch.
       const std::string sql = std::string("DELETE FROM leadsync.") + t.name + " WHERE ctid = ANY(ARRAY(SELECT ctid FROM leadsync." +
-                              t.name + old + " ORDER BY " + t.time_column + " LIMIT $2))";
+                              t.name + old + " ORDER BY " + t.order_column + " LIMIT $2))";
       for (;;) {
         pqxx::work tx(*conn);
         const auto n = tx.exec_params(sql, t.days, retention.batch).affected_rows();

@@ -12,7 +12,7 @@
 namespace leadsync::ctl {
 
 struct Retention {
-  int field_changes_days = 400;   // the audit (R6): as long as your audit policy says
+  int field_changes_days = 400;   // the audit (R6, leadsync.record_changes): as long as your audit policy says
   int run_history_days = 90;      // run_apply_stats and run_errors
   int backups_days = 30;          // repair backups: a rollback is possible while they are kept
   int64_t batch = 10000;          // rows per delete transaction

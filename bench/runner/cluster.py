@@ -88,6 +88,15 @@ class Cluster:
     def scalar(self, sql):
         return self.psql(sql).strip()
 
+    # The equality checks join two tables of the same keys. Joined by hash, two 10,000,000-row tables
+    # spilled PostgreSQL's temporary files until the disk was full (bench/README.md, "the producer's
+    # state at 10,000,000 rows"); as a merge join of their primary-key indexes, read in key order, the
+    # check needs no temporary file at any size.
+    KEY_ORDER = 'SET enable_hashjoin = off;\nSET enable_sort = off;\n'
+
+    def scalar_in_key_order(self, sql):
+        return self.scalar(self.KEY_ORDER + sql)
+
     def postgres_pid(self):
         data = self.env.get('LEADSYNC_PG_DATA')
         if not data:
@@ -218,7 +227,7 @@ class Context:
                   f'DROP SCHEMA IF EXISTS {self.limit_schema} CASCADE;\n'
                   f"DELETE FROM leadsync.run_apply_stats WHERE run_id IN ({runs}) OR run_id IN ({stream});\n"
                   f"DELETE FROM leadsync.run_errors WHERE source = '{self.source}';\n"
-                  f"DELETE FROM leadsync.field_changes WHERE source = '{self.source}';\n"
+                  f"DELETE FROM leadsync.record_changes WHERE source = '{self.source}';\n"
                   f"DELETE FROM leadsync.source_state WHERE source = '{self.source}';\n"
                   f"DELETE FROM leadsync.sync_runs WHERE source = '{self.source}';\n")
         try:

@@ -334,7 +334,7 @@ class DebeziumPeer:
         finally:
             self.stop_connect()
         starts = self._start_offsets()
-        diff = self.cluster.scalar(
+        diff = self.cluster.scalar_in_key_order(
             f'SELECT count(*) FROM {self.ctx.schema}.leads t FULL JOIN {self.schema}.leads p USING (lead_id) WHERE '
             f'({", ".join("t." + n for n, _ in self.columns)}) IS DISTINCT FROM '
             f'({", ".join("p." + n for n, _ in self.columns)})')

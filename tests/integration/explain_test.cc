@@ -106,8 +106,8 @@ TEST(Explain, R8_ExplainShowsTheCreationOfARowFromBeforeCreationColumnsFromItsAu
     tx.exec_params("INSERT INTO " + conn->quote_name(config.postgres.schema) + "." + conn->quote_name(e.table) + " (" +
                        conn->quote_name(e.key) + ", _version, _event_id) VALUES ($1, 7, $2)",
                    key, event);
-    tx.exec_params("INSERT INTO leadsync.field_changes (entity, key, field, old_value, new_value, source, event_id, "
-                   "run_id) VALUES ('lead', $1, '*', NULL, 'created', 'admin-ui', $2, $3)",
+    tx.exec_params("INSERT INTO leadsync.record_changes (entity, key, changes, source, event_id, run_id) "
+                   R"(VALUES ('lead', $1, '{"*": [null, "created"]}', 'admin-ui', $2, $3))",
                    key, event, run);
     tx.commit();
   }
@@ -120,7 +120,7 @@ TEST(Explain, R8_ExplainShowsTheCreationOfARowFromBeforeCreationColumnsFromItsAu
   const auto screen = ctl::format_explain(shown);
   EXPECT_NE(screen.find("by event " + event + ", run " + run), std::string::npos) << screen;
   pqxx::work tx(*conn);
-  tx.exec_params("DELETE FROM leadsync.field_changes WHERE entity = 'lead' AND key = $1", key);
+  tx.exec_params("DELETE FROM leadsync.record_changes WHERE entity = 'lead' AND key = $1", key);
   tx.commit();
 }
 

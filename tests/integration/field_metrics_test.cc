@@ -156,7 +156,7 @@ TEST_F(FieldMetricsTest, R6_FieldCountersSayPerFieldWhatWasAppliedChangedAndReje
   {
     pqxx::work tx(*conn_);
     const std::string old = "now() - interval '3000 days'";
-    tx.exec_params("UPDATE leadsync.field_changes SET at = " + old + " WHERE entity = $1", entity());
+    tx.exec_params("UPDATE leadsync.record_changes SET at = " + old + " WHERE entity = $1", entity());
     tx.exec_params("UPDATE leadsync.run_errors SET at = " + old + " WHERE source = $1", source().name);
     tx.exec_params("UPDATE leadsync.run_apply_stats SET at = " + old +
                        " WHERE run_id IN (SELECT run_id FROM leadsync.sync_runs WHERE source = $1)",
@@ -188,13 +188,13 @@ TEST_F(FieldMetricsTest, R6_AnAuditRowCommittedAfterAHigherOneIsCountedOnceItCom
   counter_.sample(*conn_);
   auto late_conn = connect(config_);
   pqxx::work late(*late_conn);
-  late.exec_params("INSERT INTO leadsync.field_changes (entity, key, field, old_value, new_value) "
-                   "VALUES ($1, 'k1', 'notes', 'a', 'b')",
+  late.exec_params("INSERT INTO leadsync.record_changes (entity, key, changes) "
+                   R"(VALUES ($1, 'k1', '{"notes": ["a", "b"]}'))",
                    entity());
   {
     pqxx::work tx(*conn_);
-    tx.exec_params("INSERT INTO leadsync.field_changes (entity, key, field, old_value, new_value) "
-                   "VALUES ($1, 'k2', 'phone', 'a', 'b')",
+    tx.exec_params("INSERT INTO leadsync.record_changes (entity, key, changes) "
+                   R"(VALUES ($1, 'k2', '{"phone": ["a", "b"]}'))",
                    entity());
     tx.commit();
   }
@@ -210,15 +210,15 @@ TEST_F(FieldMetricsTest, R6_AnAuditRowCommittedAfterAHigherOneIsCountedOnceItCom
   ASSERT_NO_FATAL_FAILURE(expect_counts(want));
 }
 
-// R6 — `status --fields` finds a run's audit rows through the run index, which migration 13 made a
-// BRIN bloom index (issue 12: cheaper per audit row than a B-tree): once the block ranges are
+// R6 — `status --fields` finds a run's audit rows through the run index, a BRIN bloom index
+// (migration 13; on leadsync.record_changes since migration 14) (issue 12: cheaper per audit row than a B-tree): once the block ranges are
 // summarized, and with sequential scans off so that the lookup must go through the index, the
 // counts stay exact.
 TEST_F(FieldMetricsTest, R6_StatusFieldsFindsARunsAuditRowsThroughTheBrinBloomRunIndex) {
   {
     pqxx::work tx(*conn_);
     const auto def = tx.exec1("SELECT indexdef FROM pg_indexes WHERE schemaname = 'leadsync' AND "
-                              "indexname = 'field_changes_run'")[0].as<std::string>();
+                              "indexname = 'record_changes_run'")[0].as<std::string>();
     EXPECT_NE(def.find("USING brin"), std::string::npos) << def;
     EXPECT_NE(def.find("text_bloom_ops"), std::string::npos) << def;
   }
@@ -232,13 +232,13 @@ TEST_F(FieldMetricsTest, R6_StatusFieldsFindsARunsAuditRowsThroughTheBrinBloomRu
   const auto stored = store.get(run.run_id);
   ASSERT_TRUE(stored.has_value());
   pqxx::work tx(*conn_);
-  tx.exec("SELECT brin_summarize_new_values('leadsync.field_changes_run')");
+  tx.exec("SELECT brin_summarize_new_values('leadsync.record_changes_run')");
   tx.exec("SET LOCAL enable_seqscan = off");
   const auto plan = tx.exec_params("EXPLAIN SELECT field, count(*) FROM leadsync.field_changes WHERE run_id = $1 "
                                    "GROUP BY field", run.run_id);
   std::string text;
   for (const auto& r : plan) text += r[0].as<std::string>() + "\n";
-  EXPECT_NE(text.find("field_changes_run"), std::string::npos) << text;
+  EXPECT_NE(text.find("record_changes_run"), std::string::npos) << text;
   for (const auto& c : ctl::field_counts(tx, config_, source(), run.run_id, stored->applied)) {
     const int64_t want = c.field == "notes" ? 2 : c.field == "assignee" ? 1 : 0;
     EXPECT_EQ(c.changed, want) << c.field;

@@ -22,7 +22,8 @@ TEST(Retention, R6_CleanupDeletesOnlyHistoryOlderThanItsRetentionInBatches) {
     // 7 old and 2 recent rows in each table (ages in days), tagged with this test's name.
     for (int age : {500, 450, 401, 200, 120, 95, 91, 10, 0}) {
       const auto at = "now() - make_interval(days => " + std::to_string(age) + ")";
-      tx.exec_params("INSERT INTO leadsync.field_changes (entity, key, field, at) VALUES ($1, 'k', 'f', " + at + ")", tag);
+      tx.exec_params("INSERT INTO leadsync.record_changes (entity, key, changes, at) VALUES ($1, 'k', '{}', " + at + ")",
+                     tag);
       tx.exec_params("INSERT INTO leadsync.run_apply_stats (run_id, at) VALUES ($1, " + at + ")", tag);
       tx.exec_params("INSERT INTO leadsync.run_errors (run_id, source, message, at) VALUES ($1, 's', 'm', " + at + ")",
                      tag);
@@ -41,10 +42,10 @@ TEST(Retention, R6_CleanupDeletesOnlyHistoryOlderThanItsRetentionInBatches) {
   const auto dry = ctl::cleanup(config, retention, ctl::CleanupMode::kDryRun);
   ASSERT_EQ(dry.size(), 4u);
   EXPECT_GE(dry[0].deleted, 3);
-  EXPECT_EQ(count("field_changes", "entity"), 9);
+  EXPECT_EQ(count("record_changes", "entity"), 9);
 
   ctl::cleanup(config, retention, ctl::CleanupMode::kDelete);
-  EXPECT_EQ(count("field_changes", "entity"), 6);
+  EXPECT_EQ(count("record_changes", "entity"), 6);
   EXPECT_EQ(count("run_apply_stats", "run_id"), 2);
   EXPECT_EQ(count("run_errors", "run_id"), 2);
   EXPECT_EQ(count("backups", "backup_id"), 2);

@@ -296,7 +296,7 @@ class LeadTable {
     try {
       pqxx::work tx(*conn_);
       tx.exec("DROP SCHEMA IF EXISTS " + conn_->quote_name(config_.postgres.schema) + " CASCADE");
-      tx.exec_params("DELETE FROM leadsync.field_changes WHERE left(source, length($1)) = $1", sources_);
+      tx.exec_params("DELETE FROM leadsync.record_changes WHERE left(source, length($1)) = $1", sources_);
       tx.commit();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "cleanup failed: %s\n", e.what());

@@ -47,8 +47,8 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
 $9::text[]) AS s(c1, c2, c3, c4, c5, c6, c7, c8, c9)), old AS MATERIALIZED (SELECT t."id", t."email",
 t."score", t._deleted FROM "crm"."contacts" t WHERE t."id" IN (SELECT "id" FROM stage)), up AS (INSERT INTO
 "crm"."contacts" AS t ("id", "email", "score", _version, _event_id, _deleted, _source, _origin, _synced_at,
-_created_version, _created_event, _created_run, _created_at) SELECT "id", "email", "score", _version, _event_id,
-_deleted, _source, _origin, now(), _version, _event_id, _run_id, now() FROM stage ON CONFLICT
+_created_version, _created_event, _created_run, _created_at) SELECT "id", "email", "score", _version,
+_event_id, _deleted, _source, _origin, now(), _version, _event_id, _run_id, now() FROM stage ON CONFLICT
 ("id") DO UPDATE SET "email" = CASE WHEN EXCLUDED._deleted THEN t."email" ELSE EXCLUDED."email" END, "score" =
 CASE WHEN EXCLUDED._deleted THEN t."score" ELSE EXCLUDED."score" END, _version = EXCLUDED._version, _event_id
 = EXCLUDED._event_id, _deleted = EXCLUDED._deleted, _source = EXCLUDED._source, _origin = EXCLUDED._origin,
@@ -56,18 +56,20 @@ _synced_at = EXCLUDED._synced_at WHERE (t._version, coalesce(t._event_id, '')) <
 EXCLUDED._event_id) RETURNING t."id", t."email", t."score", t._deleted), cls AS (SELECT up.*, o."id" IS NULL
 AS is_insert, (o."id" IS NOT NULL AND ROW(o."email", o."score", o._deleted) IS DISTINCT FROM ROW(up."email",
 up."score", up._deleted)) AS is_changed, (o."id" IS NOT NULL AND NOT false) AS was_record, NOT false AS
-is_record FROM up LEFT JOIN old o ON o."id" = up."id"), audit AS (INSERT INTO leadsync.field_changes (entity,
-key, field, old_value, new_value, source, event_id, run_id) SELECT $10, c."id", f.field, f.o, f.n, s._source,
-s._event_id, s._run_id FROM cls c JOIN stage s ON s."id" = c."id" JOIN old o ON o."id" = c."id" CROSS JOIN LATERAL
-(VALUES ('email', o."email"::text, c."email"::text), ('score', o."score"::text, c."score"::text), ('_deleted',
-o._deleted::text, c._deleted::text)) AS f(field, o, n) WHERE c.is_changed AND f.o IS DISTINCT FROM f.n) SELECT
-s._run_id,
-count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND NOT c.was_record), count(*) FILTER (WHERE NOT
-c._deleted AND c.is_record AND c.was_record AND c.is_changed), count(*) FILTER (WHERE c._deleted AND
-(c.is_insert OR c.is_changed)), count(*) FILTER (WHERE c."id" IS NOT NULL AND NOT (NOT c._deleted AND
-c.is_record AND NOT c.was_record) AND NOT (NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed)
-AND NOT (c._deleted AND (c.is_insert OR c.is_changed))), count(*) FILTER (WHERE c."id" IS NULL) FROM stage s
-LEFT JOIN cls c ON c."id" = s."id" GROUP BY s._run_id)sql"));
+is_record FROM up LEFT JOIN old o ON o."id" = up."id"), audit AS (INSERT INTO leadsync.record_changes (entity,
+key, changes, source, event_id, run_id) SELECT $10, a."id", a.changes, a._source, a._event_id, a._run_id FROM
+(SELECT c."id", jsonb_strip_nulls(jsonb_build_object('email', CASE WHEN o."email"::text IS DISTINCT FROM
+c."email"::text THEN jsonb_build_array(o."email"::text, c."email"::text) END, 'score', CASE WHEN
+o."score"::text IS DISTINCT FROM c."score"::text THEN jsonb_build_array(o."score"::text, c."score"::text) END,
+'_deleted', CASE WHEN o._deleted::text IS DISTINCT FROM c._deleted::text THEN
+jsonb_build_array(o._deleted::text, c._deleted::text) END)) AS changes, s._source, s._event_id, s._run_id FROM
+cls c JOIN stage s ON s."id" = c."id" JOIN old o ON o."id" = c."id" WHERE c.is_changed) a WHERE a.changes <>
+'{}'::jsonb) SELECT s._run_id, count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND NOT c.was_record),
+count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed), count(*) FILTER
+(WHERE c._deleted AND (c.is_insert OR c.is_changed)), count(*) FILTER (WHERE c."id" IS NOT NULL AND NOT (NOT
+c._deleted AND c.is_record AND NOT c.was_record) AND NOT (NOT c._deleted AND c.is_record AND c.was_record AND
+c.is_changed) AND NOT (c._deleted AND (c.is_insert OR c.is_changed))), count(*) FILTER (WHERE c."id" IS NULL)
+FROM stage s LEFT JOIN cls c ON c."id" = s."id" GROUP BY s._run_id)sql"));
   EXPECT_TRUE(st.binds_entity_name);
 }
 
