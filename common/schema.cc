@@ -449,14 +449,15 @@ CREATE INDEX field_changes_run ON leadsync.field_changes
     {14, "the audit: one row per changed record; field_changes is its view, one row per field",
      R"sql(
 -- An update that changes three fields wrote three audit rows and three entries in each of their
--- indexes; it now writes one row holding its changed fields, {"field": [old, new], ...}, values as
--- text (bench/README.md, "Issue 12 — one audit row per changed record"). leadsync.field_changes
--- stays what readers query: a view with one row per changed field, as the table had.
+-- indexes; it now writes one row holding its changed fields, one [field, old value, new value] row of
+-- a two-dimensional text[] per field (bench/README.md, "Issue 12 — one audit row per changed
+-- record"). leadsync.field_changes stays what readers query: a view with one row per changed field
+-- and the table's columns, fields in the order the record's change listed them.
 CREATE TABLE leadsync.record_changes (
   id       bigserial PRIMARY KEY,
   entity   text NOT NULL,
   key      text NOT NULL,
-  changes  jsonb NOT NULL,
+  changes  text[] NOT NULL CHECK (array_ndims(changes) = 2 AND array_length(changes, 2) = 3),
   source   text,
   event_id text,
   at       timestamptz NOT NULL DEFAULT now(),
@@ -465,8 +466,7 @@ CREATE TABLE leadsync.record_changes (
 -- Every audited field change moves over, under its own id, so that the exporter's count by id goes
 -- on where it stopped.
 INSERT INTO leadsync.record_changes (id, entity, key, changes, source, event_id, at, run_id)
-  SELECT id, entity, key, jsonb_build_object(field, jsonb_build_array(old_value, new_value)), source, event_id, at,
-         run_id
+  SELECT id, entity, key, ARRAY[[field, old_value, new_value]], source, event_id, at, run_id
   FROM leadsync.field_changes;
 SELECT setval(pg_get_serial_sequence('leadsync.record_changes', 'id'), last_value, is_called)
   FROM leadsync.field_changes_id_seq;
@@ -477,9 +477,9 @@ CREATE INDEX record_changes_at ON leadsync.record_changes USING brin (at) WITH (
 CREATE INDEX record_changes_run ON leadsync.record_changes
   USING brin (run_id text_bloom_ops (n_distinct_per_range = 100)) WITH (autosummarize = on);
 CREATE VIEW leadsync.field_changes AS
-  SELECT r.id, r.entity, r.key, c.field, c.change ->> 0 AS old_value, c.change ->> 1 AS new_value, r.source,
-         r.event_id, r.at, r.run_id
-  FROM leadsync.record_changes r CROSS JOIN LATERAL jsonb_each(r.changes) AS c(field, change);
+  SELECT r.id, r.entity, r.key, r.changes[i][1] AS field, r.changes[i][2] AS old_value,
+         r.changes[i][3] AS new_value, r.source, r.event_id, r.at, r.run_id
+  FROM leadsync.record_changes r CROSS JOIN LATERAL generate_series(1, array_length(r.changes, 1)) AS i;
 )sql"},
 };
 

@@ -282,7 +282,7 @@ void WebhookReceiver::write_audit(const std::vector<Audit>& audits, const std::s
   pqxx::work tx(*audit_conn_);
   for (const auto& a : audits) {
     tx.exec_params("INSERT INTO leadsync.record_changes (entity, key, changes, source, event_id) "
-                   "VALUES ($1, $2, jsonb_build_object('_updated_fields', jsonb_build_array(NULL::text, $3::text)), $4, $5)",
+                   "VALUES ($1, $2, ARRAY[['_updated_fields', NULL, $3::text]], $4, $5)",
                    entity, a.key, a.fields, source_.name, a.event_id);
   }
   tx.commit();

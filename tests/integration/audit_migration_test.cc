@@ -78,7 +78,7 @@ TEST_F(AuditMigration, R6_EveryAuditRowMovesUnderItsIdTheViewReadsAsTheTableDidA
   // The next audit row takes the id after the last one the table gave, not one of the old ids.
   const auto last = tx.exec1("SELECT max(id) FROM before")[0].as<int64_t>();
   const auto next = tx.exec1("INSERT INTO leadsync.record_changes (entity, key, changes) VALUES ('lead', 'L3', "
-                             "'{\"status\": [\"new\", \"lost\"]}') RETURNING id")[0]
+                             "'{{status, new, lost}}') RETURNING id")[0]
                         .as<int64_t>();
   EXPECT_EQ(next, last + 1);
   const auto view = tx.exec1("SELECT field, old_value, new_value FROM leadsync.field_changes WHERE id = " +

@@ -107,7 +107,7 @@ TEST(Explain, R8_ExplainShowsTheCreationOfARowFromBeforeCreationColumnsFromItsAu
                        conn->quote_name(e.key) + ", _version, _event_id) VALUES ($1, 7, $2)",
                    key, event);
     tx.exec_params("INSERT INTO leadsync.record_changes (entity, key, changes, source, event_id, run_id) "
-                   R"(VALUES ('lead', $1, '{"*": [null, "created"]}', 'admin-ui', $2, $3))",
+                   R"(VALUES ('lead', $1, '{{*, NULL, created}}', 'admin-ui', $2, $3))",
                    key, event, run);
     tx.commit();
   }

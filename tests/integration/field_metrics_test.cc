@@ -189,12 +189,12 @@ TEST_F(FieldMetricsTest, R6_AnAuditRowCommittedAfterAHigherOneIsCountedOnceItCom
   auto late_conn = connect(config_);
   pqxx::work late(*late_conn);
   late.exec_params("INSERT INTO leadsync.record_changes (entity, key, changes) "
-                   R"(VALUES ($1, 'k1', '{"notes": ["a", "b"]}'))",
+                   R"(VALUES ($1, 'k1', '{{notes, a, b}}'))",
                    entity());
   {
     pqxx::work tx(*conn_);
     tx.exec_params("INSERT INTO leadsync.record_changes (entity, key, changes) "
-                   R"(VALUES ($1, 'k2', '{"phone": ["a", "b"]}'))",
+                   R"(VALUES ($1, 'k2', '{{phone, a, b}}'))",
                    entity());
     tx.commit();
   }

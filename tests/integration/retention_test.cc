@@ -22,7 +22,7 @@ TEST(Retention, R6_CleanupDeletesOnlyHistoryOlderThanItsRetentionInBatches) {
     // 7 old and 2 recent rows in each table (ages in days), tagged with this test's name.
     for (int age : {500, 450, 401, 200, 120, 95, 91, 10, 0}) {
       const auto at = "now() - make_interval(days => " + std::to_string(age) + ")";
-      tx.exec_params("INSERT INTO leadsync.record_changes (entity, key, changes, at) VALUES ($1, 'k', '{}', " + at + ")",
+      tx.exec_params("INSERT INTO leadsync.record_changes (entity, key, changes, at) VALUES ($1, 'k', '{{f, a, b}}', " + at + ")",
                      tag);
       tx.exec_params("INSERT INTO leadsync.run_apply_stats (run_id, at) VALUES ($1, " + at + ")", tag);
       tx.exec_params("INSERT INTO leadsync.run_errors (run_id, source, message, at) VALUES ($1, 's', 'm', " + at + ")",

@@ -58,18 +58,17 @@ AS is_insert, (o."id" IS NOT NULL AND ROW(o."email", o."score", o._deleted) IS D
 up."score", up._deleted)) AS is_changed, (o."id" IS NOT NULL AND NOT false) AS was_record, NOT false AS
 is_record FROM up LEFT JOIN old o ON o."id" = up."id"), audit AS (INSERT INTO leadsync.record_changes (entity,
 key, changes, source, event_id, run_id) SELECT $10, a."id", a.changes, a._source, a._event_id, a._run_id FROM
-(SELECT c."id", jsonb_strip_nulls(jsonb_build_object('email', CASE WHEN o."email"::text IS DISTINCT FROM
-c."email"::text THEN jsonb_build_array(o."email"::text, c."email"::text) END, 'score', CASE WHEN
-o."score"::text IS DISTINCT FROM c."score"::text THEN jsonb_build_array(o."score"::text, c."score"::text) END,
-'_deleted', CASE WHEN o._deleted::text IS DISTINCT FROM c._deleted::text THEN
-jsonb_build_array(o._deleted::text, c._deleted::text) END)) AS changes, s._source, s._event_id, s._run_id FROM
-cls c JOIN stage s ON s."id" = c."id" JOIN old o ON o."id" = c."id" WHERE c.is_changed) a WHERE a.changes <>
-'{}'::jsonb) SELECT s._run_id, count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND NOT c.was_record),
-count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed), count(*) FILTER
-(WHERE c._deleted AND (c.is_insert OR c.is_changed)), count(*) FILTER (WHERE c."id" IS NOT NULL AND NOT (NOT
-c._deleted AND c.is_record AND NOT c.was_record) AND NOT (NOT c._deleted AND c.is_record AND c.was_record AND
-c.is_changed) AND NOT (c._deleted AND (c.is_insert OR c.is_changed))), count(*) FILTER (WHERE c."id" IS NULL)
-FROM stage s LEFT JOIN cls c ON c."id" = s."id" GROUP BY s._run_id)sql"));
+(SELECT c."id", array_cat(array_cat(CASE WHEN o."email"::text IS DISTINCT FROM c."email"::text THEN
+ARRAY[['email', o."email"::text, c."email"::text]] END, CASE WHEN o."score"::text IS DISTINCT FROM
+c."score"::text THEN ARRAY[['score', o."score"::text, c."score"::text]] END), CASE WHEN o._deleted::text IS
+DISTINCT FROM c._deleted::text THEN ARRAY[['_deleted', o._deleted::text, c._deleted::text]] END) AS changes,
+s._source, s._event_id, s._run_id FROM cls c JOIN stage s ON s."id" = c."id" JOIN old o ON o."id" = c."id"
+WHERE c.is_changed) a WHERE a.changes IS NOT NULL) SELECT s._run_id, count(*) FILTER (WHERE NOT c._deleted AND
+c.is_record AND NOT c.was_record), count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND c.was_record AND
+c.is_changed), count(*) FILTER (WHERE c._deleted AND (c.is_insert OR c.is_changed)), count(*) FILTER (WHERE
+c."id" IS NOT NULL AND NOT (NOT c._deleted AND c.is_record AND NOT c.was_record) AND NOT (NOT c._deleted AND
+c.is_record AND c.was_record AND c.is_changed) AND NOT (c._deleted AND (c.is_insert OR c.is_changed))),
+count(*) FILTER (WHERE c."id" IS NULL) FROM stage s LEFT JOIN cls c ON c."id" = s."id" GROUP BY s._run_id)sql"));
   EXPECT_TRUE(st.binds_entity_name);
 }
 
