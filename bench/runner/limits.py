@@ -21,8 +21,8 @@ def _columns(cluster, ctx):
 
 
 def _same_tables(cluster, ctx, table='leads'):
-    n = cluster.scalar_in_key_order(f'SELECT count(*) FROM {ctx.schema}.leads t FULL JOIN {ctx.limit_schema}.{table} l '
-                       'ON l.lead_id = t.lead_id WHERE ROW(t.*) IS DISTINCT FROM ROW(l.*)')
+    n = cluster.scalar_in_key_order(f'SELECT count(*) FROM {ctx.schema}.leads t FULL JOIN {ctx.limit_schema}.{table} '
+                                    'l ON l.lead_id = t.lead_id WHERE ROW(t.*) IS DISTINCT FROM ROW(l.*)')
     if n != '0':
         raise BenchError(f'{ctx.limit_schema}.{table} differs from the synced table in {n} rows')
 
@@ -49,7 +49,8 @@ def merge(cluster, ctx, result):
     s, lim = ctx.schema, ctx.limit_schema
     # Not timed: the rows the scenario changed = rows of the synced table that the limit table,
     # which holds the state before the scenario, does not have identical.
-    cluster.psql(cluster.KEY_ORDER + f"\\copy (SELECT t.* FROM {s}.leads t LEFT JOIN {lim}.leads l ON l.lead_id = t.lead_id "
+    cluster.psql(cluster.KEY_ORDER +
+                 f"\\copy (SELECT t.* FROM {s}.leads t LEFT JOIN {lim}.leads l ON l.lead_id = t.lead_id "
                  f"WHERE ROW(t.*) IS DISTINCT FROM ROW(l.*) ORDER BY t.lead_id) TO '{path}'\n")
     with open(path, 'rb') as f:
         changed = sum(1 for _ in f)

@@ -250,8 +250,8 @@ TEST_F(ApplyBatch, R13_EnablingPartialEventsOnAnExistingTableBackfillsEachFields
 }
 
 // R6 — the audit of an update is one row for the record, holding every field it changed as a row
-// [field, old, new], in the fields' declared order; leadsync.field_changes shows it as one row per field (migration 14). The audit is
-// shared by the cluster's tests: this test's key is its own.
+// [field, old, new], in the fields' declared order; leadsync.field_changes shows it as one row per
+// field (migration 14). The audit is shared by the cluster's tests: this test's key is its own.
 TEST_F(ApplyBatch, R6_AnUpdateIsOneAuditRowHoldingItsChangedFieldsAndTheViewShowsOneRowPerField) {
   const auto key = unique_tag("L");
   apply({full(key, 10, "new", "111")});

@@ -26,7 +26,9 @@ class AuditMigration : public ::testing::Test {
     database_ = config_.postgres.schema;  // a fresh, unique name
     admin_ = connect(config_);
     pqxx::nontransaction(*admin_).exec("CREATE DATABASE " + admin_->quote_name(database_));
-    conn_ = std::make_unique<pqxx::connection>(with_database(config_.postgres.url, database_));
+    auto own = config_;
+    own.postgres.url = with_database(config_.postgres.url, database_);
+    conn_ = connect(own);
   }
   void TearDown() override {
     conn_.reset();
