@@ -1,5 +1,7 @@
 #include "common/pg.h"
 
+#include <cstdint>
+
 #include "common/redact.h"
 
 namespace leadsync::common {
@@ -113,6 +115,43 @@ void TextArrayLiteral::add(std::string_view element) {
 void TextArrayLiteral::add_null() {
   text_ += text_.empty() ? "{NULL" : ",NULL";
   ++size_;
+}
+
+namespace {
+
+void append_int32(std::string& out, uint32_t v) {
+  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                     static_cast<char>(v)};
+  out.append(b, 4);
+}
+
+constexpr uint32_t kTextOid = 25;
+
+}  // namespace
+
+void BinaryTextArray::add(std::string_view element) {
+  append_int32(body_, static_cast<uint32_t>(element.size()));
+  body_.append(element.data(), element.size());
+  ++size_;
+}
+
+void BinaryTextArray::add_null() {
+  append_int32(body_, 0xFFFFFFFFu);  // length -1
+  has_null_ = true;
+  ++size_;
+}
+
+std::string BinaryTextArray::bytes() const {
+  std::string out;
+  out.reserve(20 + body_.size());
+  append_int32(out, size_ == 0 ? 0 : 1);  // dimensions: none for an empty array
+  append_int32(out, has_null_ ? 1 : 0);
+  append_int32(out, kTextOid);
+  if (size_ == 0) return out;
+  append_int32(out, static_cast<uint32_t>(size_));  // the dimension's length
+  append_int32(out, 1);                             // and its lower bound
+  out += body_;
+  return out;
 }
 
 std::string redact_url(const std::string& url) { return redact(url); }

@@ -44,31 +44,34 @@ TEST(MergeSql, GoldenStatementForAFullImageEntityWithAudit) {
 WITH stage AS MATERIALIZED (SELECT s.c1 AS "id", s.c2::text AS "email", s.c3::bigint AS "score", s.c4::bigint
 AS _version, s.c5::boolean AS _deleted, s.c7 AS _source, s.c8 AS _origin, s.c6 AS _event_id, s.c9 AS _run_id
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-$9::text[]) AS s(c1, c2, c3, c4, c5, c6, c7, c8, c9)), old AS MATERIALIZED (SELECT t."id", t."email",
-t."score", t._deleted FROM "crm"."contacts" t WHERE t."id" IN (SELECT "id" FROM stage)), up AS (INSERT INTO
-"crm"."contacts" AS t ("id", "email", "score", _version, _event_id, _deleted, _source, _origin, _synced_at,
-_created_version, _created_event, _created_run, _created_at) SELECT "id", "email", "score", _version,
-_event_id, _deleted, _source, _origin, now(), _version, _event_id, _run_id, now() FROM stage ON CONFLICT
-("id") DO UPDATE SET "email" = CASE WHEN EXCLUDED._deleted THEN t."email" ELSE EXCLUDED."email" END, "score" =
-CASE WHEN EXCLUDED._deleted THEN t."score" ELSE EXCLUDED."score" END, _version = EXCLUDED._version, _event_id
-= EXCLUDED._event_id, _deleted = EXCLUDED._deleted, _source = EXCLUDED._source, _origin = EXCLUDED._origin,
+$9::text[]) AS s(c1, c2, c3, c4, c5, c6, c7, c8, c9)), up AS (INSERT INTO "crm"."contacts" AS t ("id",
+"email", "score", _version, _event_id, _deleted, _source, _origin, _synced_at, _created_version,
+_created_event, _created_run, _created_at) SELECT "id", "email", "score", _version, _event_id, _deleted,
+_source, _origin, now(), _version, _event_id, _run_id, now() FROM stage ON CONFLICT ("id") DO UPDATE SET
+"email" = CASE WHEN EXCLUDED._deleted THEN t."email" ELSE EXCLUDED."email" END, "score" = CASE WHEN
+EXCLUDED._deleted THEN t."score" ELSE EXCLUDED."score" END, _version = EXCLUDED._version, _event_id =
+EXCLUDED._event_id, _deleted = EXCLUDED._deleted, _source = EXCLUDED._source, _origin = EXCLUDED._origin,
 _synced_at = EXCLUDED._synced_at WHERE (t._version, coalesce(t._event_id, '')) < (EXCLUDED._version,
-EXCLUDED._event_id) RETURNING t."id", t."email", t."score", t._deleted), cls AS (SELECT up.*, o."id" IS NULL
-AS is_insert, (o."id" IS NOT NULL AND ROW(o."email", o."score", o._deleted) IS DISTINCT FROM ROW(up."email",
-up."score", up._deleted)) AS is_changed, (o."id" IS NOT NULL AND NOT false) AS was_record, NOT false AS
-is_record FROM up LEFT JOIN old o ON o."id" = up."id"), audit AS (INSERT INTO leadsync.record_changes (entity,
-key, changes, source, event_id, run_id) SELECT $10, a."id", a.changes, a._source, a._event_id, a._run_id FROM
-(SELECT c."id", array_cat(array_cat(CASE WHEN o."email"::text IS DISTINCT FROM c."email"::text THEN
-ARRAY[['email', o."email"::text, c."email"::text]] END, CASE WHEN o."score"::text IS DISTINCT FROM
-c."score"::text THEN ARRAY[['score', o."score"::text, c."score"::text]] END), CASE WHEN o._deleted::text IS
-DISTINCT FROM c._deleted::text THEN ARRAY[['_deleted', o._deleted::text, c._deleted::text]] END) AS changes,
-s._source, s._event_id, s._run_id FROM cls c JOIN stage s ON s."id" = c."id" JOIN old o ON o."id" = c."id"
-WHERE c.is_changed) a WHERE a.changes IS NOT NULL) SELECT s._run_id, count(*) FILTER (WHERE NOT c._deleted AND
-c.is_record AND NOT c.was_record), count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND c.was_record AND
-c.is_changed), count(*) FILTER (WHERE c._deleted AND (c.is_insert OR c.is_changed)), count(*) FILTER (WHERE
-c."id" IS NOT NULL AND NOT (NOT c._deleted AND c.is_record AND NOT c.was_record) AND NOT (NOT c._deleted AND
-c.is_record AND c.was_record AND c.is_changed) AND NOT (c._deleted AND (c.is_insert OR c.is_changed))),
-count(*) FILTER (WHERE c."id" IS NULL) FROM stage s LEFT JOIN cls c ON c."id" = s."id" GROUP BY s._run_id)sql"));
+EXCLUDED._event_id) RETURNING t."id", t."email", t."score", t._deleted, t._event_id, t._created_event), old AS
+MATERIALIZED (SELECT t."id", t."email", t."score", t._deleted FROM "crm"."contacts" t WHERE t."id" IN (SELECT
+"id" FROM up WHERE up._created_event IS DISTINCT FROM up._event_id)), cls AS (SELECT s._run_id, u."id" IS NOT
+NULL AS touched, u._deleted, o."id" IS NULL AS is_insert, (o."id" IS NOT NULL AND ROW(o."email", o."score",
+o._deleted) IS DISTINCT FROM ROW(u."email", u."score", u._deleted)) AS is_changed, (o."id" IS NOT NULL AND NOT
+false) AS was_record, NOT false AS is_record, s."id", s._source, s._event_id, CASE WHEN (o."id" IS NOT NULL
+AND ROW(o."email", o."score", o._deleted) IS DISTINCT FROM ROW(u."email", u."score", u._deleted)) THEN
+array_cat(array_cat(CASE WHEN o."email"::text IS DISTINCT FROM u."email"::text THEN ARRAY[['email',
+o."email"::text, u."email"::text]] END, CASE WHEN o."score"::text IS DISTINCT FROM u."score"::text THEN
+ARRAY[['score', o."score"::text, u."score"::text]] END), CASE WHEN o._deleted::text IS DISTINCT FROM
+u._deleted::text THEN ARRAY[['_deleted', o._deleted::text, u._deleted::text]] END) END AS changes FROM stage s
+LEFT JOIN up u ON u."id" = s."id" LEFT JOIN old o ON o."id" = u."id"), audit AS (INSERT INTO
+leadsync.record_changes (entity, key, changes, source, event_id, run_id) SELECT $10, c."id", c.changes,
+c._source, c._event_id, c._run_id FROM cls c WHERE c.changes IS NOT NULL) SELECT c._run_id, count(*) FILTER
+(WHERE c.touched AND NOT c._deleted AND c.is_record AND NOT c.was_record), count(*) FILTER (WHERE c.touched
+AND NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed), count(*) FILTER (WHERE c.touched AND
+c._deleted AND (c.is_insert OR c.is_changed)), count(*) FILTER (WHERE c.touched AND NOT (NOT c._deleted AND
+c.is_record AND NOT c.was_record) AND NOT (NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed)
+AND NOT (c._deleted AND (c.is_insert OR c.is_changed))), count(*) FILTER (WHERE NOT c.touched) FROM cls c
+GROUP BY c._run_id)sql"));
   EXPECT_TRUE(st.binds_entity_name);
 }
 
@@ -81,18 +84,16 @@ coalesce((SELECT jsonb_object_agg(a.name, jsonb_build_array(s.c4::bigint, s.c6))
 'score']) WITH ORDINALITY AS a(name, i) WHERE substr(s.c10, a.i::int, 1) = '1' OR s.c5::boolean), '{}') AS
 _field_versions, (s.c2 IS NULL) AS _incomplete FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
 $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) AS s(c1, c2, c3, c4, c5, c6, c7, c8,
-c9, c10)), old AS MATERIALIZED (SELECT t."id", t."email", t."score", t._deleted, t._incomplete FROM
-"crm"."contacts" t WHERE t."id" IN (SELECT "id" FROM stage)), up AS (INSERT INTO "crm"."contacts" AS t ("id",
-"email", "score", _version, _event_id, _deleted, _source, _origin, _synced_at, _field_versions, _incomplete,
-_created_version, _created_event, _created_run, _created_at) SELECT "id", "email", "score", _version, _event_id,
-_deleted, _source, _origin, now(), _field_versions, _incomplete, _version, _event_id, _run_id, now() FROM stage
-ON CONFLICT ("id") DO UPDATE SET "email" = CASE WHEN (NOT EXCLUDED._deleted AND
-EXCLUDED._field_versions->'email' > coalesce(t._field_versions->'email', '[0, ""]') AND (NOT t._deleted OR
-EXCLUDED._field_versions->'email' > jsonb_build_array(t._version, coalesce(t._event_id, '')))) THEN
-EXCLUDED."email" ELSE t."email" END, "score" = CASE WHEN (NOT EXCLUDED._deleted AND
-EXCLUDED._field_versions->'score' > coalesce(t._field_versions->'score', '[0, ""]') AND (NOT t._deleted OR
-EXCLUDED._field_versions->'score' > jsonb_build_array(t._version, coalesce(t._event_id, '')))) THEN
-EXCLUDED."score" ELSE t."score" END, _field_versions = t._field_versions ||
+c9, c10)), up AS (INSERT INTO "crm"."contacts" AS t ("id", "email", "score", _version, _event_id, _deleted,
+_source, _origin, _synced_at, _field_versions, _incomplete, _created_version, _created_event, _created_run,
+_created_at) SELECT "id", "email", "score", _version, _event_id, _deleted, _source, _origin, now(),
+_field_versions, _incomplete, _version, _event_id, _run_id, now() FROM stage ON CONFLICT ("id") DO UPDATE SET
+"email" = CASE WHEN (NOT EXCLUDED._deleted AND EXCLUDED._field_versions->'email' >
+coalesce(t._field_versions->'email', '[0, ""]') AND (NOT t._deleted OR EXCLUDED._field_versions->'email' >
+jsonb_build_array(t._version, coalesce(t._event_id, '')))) THEN EXCLUDED."email" ELSE t."email" END, "score" =
+CASE WHEN (NOT EXCLUDED._deleted AND EXCLUDED._field_versions->'score' > coalesce(t._field_versions->'score',
+'[0, ""]') AND (NOT t._deleted OR EXCLUDED._field_versions->'score' > jsonb_build_array(t._version,
+coalesce(t._event_id, '')))) THEN EXCLUDED."score" ELSE t."score" END, _field_versions = t._field_versions ||
 jsonb_strip_nulls(jsonb_build_object('email', GREATEST(t._field_versions->'email', CASE WHEN (NOT
 EXCLUDED._deleted AND EXCLUDED._field_versions->'email' > coalesce(t._field_versions->'email', '[0, ""]') AND
 (NOT t._deleted OR EXCLUDED._field_versions->'email' > jsonb_build_array(t._version, coalesce(t._event_id,
@@ -120,15 +121,18 @@ EXCLUDED._deleted AND EXCLUDED._field_versions->'score' > coalesce(t._field_vers
 '')))) OR (EXCLUDED._deleted AND (coalesce(t._field_versions->'email', '[0, ""]') <
 jsonb_build_array(EXCLUDED._version, EXCLUDED._event_id) OR coalesce(t._field_versions->'score', '[0, ""]') <
 jsonb_build_array(EXCLUDED._version, EXCLUDED._event_id))) RETURNING t."id", t."email", t."score", t._deleted,
-t._incomplete), cls AS (SELECT up.*, o."id" IS NULL AS is_insert, (o."id" IS NOT NULL AND ROW(o."email",
-o."score", o._deleted) IS DISTINCT FROM ROW(up."email", up."score", up._deleted)) AS is_changed, (o."id" IS
-NOT NULL AND NOT o._incomplete) AS was_record, NOT up._incomplete AS is_record FROM up LEFT JOIN old o ON
-o."id" = up."id") SELECT s._run_id, count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND NOT
-c.was_record), count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed),
-count(*) FILTER (WHERE c._deleted AND (c.is_insert OR c.is_changed)), count(*) FILTER (WHERE c."id" IS NOT
-NULL AND NOT (NOT c._deleted AND c.is_record AND NOT c.was_record) AND NOT (NOT c._deleted AND c.is_record AND
-c.was_record AND c.is_changed) AND NOT (c._deleted AND (c.is_insert OR c.is_changed))), count(*) FILTER (WHERE
-c."id" IS NULL) FROM stage s LEFT JOIN cls c ON c."id" = s."id" GROUP BY s._run_id)sql"));
+t._incomplete, t._event_id, t._created_event), old AS MATERIALIZED (SELECT t."id", t."email", t."score",
+t._deleted, t._incomplete FROM "crm"."contacts" t WHERE t."id" IN (SELECT "id" FROM up)), cls AS (SELECT
+s._run_id, u."id" IS NOT NULL AS touched, u._deleted, o."id" IS NULL AS is_insert, (o."id" IS NOT NULL AND
+ROW(o."email", o."score", o._deleted) IS DISTINCT FROM ROW(u."email", u."score", u._deleted)) AS is_changed,
+(o."id" IS NOT NULL AND NOT o._incomplete) AS was_record, NOT u._incomplete AS is_record FROM stage s LEFT
+JOIN up u ON u."id" = s."id" LEFT JOIN old o ON o."id" = u."id") SELECT c._run_id, count(*) FILTER (WHERE
+c.touched AND NOT c._deleted AND c.is_record AND NOT c.was_record), count(*) FILTER (WHERE c.touched AND NOT
+c._deleted AND c.is_record AND c.was_record AND c.is_changed), count(*) FILTER (WHERE c.touched AND c._deleted
+AND (c.is_insert OR c.is_changed)), count(*) FILTER (WHERE c.touched AND NOT (NOT c._deleted AND c.is_record
+AND NOT c.was_record) AND NOT (NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed) AND NOT
+(c._deleted AND (c.is_insert OR c.is_changed))), count(*) FILTER (WHERE NOT c.touched) FROM cls c GROUP BY
+c._run_id)sql"));
   EXPECT_FALSE(st.binds_entity_name);
 }
 
@@ -163,11 +167,13 @@ TEST(MergeSql, EveryStagedColumnIsBoundOnceInOrder) {
     EXPECT_NE(st.sql.find("$" + std::to_string(i) + "::text[]"), std::string::npos) << "$" << i;
   }
   EXPECT_EQ(params.back(), "contact");
-  EXPECT_EQ(params.front(), R"({"k\"1"})");
+  common::BinaryTextArray key;
+  key.add(std::string_view("k\"1"));
+  EXPECT_EQ(params.front(), key.bytes());
 }
 
 
-// Each value kind is staged as sql_text() spells it, escaped for a text[] literal: the staging
+// Each value kind is staged as sql_text() spells it, as an element of a binary text[]: the staging
 // writes the common kinds straight from the event's bytes, and must agree with sql_text().
 TEST(MergeSql, EveryValueKindIsStagedAsSqlTextSpellsIt) {
   common::Config config;
@@ -204,14 +210,16 @@ TEST(MergeSql, EveryValueKindIsStagedAsSqlTextSpellsIt) {
   for (std::size_t c = 0; c < st.columns.size(); ++c) {
     if (st.columns[c] != StagedColumn::kField) continue;
     const auto& field = entity.fields[static_cast<std::size_t>(st.column_field[c])];
-    common::TextArrayLiteral expected;
+    common::BinaryTextArray expected;
     expected.add(sql_text(field, f.at(field.name)));
-    EXPECT_EQ(params[c], expected.str()) << field.name;
+    EXPECT_EQ(params[c], expected.bytes()) << field.name;
     ++checked;
   }
   EXPECT_EQ(checked, entity.fields.size());
   const auto version = std::find(st.columns.begin(), st.columns.end(), StagedColumn::kVersion) - st.columns.begin();
-  EXPECT_EQ(params[static_cast<std::size_t>(version)], R"({"-9000000000"})");
+  common::BinaryTextArray want_version;
+  want_version.add(std::string_view("-9000000000"));
+  EXPECT_EQ(params[static_cast<std::size_t>(version)], want_version.bytes());
 }
 
 // The literal escapes exactly the quote and the backslash, wherever they are.
@@ -222,6 +230,24 @@ TEST(MergeSql, ATextArrayLiteralEscapesQuotesAndBackslashesOnly) {
   a.add_null();
   a.add(std::string_view("plain, {text}"));
   EXPECT_EQ(a.str(), R"({"\"\\x\"y\\","",NULL,"plain, {text}"})");
+}
+
+// The binary text[] is array_send's format: 1 dimension (none when empty), the null flag, the element
+// type (text, 25), the length and lower bound 1, then per element its length (-1: NULL) and bytes,
+// every integer 4 bytes big-endian. (The apply tests prove that the server reads it back.)
+TEST(MergeSql, ABinaryTextArrayIsArraySendsFormat) {
+  using namespace std::string_literals;
+  common::BinaryTextArray a;
+  a.add(std::string_view("\"{x}\\"));
+  a.add(std::string_view(""));
+  a.add_null();
+  EXPECT_EQ(a.size(), 3u);
+  EXPECT_EQ(a.bytes(), "\0\0\0\1"s "\0\0\0\1"s "\0\0\0\x19"s "\0\0\0\3"s "\0\0\0\1"s
+                       "\0\0\0\5\"{x}\\"s "\0\0\0\0"s "\xff\xff\xff\xff"s);
+  common::BinaryTextArray no_nulls;
+  no_nulls.add(std::string_view("ab"));
+  EXPECT_EQ(no_nulls.bytes(), "\0\0\0\1\0\0\0\0\0\0\0\x19\0\0\0\1\0\0\0\1\0\0\0\2ab"s);
+  EXPECT_EQ(common::BinaryTextArray().bytes(), "\0\0\0\0\0\0\0\0\0\0\0\x19"s);
 }
 
 // Timestamps and dates are staged by a formatter of their own (no snprintf, issue 12): it must
@@ -251,7 +277,7 @@ TEST(MergeSql, TimestampsAndDatesAreStagedAsSqlTextSpellsThemAcrossTheWholeRange
   }
   std::vector<common::ChangeEvent> events(instants.size());
   std::vector<const common::ChangeEvent*> pointers;
-  common::TextArrayLiteral want_ts, want_d;
+  common::BinaryTextArray want_ts, want_d;
   for (std::size_t i = 0; i < instants.size(); ++i) {
     auto& e = events[i];
     e.set_entity("lead");
@@ -268,7 +294,7 @@ TEST(MergeSql, TimestampsAndDatesAreStagedAsSqlTextSpellsThemAcrossTheWholeRange
   for (std::size_t c = 0; c < st.columns.size(); ++c) {
     if (st.columns[c] != StagedColumn::kField) continue;
     const auto& want = st.column_field[c] == 0 ? want_ts : want_d;
-    EXPECT_EQ(params[c], want.str()) << "column " << c;
+    EXPECT_EQ(params[c], want.bytes()) << "column " << c;
   }
 }
 

@@ -20,7 +20,7 @@ std::string list_literal(const leadsync::v1::StringList& list) {
 bool is_delete(const common::ChangeEvent& e) { return e.op() == leadsync::v1::OP_DELETE; }
 
 // Adds a number's decimal text without a temporary string.
-void add_integer(common::TextArrayLiteral& out, int64_t n) {
+void add_integer(common::BinaryTextArray& out, int64_t n) {
   char buf[24];
   const auto end = std::to_chars(buf, buf + sizeof buf, n).ptr;
   out.add(std::string_view(buf, static_cast<std::size_t>(end - buf)));
@@ -39,7 +39,7 @@ char* digits(char* end, int64_t n, int width) {
 // without snprintf and gmtime (a measurable share of the worker's staging, issue 12): the civil
 // date from the day number (H. Hinnant's days_from_civil inverse). Years outside 1..9999, which
 // %04d would print differently, go the general way.
-bool add_timestamp(common::TextArrayLiteral& out, int64_t micros, bool date_only) {
+bool add_timestamp(common::BinaryTextArray& out, int64_t micros, bool date_only) {
   constexpr int64_t kDay = 86'400'000'000;
   int64_t days = micros / kDay, of_day = micros % kDay;
   if (of_day < 0) {
@@ -84,7 +84,7 @@ bool add_timestamp(common::TextArrayLiteral& out, int64_t micros, bool date_only
 // Adds the value as sql_text() spells it. The common kinds (text, numbers, booleans, nulls) are
 // added from the event's own bytes: the staging runs for every field of every event, and a
 // temporary string per value was a measurable share of the worker's CPU.
-void add_sql_text(common::TextArrayLiteral& out, const common::FieldConfig& field, const Value& v) {
+void add_sql_text(common::BinaryTextArray& out, const common::FieldConfig& field, const Value& v) {
   switch (v.kind_case()) {
     case Value::kNullValue:
     case Value::KIND_NOT_SET: out.add_null(); return;
@@ -129,7 +129,7 @@ EntityApplier::EntityApplier(const common::Config& config, const common::EntityC
 
 std::vector<std::string> EntityApplier::parameters(const std::vector<const common::ChangeEvent*>& events) const {
   const auto& columns = statement_.columns;
-  std::vector<common::TextArrayLiteral> staged(columns.size());
+  std::vector<common::BinaryTextArray> staged(columns.size());
   for (auto& c : staged) c.reserve(events.size() * 16);
   for (const auto* e : events) {
     for (std::size_t c = 0; c < columns.size(); ++c) {
@@ -166,7 +166,7 @@ std::vector<std::string> EntityApplier::parameters(const std::vector<const commo
   }
   std::vector<std::string> params;
   params.reserve(staged.size() + 1);
-  for (const auto& c : staged) params.push_back(c.str());
+  for (const auto& c : staged) params.push_back(c.bytes());
   if (statement_.binds_entity_name) params.push_back(entity_.name);
   return params;
 }
@@ -180,7 +180,11 @@ std::map<std::string, ApplyCounts> EntityApplier::apply(pqxx::transaction_base& 
   // worker's sessions run with plan_cache_mode = force_custom_plan, common/pg.cc): a generic plan
   // would estimate the staged arrays at 10 rows whatever the batch holds.
   tx.conn().prepare(prepared_name_, statement_.sql);
-  const auto rows = tx.exec_prepared(prepared_name_, pqxx::prepare::make_dynamic_params(parameters(events)));
+  // Every parameter travels in binary (a text[] as array_send writes it, the entity's name as its
+  // bytes): the server copies the elements instead of parsing a literal.
+  std::vector<pqxx::binarystring> binary;
+  for (const auto& p : parameters(events)) binary.emplace_back(p.data(), p.size());
+  const auto rows = tx.exec_prepared(prepared_name_, pqxx::prepare::make_dynamic_params(binary));
   for (const auto& r : rows) {
     auto& c = out[r[0].is_null() ? std::string() : r[0].as<std::string>()];
     c.inserted += r[1].as<int64_t>();

@@ -25,7 +25,8 @@ class EntityApplier {
   std::map<std::string, ApplyCounts> apply(pqxx::transaction_base& tx,
                                            const std::vector<const common::ChangeEvent*>& events) const;
 
-  // The bound parameters for `events`, in the statement's order. Exposed for tests.
+  // The bound parameters for `events`, in the statement's order, in binary format: each staged
+  // column a text[] as common::BinaryTextArray writes it, then the entity's name. Exposed for tests.
   std::vector<std::string> parameters(const std::vector<const common::ChangeEvent*>& events) const;
   const MergeStatement& statement() const { return statement_; }
 

@@ -124,7 +124,7 @@ ConflictRules partial_rules(const common::EntityConfig& entity) {
 // The audit's row for one column, [name, old, new] as text when they differ, else NULL (which
 // array_cat skips).
 std::string changed_row(const std::string& name, const std::string& column) {
-  const auto o = "o." + column + "::text", n = "c." + column + "::text";
+  const auto o = "o." + column + "::text", n = "u." + column + "::text";
   return "CASE WHEN " + o + " IS DISTINCT FROM " + n + " THEN ARRAY[[" + quote_literal(name) + ", " + o + ", " + n +
          "]] END";
 }
@@ -174,9 +174,6 @@ MergeStatement merge_statement(const std::string& schema, const common::EntityCo
   const auto incomplete = [&](const std::string& row) { return partial ? row + "._incomplete" : std::string("false"); };
 
   std::string sql = "WITH stage AS MATERIALIZED (SELECT " + stage + " FROM " + staging.from() + "), ";
-  sql += "old AS MATERIALIZED (SELECT t." + key + ", " + joined(fields, "t.", ", ") + ", t._deleted" +
-         (partial ? ", t._incomplete" : "") + " FROM " + table + " t WHERE t." + key + " IN (SELECT " + key +
-         " FROM stage)), ";
   sql += "up AS (INSERT INTO " + table + " AS t (" + key + ", " + field_list +
          ", _version, _event_id, _deleted, _source, _origin, _synced_at" + extra +
          ", _created_version, _created_event, _created_run, _created_at) SELECT " + key + ", " + field_list +
@@ -184,40 +181,52 @@ MergeStatement merge_statement(const std::string& schema, const common::EntityCo
          ", _version, _event_id, _run_id, now() FROM stage ON CONFLICT (" +
          key + ") DO UPDATE SET " + joined(rules.field_sets, "", ", ") + ", " + rules.record_sets + " WHERE " +
          rules.guard + " RETURNING t." + key + ", " + joined(fields, "t.", ", ") + ", t._deleted" +
-         (partial ? ", t._incomplete" : "") + "), ";
-  // cls: each touched row: inserted, its content changed (else only bookkeeping moved), and
-  // whether it is a record readers see before and after (a row is not one while incomplete).
-  sql += "cls AS (SELECT up.*, o." + key + " IS NULL AS is_insert, (o." + key + " IS NOT NULL AND ROW(" +
-         joined(fields, "o.", ", ") + ", o._deleted) IS DISTINCT FROM ROW(" + joined(fields, "up.", ", ") +
-         ", up._deleted)) AS is_changed, (o." + key + " IS NOT NULL AND NOT " + incomplete("o") +
-         ") AS was_record, NOT " + incomplete("up") + " AS is_record FROM up LEFT JOIN old o ON o." + key + " = up." +
-         key + ")";
+         (partial ? ", t._incomplete" : "") + ", t._event_id, t._created_event), ";
+  // The rows the upsert touched as they were before it: every sub-statement of one statement reads
+  // the same snapshot, so this reads the old versions although it runs after the upsert. Only the
+  // touched rows are looked up, and of a full-image entity not those this statement created (their
+  // _created_event is the event that moved them), so that a new row costs no index probe here.
+  // (A partial event that wins a field of a row without being its newest leaves _event_id alone,
+  // so the test does not tell a partial entity's new rows apart: all of its touched rows are read.)
+  sql += "old AS MATERIALIZED (SELECT t." + key + ", " + joined(fields, "t.", ", ") + ", t._deleted" +
+         (partial ? ", t._incomplete" : "") + " FROM " + table + " t WHERE t." + key + " IN (SELECT " + key +
+         " FROM up" + (partial ? "" : " WHERE up._created_event IS DISTINCT FROM up._event_id") + ")), ";
+  // cls: each staged event, whether it touched its row, and for a touched row: inserted, its content
+  // changed (else only bookkeeping moved), whether it is a record readers see before and after (a row
+  // is not one while incomplete) and, for the audit, its changed fields.
+  const auto is_changed = "(o." + key + " IS NOT NULL AND ROW(" + joined(fields, "o.", ", ") +
+                          ", o._deleted) IS DISTINCT FROM ROW(" + joined(fields, "u.", ", ") + ", u._deleted))";
+  sql += "cls AS (SELECT s._run_id, u." + key + " IS NOT NULL AS touched, u._deleted, o." + key +
+         " IS NULL AS is_insert, " + is_changed + " AS is_changed, (o." + key + " IS NOT NULL AND NOT " +
+         incomplete("o") + ") AS was_record, NOT " + incomplete("u") + " AS is_record";
   if (entity.audit) {
     // One row per changed update or delete (R6), its changed fields as rows [field, old, new] of a
     // text[] (leadsync.field_changes shows one row per field). A chain of array_cat costs the
     // backend a fifth of what building the same as jsonb did (bench/README.md, "Issue 12 — one audit
     // row per changed record"). A creation is not audited: the row records it in its _created_*
     // columns, which no update touches (design.md §4).
-    const auto entity_name = staging.entity_name();
     std::string changes;
     auto add = [&](const std::string& row) { changes = changes.empty() ? row : "array_cat(" + changes + ", " + row + ")"; };
     for (std::size_t i = 0; i < fields.size(); ++i) add(changed_row(entity.fields[i].name, fields[i]));
     add(changed_row("_deleted", "_deleted"));
-    sql += ", audit AS (INSERT INTO leadsync.record_changes (entity, key, changes, source, event_id, run_id) "
-           "SELECT " + entity_name + ", a." + key + ", a.changes, a._source, a._event_id, a._run_id FROM (SELECT c." +
-           key + ", " + changes + " AS changes, s._source, s._event_id, s._run_id FROM cls c JOIN stage s ON s." + key +
-           " = c." + key + " JOIN old o ON o." + key + " = c." + key + " WHERE c.is_changed) a WHERE a.changes IS NOT "
-           "NULL)";
+    sql += ", s." + key + ", s._source, s._event_id, CASE WHEN " + is_changed + " THEN " + changes + " END AS changes";
+  }
+  sql += " FROM stage s LEFT JOIN up u ON u." + key + " = s." + key + " LEFT JOIN old o ON o." + key + " = u." + key +
+         ")";
+  if (entity.audit) {
+    sql += ", audit AS (INSERT INTO leadsync.record_changes (entity, key, changes, source, event_id, run_id) SELECT " +
+           staging.entity_name() + ", c." + key + ", c.changes, c._source, c._event_id, c._run_id FROM cls c WHERE "
+           "c.changes IS NOT NULL)";
   }
   // Per run: inserted (a record appeared), updated, deleted, unchanged (touched, nothing a reader
   // sees changed: also a row that stays incomplete), stale (not touched).
   const std::string inserted = "NOT c._deleted AND c.is_record AND NOT c.was_record";
   const std::string updated = "NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed";
   const std::string removed = "c._deleted AND (c.is_insert OR c.is_changed)";
-  sql += " SELECT s._run_id, count(*) FILTER (WHERE " + inserted + "), count(*) FILTER (WHERE " + updated +
-         "), count(*) FILTER (WHERE " + removed + "), count(*) FILTER (WHERE c." + key + " IS NOT NULL AND NOT (" +
-         inserted + ") AND NOT (" + updated + ") AND NOT (" + removed + ")), count(*) FILTER (WHERE c." + key +
-         " IS NULL) FROM stage s LEFT JOIN cls c ON c." + key + " = s." + key + " GROUP BY s._run_id";
+  sql += " SELECT c._run_id, count(*) FILTER (WHERE c.touched AND " + inserted +
+         "), count(*) FILTER (WHERE c.touched AND " + updated + "), count(*) FILTER (WHERE c.touched AND " + removed +
+         "), count(*) FILTER (WHERE c.touched AND NOT (" + inserted + ") AND NOT (" + updated + ") AND NOT (" +
+         removed + ")), count(*) FILTER (WHERE NOT c.touched) FROM cls c GROUP BY c._run_id";
   out.sql = std::move(sql);
   return out;
 }
