@@ -252,9 +252,10 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
     if (c.postgres.schema == "leadsync") p.child("schema").fail("schema 'leadsync' is reserved for leadsync's own tables");
   }
   if (const auto w = top.child("worker"); w.defined()) {
-    w.expect_map({"max_batch", "max_wait_ms", "instance_id"});
+    w.expect_map({"max_batch", "max_wait_ms", "connections", "instance_id"});
     c.worker.max_batch = w.child("max_batch").integer(c.worker.max_batch, 1, 100'000);
     c.worker.max_wait_ms = w.child("max_wait_ms").integer(c.worker.max_wait_ms, 0, 60'000);
+    c.worker.connections = w.child("connections").integer(c.worker.connections, 1, 16);
     c.worker.instance_id = w.child("instance_id").str_or("");
     check_instance_id(w.child("instance_id"), c.worker.instance_id);
   }

@@ -95,6 +95,9 @@ struct PostgresConfig {
 struct WorkerConfig {
   int max_batch = 5000;       // events applied in one transaction
   int max_wait_ms = 20;       // how long a poll waits to fill a batch after its first event
+  // PostgreSQL connections a worker applies each batch over at once, each taking whole partitions
+  // of it (workers/lanes.h).
+  int connections = 2;
   // Static group membership (Kafka's group.instance.id): a worker restarted under the same id takes
   // back its partitions without a rebalance of the group. Empty: a new member at every start.
   std::string instance_id;

@@ -1,6 +1,5 @@
 #include "workers/consume_loop.h"
 
-#include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -9,12 +8,6 @@
 
 namespace leadsync::workers {
 namespace {
-
-// The client's handle of the message's topic: telling topics apart without copying their names
-// (topic_name() returns a fresh string).
-const void* topic_handle(const RdKafka::Message& m) {
-  return const_cast<RdKafka::Message&>(m).c_ptr()->rkt;  // c_ptr() only reads, but is not const
-}
 
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())

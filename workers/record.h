@@ -3,6 +3,7 @@
 // it failed, once it has.
 #pragma once
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <cstdint>
@@ -17,6 +18,12 @@
 namespace leadsync::workers {
 
 using TopicPartition = std::pair<std::string, int32_t>;
+
+// The client's handle of a message's topic: telling topics apart without copying their names
+// (topic_name() returns a fresh string), in the loops that run for every record.
+inline const void* topic_handle(const RdKafka::Message& m) {
+  return const_cast<RdKafka::Message&>(m).c_ptr()->rkt;  // c_ptr() only reads, but is not const
+}
 
 // A record's decoded event. The consume loop decodes a batch's events into one protobuf arena that
 // lives until the batch is finished: a decoded event is a map of strings, and allocating and freeing

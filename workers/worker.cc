@@ -13,6 +13,7 @@
 
 #include "workers/consume_loop.h"
 #include "workers/forwarder.h"
+#include "workers/lanes.h"
 #include "workers/metrics.h"
 #include "workers/retry.h"
 #include "workers/targets/postgres_target.h"
@@ -203,8 +204,11 @@ class Worker::Impl {
 };
 
 Worker::Worker(const common::Config& config, common::Telemetry& telemetry)
-    : Worker(config, telemetry, [&config](WorkerMetrics& metrics, prometheus::Registry&) {
-        return std::make_unique<PostgresTarget>(config, metrics);
+    : Worker(config, telemetry, [&config](WorkerMetrics& metrics, prometheus::Registry&) -> std::unique_ptr<ApplyTarget> {
+        if (config.worker.connections == 1) return std::make_unique<PostgresTarget>(config, metrics);
+        std::vector<std::unique_ptr<ApplyTarget>> lanes;
+        for (int i = 0; i < config.worker.connections; ++i) lanes.push_back(std::make_unique<PostgresTarget>(config, metrics));
+        return std::make_unique<LanedTarget>(std::move(lanes));
       }) {}
 Worker::Worker(const common::Config& config, common::Telemetry& telemetry, const TargetFactory& make_target)
     : impl_(std::make_unique<Impl>(config, telemetry, make_target)) {}

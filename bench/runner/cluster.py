@@ -167,6 +167,7 @@ class Context:
         os.makedirs(self.dir, exist_ok=True)
 
     kafka_properties = {}  # --kafka-property (the Runner sets it): kafka.properties of every context's config
+    worker_connections = None  # --worker-connections (the Runner sets it): worker.connections, else the default
 
     def write_config(self):
         with open(os.path.join(REPO, 'examples', 'leadsync.yaml')) as f:
@@ -188,6 +189,10 @@ class Context:
         if props_in:
             props = ', '.join(f'{json.dumps(k)}: {json.dumps(v)}' for k, v in sorted(props_in.items()))
             y = _replace_once(y, r'^(\s+dlq_topic:\s*.*)$', rf'\g<1>\n  properties: {{{props}}}', 'kafka.dlq_topic')
+        if self.worker_connections:
+            if re.search(r'^worker:', y, re.MULTILINE):
+                raise BenchError('examples/leadsync.yaml has a worker: section; --worker-connections cannot add one')
+            y = y.rstrip('\n') + f'\nworker:\n  connections: {int(self.worker_connections)}\n'
         header = (f'# Written by bench/run from examples/leadsync.yaml for benchmark context {self.id}:\n'
                   '# own topics, group, schema and source name. Removed by the runner unless --keep.\n')
         with open(self.config, 'w') as f:

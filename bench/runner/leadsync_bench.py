@@ -47,6 +47,9 @@ def parse_args(argv):
     p.add_argument('--kafka-property', action='append', default=[], metavar='KEY=VALUE',
                    help="adds KEY: VALUE to kafka.properties of every context's configuration (every client: "
                         'producer, workers, ctl), e.g. queued.max.messages.kbytes=16384 to try a setting on one build')
+    p.add_argument('--worker-connections', type=int, default=None, metavar='N',
+                   help="sets worker.connections in every context's configuration: the PostgreSQL connections "
+                        'each worker applies a batch over (default: the worker\'s own, common/config.h)')
     p.add_argument('--build-dir', default=os.path.join(REPO, 'build'))
     p.add_argument('--work-dir', default=os.path.join(REPO, '.local', 'bench'),
                    help='per-run configs and logs, and the data cache (data/)')
@@ -215,6 +218,7 @@ def main(argv):
         r['uptime_at_start'] = info['uptime']
         r['commit'] = info['commit']
         r['pg_options'] = o.pg_options
+        r['worker_connections'] = o.worker_connections
         results.append(r)
         print(json.dumps(r), flush=True)
 

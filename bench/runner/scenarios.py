@@ -155,6 +155,7 @@ class Runner:
         self.contexts = []
         Workers.log_level = getattr(opts, 'worker_log_level', None)
         Context.kafka_properties = dict(getattr(opts, 'kafka_property', None) or {})
+        Context.worker_connections = getattr(opts, 'worker_connections', None)
 
     def new_context(self, label):
         ctx = Context(self.cluster, label, self.work_root)

@@ -293,6 +293,7 @@ std::string config_yaml(const common::Config& c) {
     << "  url: " << quoted(c.postgres.url) << "\n"
     << "  schema: " << quoted(c.postgres.schema) << "\n"
     << "worker: {max_batch: " << c.worker.max_batch << ", max_wait_ms: " << c.worker.max_wait_ms
+    << ", connections: " << c.worker.connections
     << (c.worker.instance_id.empty() ? "" : ", instance_id: " + c.worker.instance_id) << "}\n"
     << "runs: {heartbeat_interval: " << c.runs.heartbeat_interval.count()
     << "ms, checkpoint_interval: " << c.runs.checkpoint_interval.count() << "ms}\n";

@@ -35,6 +35,7 @@ postgres:
 worker:
   max_batch: 5000
   max_wait_ms: 20
+  connections: 2
   instance_id: worker-0
 runs:
   heartbeat_interval: 2s

@@ -1,6 +1,5 @@
 #include "workers/targets/postgres_target.h"
 
-#include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -31,11 +30,6 @@ std::string field_named_in(const std::string& problem) {
 bool fails_for_size(const std::exception& e) {
   const auto state = common::pg_sqlstate(e);
   return state == "53200" || state.rfind("54", 0) == 0;
-}
-
-// The client's handle of the message's topic: telling topics apart without copying their names.
-const void* topic_handle(const RdKafka::Message& m) {
-  return const_cast<RdKafka::Message&>(m).c_ptr()->rkt;  // c_ptr() only reads, but is not const
 }
 
 bool same_partition(const Record& a, const Record& b) {
