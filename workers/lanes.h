@@ -5,10 +5,12 @@
 // with two workers, but in one consumer (bench/README.md, issue 12 — "apply lanes").
 //
 // Nothing about a record changes: a partition's records stay in one lane, in offset order, and a
-// key lives in one partition of the main topic. Each lane commits its own transaction, with the
-// applied offsets of its own partitions, so a lane that fails leaves the others' work committed:
-// the worker tries the batch again, and what a lane committed is skipped as applied (the offsets in
-// PostgreSQL say so), not applied or counted twice.
+// key lives in one partition of the main topic. (A retried event of a key, in a retry tier's
+// partition, may meet a newer one of the key in another lane: the version guard orders them and the
+// row lock makes one lane wait for the other, as between two workers.) Each lane commits its own
+// transaction, with the applied offsets of its own partitions, so a lane that fails leaves the
+// others' work committed: the worker tries the batch again, and what a lane committed is skipped as
+// applied (the offsets in PostgreSQL say so), not applied or counted twice.
 #pragma once
 
 #include <cstddef>
