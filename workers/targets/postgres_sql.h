@@ -1,7 +1,7 @@
 // The merge statement that applies a batch of one entity in one round trip (design.md §4): the batch
-// is bound as one text[] per column and unnested into a staging CTE, then merged by one guarded
-// INSERT … ON CONFLICT … DO UPDATE … WHERE <newer>, so an older or replayed event never overwrites
-// newer data. Audit rows and the counts per run come from the same statement.
+// is bound as one text[] per column (in binary) and unnested into a staging CTE, then merged by one
+// guarded INSERT … ON CONFLICT … DO UPDATE … WHERE <newer>, so an older or replayed event never
+// overwrites newer data. Audit rows and the counts per run come from the same statement.
 //
 // Built once per entity, without a connection, so that the text can be checked by unit tests.
 #pragma once
