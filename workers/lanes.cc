@@ -28,48 +28,39 @@ std::vector<std::size_t> LanedTarget::assign(const std::vector<Record*>& records
   std::vector<std::size_t> lane_of(records.size(), 0);
   if (lanes <= 1) return lane_of;
   // A partition by its topic's handle and number: the batch holds runs of one partition, and this
-  // runs for every record (no topic name is copied).
+  // runs for every record (no topic name is copied). Its record count, then its lane.
   using Partition = std::pair<const void*, int32_t>;
-  std::map<Partition, std::size_t> count;
+  std::map<Partition, std::size_t> partitions;
   for (const auto* r : records) {
-    if (r->message) ++count[{topic_handle(*r->message), r->message->partition()}];
+    if (r->message) ++partitions[{topic_handle(*r->message), r->message->partition()}];
   }
   std::vector<std::pair<std::size_t, Partition>> largest_first;
-  for (const auto& [p, n] : count) largest_first.emplace_back(n, p);
+  for (const auto& [p, n] : partitions) largest_first.emplace_back(n, p);
   std::sort(largest_first.begin(), largest_first.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<std::size_t> load(lanes, 0);
-  std::map<Partition, std::size_t> lane_of_partition;
   for (const auto& [n, p] : largest_first) {
     const auto lane = static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
     load[lane] += n;
-    lane_of_partition[p] = lane;
+    partitions[p] = lane;
   }
   for (std::size_t i = 0; i < records.size(); ++i) {
     const auto* r = records[i];
-    if (r->message) lane_of[i] = lane_of_partition.at({topic_handle(*r->message), r->message->partition()});
+    if (r->message) lane_of[i] = partitions.at({topic_handle(*r->message), r->message->partition()});
   }
   return lane_of;
 }
 
 RunCounts LanedTarget::apply(const std::vector<Record*>& records) {
-  if (lanes_.size() == 1) return lanes_[0]->apply(records);
   const auto lane_of = assign(records, lanes_.size());
   std::vector<std::vector<Record*>> parts(lanes_.size());
   for (std::size_t i = 0; i < records.size(); ++i) parts[lane_of[i]].push_back(records[i]);
-
   std::vector<std::size_t> busy;
   for (std::size_t lane = 0; lane < parts.size(); ++lane) {
     if (!parts[lane].empty()) busy.push_back(lane);
   }
-  if (busy.size() <= 1) {
-    auto total = busy.empty() ? RunCounts{} : lanes_[busy[0]]->apply(parts[busy[0]]);
-    for (const auto& [run, c] : carried_) total[run] += c;
-    carried_.clear();
-    return total;
-  }
 
-  // The other lanes on threads of their own, the first on this one; every lane is waited for
-  // before anything is thrown, so that no lane still works on the batch when the caller retries it.
+  // The first busy lane on this thread, the others on threads of their own; every lane is waited
+  // for before anything is thrown, so that no lane still works on the batch when the caller retries it.
   std::vector<std::future<RunCounts>> others;
   for (std::size_t i = 1; i < busy.size(); ++i) {
     const auto lane = busy[i];
@@ -81,7 +72,7 @@ RunCounts LanedTarget::apply(const std::vector<Record*>& records) {
     for (const auto& [run, c] : counts) total[run] += c;
   };
   try {
-    add(lanes_[busy[0]]->apply(parts[busy[0]]));
+    if (!busy.empty()) add(lanes_[busy[0]]->apply(parts[busy[0]]));
   } catch (...) {
     failed = std::current_exception();
   }
@@ -98,7 +89,7 @@ RunCounts LanedTarget::apply(const std::vector<Record*>& records) {
     for (const auto& [run, c] : total) carried_[run] += c;
     std::rethrow_exception(failed);
   }
-  for (const auto& [run, c] : carried_) total[run] += c;
+  add(carried_);
   carried_.clear();
   return total;
 }
