@@ -174,6 +174,12 @@ MergeStatement merge_statement(const std::string& schema, const common::EntityCo
   const auto incomplete = [&](const std::string& row) { return partial ? row + "._incomplete" : std::string("false"); };
 
   std::string sql = "WITH stage AS MATERIALIZED (SELECT " + stage + " FROM " + staging.from() + "), ";
+  // A row this statement created carries the creating event's id in both _event_id and
+  // _created_event (and its run in _created_run). A full image's touched row is either that or one
+  // it updated; a partial event that wins a field of a row without being its newest leaves
+  // _event_id alone, so for a partial entity the test does not tell its new rows apart.
+  const std::string created = "up._created_event IS NOT DISTINCT FROM up._event_id";
+  const std::string moved = "up._created_event IS DISTINCT FROM up._event_id";
   sql += "up AS (INSERT INTO " + table + " AS t (" + key + ", " + field_list +
          ", _version, _event_id, _deleted, _source, _origin, _synced_at" + extra +
          ", _created_version, _created_event, _created_run, _created_at) SELECT " + key + ", " + field_list +
@@ -181,19 +187,18 @@ MergeStatement merge_statement(const std::string& schema, const common::EntityCo
          ", _version, _event_id, _run_id, now() FROM stage ON CONFLICT (" +
          key + ") DO UPDATE SET " + joined(rules.field_sets, "", ", ") + ", " + rules.record_sets + " WHERE " +
          rules.guard + " RETURNING t." + key + ", " + joined(fields, "t.", ", ") + ", t._deleted" +
-         (partial ? ", t._incomplete" : "") + ", t._event_id, t._created_event), ";
+         (partial ? ", t._incomplete" : ", t._created_run") + ", t._event_id, t._created_event), ";
   // The rows the upsert touched as they were before it: every sub-statement of one statement reads
   // the same snapshot, so this reads the old versions although it runs after the upsert. Only the
-  // touched rows are looked up, and of a full-image entity not those this statement created (their
-  // _created_event is the event that moved them), so that a new row costs no index probe here.
-  // (A partial event that wins a field of a row without being its newest leaves _event_id alone,
-  // so the test does not tell a partial entity's new rows apart: all of its touched rows are read.)
+  // touched rows are looked up, and of a full-image entity not those this statement created, so
+  // that a new row costs no index probe here.
   sql += "old AS MATERIALIZED (SELECT t." + key + ", " + joined(fields, "t.", ", ") + ", t._deleted" +
          (partial ? ", t._incomplete" : "") + " FROM " + table + " t WHERE t." + key + " IN (SELECT " + key +
-         " FROM up" + (partial ? "" : " WHERE up._created_event IS DISTINCT FROM up._event_id") + ")), ";
-  // cls: each staged event, whether it touched its row, and for a touched row: inserted, its content
-  // changed (else only bookkeeping moved), whether it is a record readers see before and after (a row
-  // is not one while incomplete) and, for the audit, its changed fields.
+         " FROM up" + (partial ? "" : " WHERE " + moved) + ")), ";
+  // cls: per staged event that moved an existing row (full image), or per staged event (partial):
+  // whether it touched its row, and for a touched row: inserted, its content changed (else only
+  // bookkeeping moved), whether it is a record readers see before and after (a row is not one while
+  // incomplete) and, for the audit, its changed fields.
   const auto is_changed = "(o." + key + " IS NOT NULL AND ROW(" + joined(fields, "o.", ", ") +
                           ", o._deleted) IS DISTINCT FROM ROW(" + joined(fields, "u.", ", ") + ", u._deleted))";
   sql += "cls AS (SELECT s._run_id, u." + key + " IS NOT NULL AS touched, u._deleted, o." + key +
@@ -211,8 +216,15 @@ MergeStatement merge_statement(const std::string& schema, const common::EntityCo
     add(changed_row("_deleted", "_deleted"));
     sql += ", s." + key + ", s._source, s._event_id, CASE WHEN " + is_changed + " THEN " + changes + " END AS changes";
   }
-  sql += " FROM stage s LEFT JOIN up u ON u." + key + " = s." + key + " LEFT JOIN old o ON o." + key + " = u." + key +
-         ")";
+  // A full image's new rows need no join: the row says it was created, by which run (below). Only
+  // the rows it moved meet their events and old versions, so that applying new rows sorts and joins
+  // nothing (bench/README.md, issue 12 — "the statement's tail").
+  if (partial) {
+    sql += " FROM stage s LEFT JOIN up u ON u." + key + " = s." + key + " LEFT JOIN old o ON o." + key + " = u." +
+           key + ")";
+  } else {
+    sql += " FROM old o JOIN up u ON u." + key + " = o." + key + " JOIN stage s ON s." + key + " = u." + key + ")";
+  }
   if (entity.audit) {
     sql += ", audit AS (INSERT INTO leadsync.record_changes (entity, key, changes, source, event_id, run_id) SELECT " +
            staging.entity_name() + ", c." + key + ", c.changes, c._source, c._event_id, c._run_id FROM cls c WHERE "
@@ -223,10 +235,22 @@ MergeStatement merge_statement(const std::string& schema, const common::EntityCo
   const std::string inserted = "NOT c._deleted AND c.is_record AND NOT c.was_record";
   const std::string updated = "NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed";
   const std::string removed = "c._deleted AND (c.is_insert OR c.is_changed)";
-  sql += " SELECT c._run_id, count(*) FILTER (WHERE c.touched AND " + inserted +
-         "), count(*) FILTER (WHERE c.touched AND " + updated + "), count(*) FILTER (WHERE c.touched AND " + removed +
-         "), count(*) FILTER (WHERE c.touched AND NOT (" + inserted + ") AND NOT (" + updated + ") AND NOT (" +
-         removed + ")), count(*) FILTER (WHERE NOT c.touched) FROM cls c GROUP BY c._run_id";
+  const auto counts = [&](const std::string& touched) {
+    return "count(*) FILTER (WHERE " + touched + inserted + "), count(*) FILTER (WHERE " + touched + updated +
+           "), count(*) FILTER (WHERE " + touched + removed + "), count(*) FILTER (WHERE " + touched + "NOT (" +
+           inserted + ") AND NOT (" + updated + ") AND NOT (" + removed + "))";
+  };
+  if (partial) {
+    sql += " SELECT c._run_id, " + counts("c.touched AND ") + ", count(*) FILTER (WHERE NOT c.touched) FROM cls c GROUP BY c._run_id";
+  } else {
+    // A full image's events: those that created their row (inserted, or deleted when a tombstone
+    // created it), those that moved one (cls), and the rest of the staged events of each run, stale.
+    sql += " SELECT r, sum(i)::bigint, sum(u)::bigint, sum(d)::bigint, sum(n)::bigint, sum(s)::bigint FROM ("
+           "SELECT up._created_run, count(*) FILTER (WHERE NOT up._deleted), 0, count(*) FILTER (WHERE up._deleted), 0, "
+           "-count(*) FROM up WHERE " + created + " GROUP BY up._created_run UNION ALL SELECT c._run_id, " + counts("") +
+           ", -count(*) FROM cls c GROUP BY c._run_id UNION ALL SELECT s._run_id, 0, 0, 0, 0, count(*) FROM stage s GROUP "
+           "BY s._run_id) AS per_run (r, i, u, d, n, s) GROUP BY r";
+  }
   out.sql = std::move(sql);
   return out;
 }
