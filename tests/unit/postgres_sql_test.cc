@@ -59,22 +59,22 @@ s._run_id, u."id" IS NOT NULL AS touched, u._deleted, o."id" IS NULL AS is_inser
 ROW(o."email", o."score", o._deleted) IS DISTINCT FROM ROW(u."email", u."score", u._deleted)) AS is_changed,
 (o."id" IS NOT NULL AND NOT false) AS was_record, NOT false AS is_record, s."id", s._source, s._event_id, CASE
 WHEN (o."id" IS NOT NULL AND ROW(o."email", o."score", o._deleted) IS DISTINCT FROM ROW(u."email", u."score",
-u._deleted)) THEN array_cat(array_cat(CASE WHEN o."email"::text IS DISTINCT FROM u."email"::text THEN
-ARRAY[['email', o."email"::text, u."email"::text]] END, CASE WHEN o."score"::text IS DISTINCT FROM
-u."score"::text THEN ARRAY[['score', o."score"::text, u."score"::text]] END), CASE WHEN o._deleted::text IS
-DISTINCT FROM u._deleted::text THEN ARRAY[['_deleted', o._deleted::text, u._deleted::text]] END) END AS
-changes FROM old o JOIN up u ON u."id" = o."id" JOIN stage s ON s."id" = u."id"), audit AS (INSERT INTO
-leadsync.record_changes (entity, key, changes, source, event_id, run_id) SELECT $10, c."id", c.changes,
-c._source, c._event_id, c._run_id FROM cls c WHERE c.changes IS NOT NULL) SELECT r, sum(i)::bigint,
-sum(u)::bigint, sum(d)::bigint, sum(n)::bigint, sum(s)::bigint FROM (SELECT up._created_run, count(*) FILTER
-(WHERE NOT up._deleted), 0, count(*) FILTER (WHERE up._deleted), 0, -count(*) FROM up WHERE up._created_event
-IS NOT DISTINCT FROM up._event_id GROUP BY up._created_run UNION ALL SELECT c._run_id, count(*) FILTER (WHERE
-NOT c._deleted AND c.is_record AND NOT c.was_record), count(*) FILTER (WHERE NOT c._deleted AND c.is_record
-AND c.was_record AND c.is_changed), count(*) FILTER (WHERE c._deleted AND (c.is_insert OR c.is_changed)),
-count(*) FILTER (WHERE NOT (NOT c._deleted AND c.is_record AND NOT c.was_record) AND NOT (NOT c._deleted AND
-c.is_record AND c.was_record AND c.is_changed) AND NOT (c._deleted AND (c.is_insert OR c.is_changed))),
--count(*) FROM cls c GROUP BY c._run_id UNION ALL SELECT s._run_id, 0, 0, 0, 0, count(*) FROM stage s GROUP BY
-s._run_id) AS per_run (r, i, u, d, n, s) GROUP BY r)sql"));
+u._deleted)) THEN array_cat(array_cat(CASE WHEN o."email" IS DISTINCT FROM u."email" THEN ARRAY[['email',
+o."email"::text, u."email"::text]] END, CASE WHEN o."score" IS DISTINCT FROM u."score" THEN ARRAY[['score',
+o."score"::text, u."score"::text]] END), CASE WHEN o._deleted IS DISTINCT FROM u._deleted THEN
+ARRAY[['_deleted', o._deleted::text, u._deleted::text]] END) END AS changes FROM old o JOIN up u ON u."id" =
+o."id" JOIN stage s ON s."id" = u."id"), audit AS (INSERT INTO leadsync.record_changes (entity, key, changes,
+source, event_id, run_id) SELECT $10, c."id", c.changes, c._source, c._event_id, c._run_id FROM cls c WHERE
+c.changes IS NOT NULL) SELECT r, sum(i)::bigint, sum(u)::bigint, sum(d)::bigint, sum(n)::bigint,
+sum(s)::bigint FROM (SELECT up._created_run, count(*) FILTER (WHERE NOT up._deleted), 0, count(*) FILTER
+(WHERE up._deleted), 0, -count(*) FROM up WHERE up._created_event IS NOT DISTINCT FROM up._event_id GROUP BY
+up._created_run UNION ALL SELECT c._run_id, count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND NOT
+c.was_record), count(*) FILTER (WHERE NOT c._deleted AND c.is_record AND c.was_record AND c.is_changed),
+count(*) FILTER (WHERE c._deleted AND (c.is_insert OR c.is_changed)), count(*) FILTER (WHERE NOT (NOT
+c._deleted AND c.is_record AND NOT c.was_record) AND NOT (NOT c._deleted AND c.is_record AND c.was_record AND
+c.is_changed) AND NOT (c._deleted AND (c.is_insert OR c.is_changed))), -count(*) FROM cls c GROUP BY c._run_id
+UNION ALL SELECT s._run_id, 0, 0, 0, 0, count(*) FROM stage s GROUP BY s._run_id) AS per_run (r, i, u, d, n,
+s) GROUP BY r)sql"));
   EXPECT_TRUE(st.binds_entity_name);
 }
 

@@ -122,11 +122,12 @@ ConflictRules partial_rules(const common::EntityConfig& entity) {
 }
 
 // The audit's row for one column, [name, old, new] as text when they differ, else NULL (which
-// array_cat skips).
+// array_cat skips). Compared as their type compares them, as the record's change is (is_changed): only
+// a changed field is spelled out as text (a timestamp's text alone cost an update batch milliseconds).
 std::string changed_row(const std::string& name, const std::string& column) {
-  const auto o = "o." + column + "::text", n = "u." + column + "::text";
-  return "CASE WHEN " + o + " IS DISTINCT FROM " + n + " THEN ARRAY[[" + quote_literal(name) + ", " + o + ", " + n +
-         "]] END";
+  const auto o = "o." + column, n = "u." + column;
+  return "CASE WHEN " + o + " IS DISTINCT FROM " + n + " THEN ARRAY[[" + quote_literal(name) + ", " + o + "::text, " +
+         n + "::text]] END";
 }
 
 }  // namespace
