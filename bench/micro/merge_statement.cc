@@ -2,15 +2,16 @@
 // generated leads (examples/leadsync.yaml's mapping, worker.max_batch's default of 5,000 rows)
 // applied by the worker's own code (EntityApplier::apply: the parameters, then the statement), one
 // transaction each, as the worker applies a batch, without Kafka, the worker's other statements or
-// its decoding. For trying a change of the statement in seconds, on the same
-// rows, with the noise of one process.
+// its decoding. For trying a change of the statement in a minute, on the same rows, with the noise of
+// one process.
 //
 //   source .local/env
 //   build/bench/leadsync-bench-merge [--batches 40] [--passes 3]
 //
 // Each pass empties the table, applies every batch as new rows (insert) and then every batch again,
 // each row with a newer version and one field changed (update). Prints the milliseconds per batch
-// of each pass and their medians.
+// of each pass and their medians. It works in a schema of its own, dropped at the end, and deletes
+// only the audit rows of its own run from the shared leadsync.record_changes.
 #include <pqxx/pqxx>
 
 #include <algorithm>
@@ -20,6 +21,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "bench/gen/generated_header.h"
 #include "bench/gen/lead_data.h"
@@ -56,9 +59,12 @@ int run(int argc, char** argv) {
     } else if (a == "--passes" && i + 1 < argc) {
       passes = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--batches N] [--passes N]\n", argv[0]);
-      return 2;
+      batches = 0;
     }
+  }
+  if (batches < 1 || passes < 1) {
+    std::fprintf(stderr, "usage: %s [--batches N >= 1] [--passes N >= 1]\n", argv[0]);
+    return 2;
   }
   const char* url = std::getenv("LEADSYNC_PG_URL");
   if (!url) throw std::runtime_error("LEADSYNC_PG_URL is not set: source .local/env first");
@@ -69,6 +75,7 @@ int run(int argc, char** argv) {
   const auto& source = config.sources.front();
   const auto& entity = config.entity(source.entity);
   workers::EntityApplier applier(config, entity);
+  const auto run_id = "leadsync-bench-merge-" + std::to_string(::getpid());
   // The events, built as the producer builds them; the update pass's are newer, `status` changed.
   bench::GeneratedHeader header;
   producers::Mapper mapper(source, entity, header);
@@ -83,7 +90,7 @@ int run(int argc, char** argv) {
       const bool update = e == &updates[i];
       if (update) record.cells[bench::kStatus] = "changed";
       if (!mapper.map(record, *e, error)) throw std::runtime_error("row does not map: " + error.message);
-      e->set_run_id("bench-run");
+      e->set_run_id(run_id);
       e->set_source_version(1'700'000'000'000'000 + static_cast<int64_t>(i) + (update ? 1 : 0));
       e->set_event_id(common::make_event_id(source.name, entity.name, e->key(), e->source_version(), e->checksum()));
     }
@@ -102,7 +109,7 @@ int run(int argc, char** argv) {
     {
       pqxx::nontransaction tx(*conn);
       tx.exec("TRUNCATE " + table);
-      tx.exec("DELETE FROM leadsync.record_changes WHERE entity = " + tx.quote(entity.name));
+      tx.exec("DELETE FROM leadsync.record_changes WHERE run_id = " + tx.quote(run_id));
       tx.exec("CHECKPOINT");
     }
     for (auto* events : {&inserts, &updates}) {
@@ -117,7 +124,7 @@ int run(int argc, char** argv) {
         tx.commit();
         ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
         const bool insert = events == &inserts;
-        const auto found = counts.find("bench-run");
+        const auto found = counts.find(run_id);
         if (found == counts.end()) throw std::runtime_error("no counts for the run");
         const auto& c = found->second;
         if ((insert ? c.inserted : c.updated) != static_cast<int64_t>(kBatch)) {
@@ -136,6 +143,7 @@ int run(int argc, char** argv) {
   std::printf("median of passes: insert %.2f ms, update %.2f ms per batch of %zu\n", median(insert_medians),
               median(update_medians), kBatch);
   pqxx::nontransaction tx(*conn);
+  tx.exec("DELETE FROM leadsync.record_changes WHERE run_id = " + tx.quote(run_id));
   tx.exec("DROP SCHEMA " + common::quote_ident(kSchema) + " CASCADE");
   return 0;
 }
