@@ -71,9 +71,10 @@ TEST_F(ProducerCrash, R4_AProducerKilledMidRunIsFailedByHeartbeatAndTheNextRunRe
   write_text_file(dir_.file("leadsync.yaml"), config_yaml(config_));
   WorkerThread worker(config_);
   auto doomed = producer("doomed.log");
-  // Mid-run, with a checkpoint stored that covers 2/5 of the sheet: kill -9. (The rows read run
-  // ahead of the checkpoint, by 145,000 rows once on a loaded machine: waiting on them alone let the
-  // kill come before the checkpoint covered a fifth.) The keys up to the checkpoint are stored with it.
+  // Mid-run, with a checkpoint stored whose keys cover 2/5 of the sheet: kill -9. The next run reads
+  // again exactly the rows whose keys are not stored (the equality below), so the stored keys are
+  // what the kill waits for: the rows read run ahead of them, by 145,000 rows once on a loaded
+  // machine, and waiting on those let the kill come before the keys covered a fifth.
   common::RunInfo before_kill;
   ASSERT_TRUE(eventually(
       [&] {
