@@ -1,6 +1,8 @@
 #include "common/pg.h"
 
+#include <bit>
 #include <cstdint>
+#include <limits>
 
 #include "common/redact.h"
 
@@ -125,28 +127,58 @@ void append_int32(std::string& out, uint32_t v) {
   out.append(b, 4);
 }
 
-constexpr uint32_t kTextOid = 25;
+void append_int64(std::string& out, uint64_t v) {
+  append_int32(out, static_cast<uint32_t>(v >> 32));
+  append_int32(out, static_cast<uint32_t>(v));
+}
 
 }  // namespace
 
-void BinaryTextArray::add(std::string_view element) {
+void BinaryArray::add(std::string_view element) {
   append_int32(body_, static_cast<uint32_t>(element.size()));
   body_.append(element.data(), element.size());
   ++size_;
 }
 
-void BinaryTextArray::add_null() {
+void BinaryArray::add_null() {
   append_int32(body_, 0xFFFFFFFFu);  // length -1
   has_null_ = true;
   ++size_;
 }
 
-std::string BinaryTextArray::bytes() const {
+void BinaryArray::add_int8(int64_t v) {
+  append_int32(body_, 8);
+  append_int64(body_, static_cast<uint64_t>(v));
+  ++size_;
+}
+
+void BinaryArray::add_float8(double v) {
+  static_assert(sizeof(double) == 8 && std::numeric_limits<double>::is_iec559);
+  append_int32(body_, 8);
+  append_int64(body_, std::bit_cast<uint64_t>(v));
+  ++size_;
+}
+
+void BinaryArray::add_bool(bool v) {
+  append_int32(body_, 1);
+  body_ += v ? '\1' : '\0';
+  ++size_;
+}
+
+void BinaryArray::add_timestamptz(int64_t micros_since_2000) { add_int8(micros_since_2000); }
+
+void BinaryArray::add_date(int32_t days_since_2000) {
+  append_int32(body_, 4);
+  append_int32(body_, static_cast<uint32_t>(days_since_2000));
+  ++size_;
+}
+
+std::string BinaryArray::bytes() const {
   std::string out;
   out.reserve(20 + body_.size());
   append_int32(out, size_ == 0 ? 0 : 1);  // dimensions: none for an empty array
   append_int32(out, has_null_ ? 1 : 0);
-  append_int32(out, kTextOid);
+  append_int32(out, element_type_);
   if (size_ == 0) return out;
   append_int32(out, static_cast<uint32_t>(size_));  // the dimension's length
   append_int32(out, 1);                             // and its lower bound

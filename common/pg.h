@@ -4,6 +4,7 @@
 
 #include <pqxx/pqxx>
 
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -58,22 +59,38 @@ class TextArrayLiteral {
   std::size_t size_ = 0;
 };
 
-// Builds a text[] in PostgreSQL's binary format (array_send's), one element at a time, for a
-// parameter bound in binary: the server reads each element's length and bytes, where a literal
-// (above) has it scan for quotes and escapes (array_in was 11.5 % of the backend's CPU applying
-// new rows, bench/README.md, issue 12 — "the merge statement, leaner").
-class BinaryTextArray {
+// Builds a one-dimensional array in PostgreSQL's binary format (array_send's), one element at a
+// time, for a parameter bound in binary: the server reads each element's length and bytes, where a
+// literal (above) has it scan for quotes and escapes (array_in was 11.5 % of the backend's CPU
+// applying new rows, bench/README.md, issue 12 — "the merge statement, leaner"). Elements of a
+// typed array (bigint[], timestamptz[], …) are written as that type's binary receive function
+// reads them, so that the server neither parses nor casts them (issue 12, "typed staging").
+class BinaryArray {
  public:
+  // Element types by OID (pg_type.h).
+  static constexpr uint32_t kText = 25, kInt8 = 20, kFloat8 = 701, kBool = 16, kTimestamptz = 1184, kDate = 1082;
+
+  explicit BinaryArray(uint32_t element_type = kText) : element_type_(element_type) {}
   void reserve(std::size_t bytes) { body_.reserve(bytes); }
+  // A text element (of a text[]), as its bytes.
   void add(std::string_view element);
   void add(const std::string& element) { add(std::string_view(element)); }
-  void add_null();
   void add(const std::optional<std::string>& element) { element ? add(std::string_view(*element)) : add_null(); }
-  // The array's bytes: header (dimensions, null flag, element type text) and the elements.
+  void add_null();
+  // Typed elements, as int8send, float8send, boolsend, timestamptz_send (microseconds since
+  // 2000-01-01 UTC) and date_send (days since 2000-01-01) write them.
+  void add_int8(int64_t v);
+  void add_float8(double v);
+  void add_bool(bool v);
+  void add_timestamptz(int64_t micros_since_2000);
+  void add_date(int32_t days_since_2000);
+  // The array's bytes: header (dimensions, null flag, element type) and the elements.
   std::string bytes() const;
   std::size_t size() const { return size_; }
+  uint32_t element_type() const { return element_type_; }
 
  private:
+  uint32_t element_type_;
   std::string body_;
   std::size_t size_ = 0;
   bool has_null_ = false;

@@ -7,7 +7,10 @@
 
 #include <prometheus/registry.h>
 
+#include <bit>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "common/mapping.h"
 #include "common/pg.h"
@@ -15,6 +18,7 @@
 #include "ctl/verify.h"
 #include "tests/integration/cluster.h"
 #include "workers/metrics.h"
+#include "workers/targets/entity_applier.h"
 #include "workers/targets/postgres_target.h"
 
 namespace leadsync::testing {
@@ -277,6 +281,145 @@ TEST_F(ApplyBatch, R6_AnUpdateIsOneAuditRowHoldingItsChangedFieldsAndTheViewShow
                                               "partial-12 phone 222 -> 333", "delete-13 _deleted false -> true"}));
   tx.exec_params("DELETE FROM leadsync.record_changes WHERE entity = 'lead' AND key = $1", key);
   tx.commit();
+}
+
+// Issue 12, typed staging: a batch whose values all have their fields' kinds is bound typed (bigint[],
+// double precision[], boolean[], timestamptz[], date[] as array_send writes them); one with a value
+// of another kind (a Firestore document's string in an int field) is bound as text, and the server
+// casts. Both must store the same values: the same generated events — the extremes of every type,
+// -0, NaN and the infinities, instants over years 1..9999, before 1970 and 2000, NULLs — go through
+// each way into a table of their own, full-image and partial, and the tables are compared as text.
+TEST_F(ApplyBatch, R13_TypedAndTextStagingStoreTheSameValueOfEveryKind) {
+  using common::FieldType;
+  constexpr int64_t kFirst = -62'135'596'800'000'000, kSpan = 315'537'897'600'000'000;  // years 1..9999
+  uint64_t x = 0x9E3779B97F4A7C15ULL;  // xorshift: reproducible
+  auto next = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  const std::vector<int64_t> ints = {std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), 0, -1};
+  const std::vector<double> floats = {-0.0, std::numeric_limits<double>::quiet_NaN(),
+                                      std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                                      std::numeric_limits<double>::denorm_min(), std::numeric_limits<double>::max(),
+                                      0.1};
+  const std::vector<int64_t> instants = {kFirst, kFirst + kSpan - 1, -1, 0, 946'684'800'000'000 - 1,
+                                         946'684'800'000'000, -86'400'000'000};
+  for (const bool partial : {false, true}) {
+    SCOPED_TRACE(partial ? "partial" : "full image");
+    common::EntityConfig kinds;
+    kinds.key = "k";
+    kinds.partial_events = partial;
+    kinds.fields = {{"i", FieldType::kInt},       {"f", FieldType::kFloat}, {"b", FieldType::kBool},
+                    {"ts", FieldType::kTimestamp}, {"d", FieldType::kDate},  {"t", FieldType::kText}};
+    auto config = config_;
+    const std::string suffix = partial ? "_partial" : "_full";
+    auto typed_entity = kinds, text_entity = kinds;
+    typed_entity.name = typed_entity.table = "kinds_typed" + suffix;
+    text_entity.name = text_entity.table = "kinds_text" + suffix;
+    config.entities[typed_entity.name] = typed_entity;
+    config.entities[text_entity.name] = text_entity;
+    common::migrate(*conn_, config);
+
+    std::vector<common::ChangeEvent> events(3000);
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      auto& e = events[i];
+      e.set_source("gen");
+      e.set_key("k" + std::to_string(i));
+      e.set_op(v1::OP_UPSERT);
+      e.set_partial(partial);
+      e.set_source_version(static_cast<int64_t>(next() >> 1) - (1LL << 62));
+      e.set_event_id("e" + std::to_string(i));
+      e.set_run_id("run");
+      auto& f = *e.mutable_fields();
+      const bool edge = i < 64;  // the first events take the listed extremes, the rest random values
+      f["i"].set_int_value(edge ? ints[i % ints.size()] : static_cast<int64_t>(next()));
+      double d = 0;
+      do d = std::bit_cast<double>(next()); while (!std::isfinite(d));
+      f["f"].set_double_value(edge ? floats[i % floats.size()] : d);
+      f["b"].set_bool_value(next() & 1);
+      const auto instant = [&](std::size_t at) {
+        return edge ? instants[at % instants.size()] : kFirst + static_cast<int64_t>(next() % kSpan);
+      };
+      f["ts"].set_timestamp_micros(instant(i));
+      f["d"].set_timestamp_micros(instant(i + 1));
+      f["t"].set_string_value("v" + std::to_string(i));
+      // Every tenth event leaves one field NULL, and in a partial entity every seventh omits one.
+      const char* names[] = {"i", "f", "b", "ts", "d"};
+      if (i % 10 == 3) f[names[i % 5]].set_null_value(true);
+      if (partial && i % 7 == 2) f.erase(names[(i / 7) % 5]);
+      if (i % 50 == 49) e.set_op(v1::OP_DELETE);
+    }
+    // The same events, and in each batch of 1,000 one more with a string in an int field: every
+    // batch of these is bound as text, and the server casts the string.
+    std::vector<common::ChangeEvent> text_events;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (i % 999 == 0) {
+        text_events.push_back(events[i]);
+        text_events.back().set_key("odd" + std::to_string(i));
+        text_events.back().set_op(v1::OP_UPSERT);
+        (*text_events.back().mutable_fields())["i"].set_string_value("42");
+      }
+      text_events.push_back(events[i]);
+    }
+
+    auto run = [&](const common::EntityConfig& entity, std::vector<common::ChangeEvent>& batch, bool want_typed) {
+      for (auto& e : batch) e.set_entity(entity.name);
+      const workers::EntityApplier applier(config, config.entities.at(entity.name));
+      std::vector<const common::ChangeEvent*> all;
+      for (const auto& e : batch) all.push_back(&e);
+      workers::ApplyCounts total;
+      pqxx::work tx(*conn_);
+      for (std::size_t from = 0; from < all.size(); from += 1000) {  // batches of 1,000, as a worker cuts them
+        const std::vector<const common::ChangeEvent*> chunk(
+            all.begin() + static_cast<std::ptrdiff_t>(from),
+            all.begin() + static_cast<std::ptrdiff_t>(std::min(from + 1000, all.size())));
+        EXPECT_EQ(applier.fits_typed(chunk), want_typed) << entity.name << " from " << from;
+        for (const auto& [r, c] : applier.apply(tx, chunk)) total += c;
+      }
+      tx.commit();
+      return total;
+    };
+    const auto typed_counts = run(typed_entity, events, true);
+    const auto text_counts = run(text_entity, text_events, false);
+    EXPECT_EQ(typed_counts.inserted + typed_counts.deleted, 3000u);
+    EXPECT_EQ(text_counts.inserted + text_counts.deleted, 3004u);
+
+    pqxx::work tx(*conn_);
+    tx.exec("SET LOCAL TIME ZONE 'UTC'");
+    const auto schema = conn_->quote_name(config.postgres.schema);
+    const std::string columns = "k, i::text, f::text, b::text, ts::text, d::text, t, _version, _deleted, _event_id";
+    const auto from = [&](const std::string& table) { return "SELECT " + columns + " FROM " + schema + "." + table; };
+    const auto typed_table = "kinds_typed" + suffix, text_table = "kinds_text" + suffix;
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM (" + from(typed_table) + " EXCEPT " + from(text_table) + ") d")[0].as<int>(),
+              0);
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM (" + from(text_table) + " WHERE k NOT LIKE 'odd%' EXCEPT " +
+                       from(typed_table) + ") d")[0].as<int>(),
+              0);
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM " + schema + "." + typed_table)[0].as<int>(), 3000);
+    // And the values are the events' own, not only alike: the extremes, spelled by the server.
+    const auto value = [&](const std::string& key, const std::string& column) {
+      const auto f = tx.exec1("SELECT " + column + "::text FROM " + schema + "." + typed_table + " WHERE k = " +
+                              tx.quote(key))[0];
+      return f.is_null() ? std::string("NULL") : f.as<std::string>();
+    };
+    EXPECT_EQ(value("k0", "i"), "-9223372036854775808");
+    EXPECT_EQ(value("k1", "i"), "9223372036854775807");
+    EXPECT_EQ(value("k0", "f"), "-0");
+    EXPECT_EQ(value("k1", "f"), "NaN");
+    EXPECT_EQ(value("k2", "f"), "Infinity");
+    EXPECT_EQ(value("k0", "ts"), "0001-01-01 00:00:00+00");
+    EXPECT_EQ(value("k1", "ts"), "9999-12-31 23:59:59.999999+00");
+    EXPECT_EQ(value("k2", "ts"), "1969-12-31 23:59:59.999999+00");
+    EXPECT_EQ(value("k1", "d"), "1969-12-31");  // instants[2] = -1 µs: the UTC date before the epoch
+    EXPECT_EQ(value("k3", "d"), "1999-12-31");  // instants[4]: 1 µs before 2000
+    EXPECT_EQ(value("k4", "d"), "2000-01-01");
+    EXPECT_EQ(value("k5", "d"), "1969-12-31");  // instants[6] = -1 day
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM " + schema + "." + text_table + " WHERE k LIKE 'odd%' AND i = 42")[0]
+                  .as<int>(),
+              4);
+  }
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <vector>
 
 #include "common/pg.h"
 #include "workers/targets/entity_applier.h"
@@ -43,9 +45,9 @@ TEST(MergeSql, GoldenStatementForAFullImageEntityWithAudit) {
   EXPECT_EQ(st.sql, unwrapped(R"sql(
 WITH stage AS MATERIALIZED (SELECT s.c1 AS "id", s.c2::text AS "email", s.c3::bigint AS "score", s.c4::bigint
 AS _version, s.c5::boolean AS _deleted, s.c7 AS _source, s.c8 AS _origin, s.c6 AS _event_id, s.c9 AS _run_id
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-$9::text[]) AS s(c1, c2, c3, c4, c5, c6, c7, c8, c9)), up AS (INSERT INTO "crm"."contacts" AS t ("id",
-"email", "score", _version, _event_id, _deleted, _source, _origin, _synced_at, _created_version,
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::boolean[], $6::text[], $7::text[],
+$8::text[], $9::text[]) AS s(c1, c2, c3, c4, c5, c6, c7, c8, c9)), up AS (INSERT INTO "crm"."contacts" AS t
+("id", "email", "score", _version, _event_id, _deleted, _source, _origin, _synced_at, _created_version,
 _created_event, _created_run, _created_at) SELECT "id", "email", "score", _version, _event_id, _deleted,
 _source, _origin, now(), _version, _event_id, _run_id, now() FROM stage ON CONFLICT ("id") DO UPDATE SET
 "email" = CASE WHEN EXCLUDED._deleted THEN t."email" ELSE EXCLUDED."email" END, "score" = CASE WHEN
@@ -85,13 +87,13 @@ WITH stage AS MATERIALIZED (SELECT s.c1 AS "id", s.c2::text AS "email", s.c3::bi
 AS _version, s.c5::boolean AS _deleted, s.c7 AS _source, s.c8 AS _origin, s.c6 AS _event_id, s.c9 AS _run_id,
 coalesce((SELECT jsonb_object_agg(a.name, jsonb_build_array(s.c4::bigint, s.c6)) FROM unnest(ARRAY['email',
 'score']) WITH ORDINALITY AS a(name, i) WHERE substr(s.c10, a.i::int, 1) = '1' OR s.c5::boolean), '{}') AS
-_field_versions, (s.c2 IS NULL) AS _incomplete FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) AS s(c1, c2, c3, c4, c5, c6, c7, c8,
-c9, c10)), up AS (INSERT INTO "crm"."contacts" AS t ("id", "email", "score", _version, _event_id, _deleted,
-_source, _origin, _synced_at, _field_versions, _incomplete, _created_version, _created_event, _created_run,
-_created_at) SELECT "id", "email", "score", _version, _event_id, _deleted, _source, _origin, now(),
-_field_versions, _incomplete, _version, _event_id, _run_id, now() FROM stage ON CONFLICT ("id") DO UPDATE SET
-"email" = CASE WHEN (NOT EXCLUDED._deleted AND EXCLUDED._field_versions->'email' >
+_field_versions, (s.c2 IS NULL) AS _incomplete FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[],
+$5::boolean[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) AS s(c1, c2, c3, c4, c5, c6, c7,
+c8, c9, c10)), up AS (INSERT INTO "crm"."contacts" AS t ("id", "email", "score", _version, _event_id,
+_deleted, _source, _origin, _synced_at, _field_versions, _incomplete, _created_version, _created_event,
+_created_run, _created_at) SELECT "id", "email", "score", _version, _event_id, _deleted, _source, _origin,
+now(), _field_versions, _incomplete, _version, _event_id, _run_id, now() FROM stage ON CONFLICT ("id") DO
+UPDATE SET "email" = CASE WHEN (NOT EXCLUDED._deleted AND EXCLUDED._field_versions->'email' >
 coalesce(t._field_versions->'email', '[0, ""]') AND (NOT t._deleted OR EXCLUDED._field_versions->'email' >
 jsonb_build_array(t._version, coalesce(t._event_id, '')))) THEN EXCLUDED."email" ELSE t."email" END, "score" =
 CASE WHEN (NOT EXCLUDED._deleted AND EXCLUDED._field_versions->'score' > coalesce(t._field_versions->'score',
@@ -163,21 +165,45 @@ TEST(MergeSql, EveryStagedColumnIsBoundOnceInOrder) {
   e.set_event_id("ev");
   e.set_run_id("run");
   (*e.mutable_fields())["score"].set_int_value(42);
-  const auto params = applier.parameters({&e});
+  ASSERT_TRUE(applier.fits_typed({&e}));
+  const auto params = applier.parameters({&e}, true);
   const auto& st = applier.statement();
   ASSERT_EQ(params.size(), st.columns.size() + 1);
+  ASSERT_EQ(st.column_types.size(), st.columns.size());
+  const std::map<uint32_t, std::string> array_types = {{common::BinaryArray::kText, "text[]"},
+                                                       {common::BinaryArray::kInt8, "bigint[]"},
+                                                       {common::BinaryArray::kBool, "boolean[]"}};
   for (std::size_t i = 1; i <= st.columns.size(); ++i) {
-    EXPECT_NE(st.sql.find("$" + std::to_string(i) + "::text[]"), std::string::npos) << "$" << i;
+    const auto type = array_types.at(st.column_types[i - 1]);
+    EXPECT_NE(st.sql.find("$" + std::to_string(i) + "::" + type), std::string::npos) << "$" << i << " " << type;
+    EXPECT_NE(st.text_sql.find("$" + std::to_string(i) + "::text[]"), std::string::npos) << "$" << i;
   }
+  // The score, the version and the tombstone flag are bound typed, everything else as text; the two
+  // variants differ in nothing else.
+  std::vector<uint32_t> typed;
+  for (std::size_t i = 0; i < st.columns.size(); ++i) {
+    if (st.column_types[i] != common::BinaryArray::kText) typed.push_back(static_cast<uint32_t>(st.columns[i]));
+  }
+  EXPECT_EQ(typed, (std::vector<uint32_t>{static_cast<uint32_t>(StagedColumn::kField),
+                                          static_cast<uint32_t>(StagedColumn::kVersion),
+                                          static_cast<uint32_t>(StagedColumn::kDeleted)}));
+  auto text = st.sql;
+  for (const auto* t : {"bigint[]", "boolean[]"}) {
+    for (auto at = text.find(t); at != std::string::npos; at = text.find(t)) {
+      text.replace(at, std::string(t).size(), "text[]");
+    }
+  }
+  EXPECT_EQ(text, st.text_sql);
   EXPECT_EQ(params.back(), "contact");
-  common::BinaryTextArray key;
+  common::BinaryArray key;
   key.add(std::string_view("k\"1"));
   EXPECT_EQ(params.front(), key.bytes());
 }
 
 
-// Each value kind is staged as sql_text() spells it, as an element of a binary text[]: the staging
-// writes the common kinds straight from the event's bytes, and must agree with sql_text().
+// Bound as text (a batch with a value of another kind than its field's type), each value kind is
+// staged as sql_text() spells it, as an element of a binary text[]: the staging writes the common
+// kinds straight from the event's bytes, and must agree with sql_text().
 TEST(MergeSql, EveryValueKindIsStagedAsSqlTextSpellsIt) {
   common::Config config;
   config.postgres.schema = "crm";
@@ -207,20 +233,20 @@ TEST(MergeSql, EveryValueKindIsStagedAsSqlTextSpellsIt) {
   f["l"].mutable_string_list()->add_values("q\"");
   f["j"].set_json_value(R"({"a":[1,"\\"]})");
   f["n"].set_null_value(true);
-  const auto params = applier.parameters({&e});
+  const auto params = applier.parameters({&e}, false);
   const auto& st = applier.statement();
   std::size_t checked = 0;
   for (std::size_t c = 0; c < st.columns.size(); ++c) {
     if (st.columns[c] != StagedColumn::kField) continue;
     const auto& field = entity.fields[static_cast<std::size_t>(st.column_field[c])];
-    common::BinaryTextArray expected;
+    common::BinaryArray expected;
     expected.add(sql_text(field, f.at(field.name)));
     EXPECT_EQ(params[c], expected.bytes()) << field.name;
     ++checked;
   }
   EXPECT_EQ(checked, entity.fields.size());
   const auto version = std::find(st.columns.begin(), st.columns.end(), StagedColumn::kVersion) - st.columns.begin();
-  common::BinaryTextArray want_version;
+  common::BinaryArray want_version;
   want_version.add(std::string_view("-9000000000"));
   EXPECT_EQ(params[static_cast<std::size_t>(version)], want_version.bytes());
 }
@@ -240,17 +266,17 @@ TEST(MergeSql, ATextArrayLiteralEscapesQuotesAndBackslashesOnly) {
 // every integer 4 bytes big-endian. (The apply tests prove that the server reads it back.)
 TEST(MergeSql, ABinaryTextArrayIsArraySendsFormat) {
   using namespace std::string_literals;
-  common::BinaryTextArray a;
+  common::BinaryArray a;
   a.add(std::string_view("\"{x}\\"));
   a.add(std::string_view(""));
   a.add_null();
   EXPECT_EQ(a.size(), 3u);
   EXPECT_EQ(a.bytes(), "\0\0\0\1"s "\0\0\0\1"s "\0\0\0\x19"s "\0\0\0\3"s "\0\0\0\1"s
                        "\0\0\0\5\"{x}\\"s "\0\0\0\0"s "\xff\xff\xff\xff"s);
-  common::BinaryTextArray no_nulls;
+  common::BinaryArray no_nulls;
   no_nulls.add(std::string_view("ab"));
   EXPECT_EQ(no_nulls.bytes(), "\0\0\0\1\0\0\0\0\0\0\0\x19\0\0\0\1\0\0\0\1\0\0\0\2ab"s);
-  EXPECT_EQ(common::BinaryTextArray().bytes(), "\0\0\0\0\0\0\0\0\0\0\0\x19"s);
+  EXPECT_EQ(common::BinaryArray().bytes(), "\0\0\0\0\0\0\0\0\0\0\0\x19"s);
 }
 
 // Timestamps and dates are staged by a formatter of their own (no snprintf, issue 12): it must
@@ -280,7 +306,7 @@ TEST(MergeSql, TimestampsAndDatesAreStagedAsSqlTextSpellsThemAcrossTheWholeRange
   }
   std::vector<common::ChangeEvent> events(instants.size());
   std::vector<const common::ChangeEvent*> pointers;
-  common::BinaryTextArray want_ts, want_d;
+  common::BinaryArray want_ts, want_d;
   for (std::size_t i = 0; i < instants.size(); ++i) {
     auto& e = events[i];
     e.set_entity("lead");
@@ -292,13 +318,83 @@ TEST(MergeSql, TimestampsAndDatesAreStagedAsSqlTextSpellsThemAcrossTheWholeRange
     want_d.add(sql_text(entity.fields[1], e.fields().at("d")));
     pointers.push_back(&e);
   }
-  const auto params = applier.parameters(pointers);
+  const auto params = applier.parameters(pointers, false);
   const auto& st = applier.statement();
   for (std::size_t c = 0; c < st.columns.size(); ++c) {
     if (st.columns[c] != StagedColumn::kField) continue;
     const auto& want = st.column_field[c] == 0 ? want_ts : want_d;
     EXPECT_EQ(params[c], want.bytes()) << "column " << c;
   }
+}
+
+// Typed elements are written as int8send, float8send, boolsend, timestamptz_send and date_send
+// write them: big-endian, a timestamp in microseconds and a date in days since 2000-01-01, each
+// after its length; the header names the element type. (ApplyBatch's typed-against-text test proves
+// that the server reads them back as the values the text form spells.)
+TEST(MergeSql, ATypedBinaryArrayIsArraySendsFormatForItsType) {
+  using namespace std::string_literals;
+  common::BinaryArray i(common::BinaryArray::kInt8);
+  i.add_int8(-2);
+  i.add_null();
+  EXPECT_EQ(i.bytes(), "\0\0\0\1"s "\0\0\0\1"s "\0\0\0\x14"s "\0\0\0\2"s "\0\0\0\1"s
+                       "\0\0\0\x08\xff\xff\xff\xff\xff\xff\xff\xfe"s "\xff\xff\xff\xff"s);
+  common::BinaryArray f(common::BinaryArray::kFloat8);
+  f.add_float8(-0.0);
+  f.add_float8(1.5);
+  EXPECT_EQ(f.bytes(), "\0\0\0\1\0\0\0\0\0\0\x02\xbd\0\0\0\2\0\0\0\1"s "\0\0\0\x08\x80\0\0\0\0\0\0\0"s
+                       "\0\0\0\x08\x3f\xf8\0\0\0\0\0\0"s);
+  common::BinaryArray b(common::BinaryArray::kBool);
+  b.add_bool(true);
+  b.add_bool(false);
+  EXPECT_EQ(b.bytes(), "\0\0\0\1\0\0\0\0\0\0\0\x10\0\0\0\2\0\0\0\1"s "\0\0\0\1\1"s "\0\0\0\1\0"s);
+  common::BinaryArray d(common::BinaryArray::kDate);
+  d.add_date(-1);
+  EXPECT_EQ(d.bytes(), "\0\0\0\1\0\0\0\0\0\0\x04\x3a\0\0\0\1\0\0\0\1"s "\0\0\0\4\xff\xff\xff\xff"s);
+  common::BinaryArray ts(common::BinaryArray::kTimestamptz);
+  ts.add_timestamptz(1);
+  EXPECT_EQ(ts.bytes(), "\0\0\0\1\0\0\0\0\0\0\x04\xa0\0\0\0\1\0\0\0\1"s "\0\0\0\x08\0\0\0\0\0\0\0\1"s);
+}
+
+// A batch is bound typed only if every value has its field's kind (NULL and an omitted field fit
+// any), a timestamp within the years 1..9999 on which both forms agree; a tombstone's values are not
+// staged and never keep a batch from it. Otherwise it is bound as text, values as sql_text spells them.
+TEST(MergeSql, ABatchIsBoundTypedOnlyIfEveryValueHasItsFieldsKind) {
+  common::Config config;
+  common::EntityConfig entity;
+  entity.name = "lead";
+  entity.table = "leads";
+  entity.key = "id";
+  entity.fields = {{"i", FieldType::kInt, false},       {"f", FieldType::kFloat, false},
+                   {"b", FieldType::kBool, false},      {"ts", FieldType::kTimestamp, false},
+                   {"d", FieldType::kDate, false},      {"t", FieldType::kText, false}};
+  EntityApplier applier(config, entity);
+  auto event = [](const std::string& field, auto set) {
+    common::ChangeEvent e;
+    e.set_key("k");
+    e.set_op(v1::OP_UPSERT);
+    set((*e.mutable_fields())[field]);
+    return e;
+  };
+  const auto fits = [&](const common::ChangeEvent& e) { return applier.fits_typed({&e}); };
+  EXPECT_TRUE(fits(event("i", [](common::Value& v) { v.set_int_value(1); })));
+  EXPECT_TRUE(fits(event("i", [](common::Value& v) { v.set_null_value(true); })));
+  EXPECT_TRUE(fits(event("t", [](common::Value& v) { v.set_int_value(1); })));  // text takes any kind's text
+  EXPECT_TRUE(fits(event("f", [](common::Value& v) { v.set_double_value(1); })));
+  EXPECT_TRUE(fits(event("ts", [](common::Value& v) { v.set_timestamp_micros(-62'135'596'800'000'000); })));
+  EXPECT_FALSE(fits(event("i", [](common::Value& v) { v.set_string_value("42"); })));
+  EXPECT_FALSE(fits(event("i", [](common::Value& v) { v.set_double_value(1); })));
+  EXPECT_FALSE(fits(event("f", [](common::Value& v) { v.set_int_value(1); })));
+  EXPECT_FALSE(fits(event("b", [](common::Value& v) { v.set_string_value("yes"); })));
+  EXPECT_FALSE(fits(event("ts", [](common::Value& v) { v.set_string_value("2026-01-01"); })));
+  EXPECT_FALSE(fits(event("ts", [](common::Value& v) { v.set_timestamp_micros(-62'135'596'800'000'001); })));
+  EXPECT_FALSE(fits(event("d", [](common::Value& v) { v.set_timestamp_micros(253'402'300'800'000'000); })));
+  auto tombstone = event("i", [](common::Value& v) { v.set_string_value("42"); });
+  tombstone.set_op(v1::OP_DELETE);
+  EXPECT_TRUE(fits(tombstone));
+  // One odd value sends the whole batch the text way.
+  const auto good = event("i", [](common::Value& v) { v.set_int_value(1); });
+  const auto odd = event("f", [](common::Value& v) { v.set_string_value("x"); });
+  EXPECT_FALSE(applier.fits_typed({&good, &odd}));
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ std::string list_literal(const leadsync::v1::StringList& list) {
 bool is_delete(const common::ChangeEvent& e) { return e.op() == leadsync::v1::OP_DELETE; }
 
 // Adds a number's decimal text without a temporary string.
-void add_integer(common::BinaryTextArray& out, int64_t n) {
+void add_integer(common::BinaryArray& out, int64_t n) {
   char buf[24];
   const auto end = std::to_chars(buf, buf + sizeof buf, n).ptr;
   out.add(std::string_view(buf, static_cast<std::size_t>(end - buf)));
@@ -39,7 +39,7 @@ char* digits(char* end, int64_t n, int width) {
 // without snprintf and gmtime (a measurable share of the worker's staging, issue 12): the civil
 // date from the day number (H. Hinnant's days_from_civil inverse). Years outside 1..9999, which
 // %04d would print differently, go the general way.
-bool add_timestamp(common::BinaryTextArray& out, int64_t micros, bool date_only) {
+bool add_timestamp(common::BinaryArray& out, int64_t micros, bool date_only) {
   constexpr int64_t kDay = 86'400'000'000;
   int64_t days = micros / kDay, of_day = micros % kDay;
   if (of_day < 0) {
@@ -84,7 +84,7 @@ bool add_timestamp(common::BinaryTextArray& out, int64_t micros, bool date_only)
 // Adds the value as sql_text() spells it. The common kinds (text, numbers, booleans, nulls) are
 // added from the event's own bytes: the staging runs for every field of every event, and a
 // temporary string per value was a measurable share of the worker's CPU.
-void add_sql_text(common::BinaryTextArray& out, const common::FieldConfig& field, const Value& v) {
+void add_sql_text(common::BinaryArray& out, const common::FieldConfig& field, const Value& v) {
   switch (v.kind_case()) {
     case Value::kNullValue:
     case Value::KIND_NOT_SET: out.add_null(); return;
@@ -97,6 +97,48 @@ void add_sql_text(common::BinaryTextArray& out, const common::FieldConfig& field
       out.add(sql_text(field, v));
       return;
     default: out.add(sql_text(field, v)); return;
+  }
+}
+
+constexpr int64_t kDay = 86'400'000'000;
+constexpr int64_t kUnixToPostgresEpoch = 946'684'800'000'000;  // 2000-01-01 in Unix microseconds
+// Years 1..9999, which both the text and the binary forms spell alike; others take the text way.
+constexpr int64_t kFirstMicros = -62'135'596'800'000'000, kEndMicros = 253'402'300'800'000'000;
+
+// Whether a value can be staged in its field's typed column: its kind is the type's own (or it is
+// NULL), and a timestamp is within the years both forms agree on.
+bool fits_typed(uint32_t type, const Value& v) {
+  using common::BinaryArray;
+  const auto kind = v.kind_case();
+  if (kind == Value::kNullValue || kind == Value::KIND_NOT_SET) return true;
+  switch (type) {
+    case BinaryArray::kInt8: return kind == Value::kIntValue;
+    case BinaryArray::kFloat8: return kind == Value::kDoubleValue;
+    case BinaryArray::kBool: return kind == Value::kBoolValue;
+    case BinaryArray::kTimestamptz:
+    case BinaryArray::kDate:
+      return kind == Value::kTimestampMicros && v.timestamp_micros() >= kFirstMicros &&
+             v.timestamp_micros() < kEndMicros;
+    default: return true;
+  }
+}
+
+// Adds a value that fits_typed() its column's type, as that type's binary form.
+void add_typed(common::BinaryArray& out, const Value& v) {
+  using common::BinaryArray;
+  const auto kind = v.kind_case();
+  if (kind == Value::kNullValue || kind == Value::KIND_NOT_SET) return out.add_null();
+  switch (out.element_type()) {
+    case BinaryArray::kInt8: return out.add_int8(v.int_value());
+    case BinaryArray::kFloat8: return out.add_float8(v.double_value());
+    case BinaryArray::kBool: return out.add_bool(v.bool_value());
+    case BinaryArray::kTimestamptz: return out.add_timestamptz(v.timestamp_micros() - kUnixToPostgresEpoch);
+    case BinaryArray::kDate: {
+      const int64_t micros = v.timestamp_micros();
+      const int64_t days = micros / kDay - (micros % kDay < 0 ? 1 : 0);  // floor: the UTC date
+      return out.add_date(static_cast<int32_t>(days - kUnixToPostgresEpoch / kDay));
+    }
+    default: return;
   }
 }
 
@@ -125,15 +167,36 @@ std::optional<std::string> sql_text(const common::FieldConfig& field, const Valu
 EntityApplier::EntityApplier(const common::Config& config, const common::EntityConfig& entity)
     : entity_(entity),
       statement_(merge_statement(config.postgres.schema, entity)),
-      prepared_name_("leadsync_merge_" + entity.name) {}
+      prepared_name_("leadsync_merge_" + entity.name),
+      text_prepared_name_("leadsync_merge_text_" + entity.name) {}
 
-std::vector<std::string> EntityApplier::parameters(const std::vector<const common::ChangeEvent*>& events) const {
+bool EntityApplier::fits_typed(const std::vector<const common::ChangeEvent*>& events) const {
   const auto& columns = statement_.columns;
-  std::vector<common::BinaryTextArray> staged(columns.size());
-  for (auto& c : staged) c.reserve(events.size() * 16);
+  for (const auto* e : events) {
+    if (is_delete(*e)) continue;  // a tombstone stages no values
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      if (columns[c] != StagedColumn::kField || statement_.column_types[c] == common::BinaryArray::kText) continue;
+      const auto& f = entity_.fields[static_cast<std::size_t>(statement_.column_field[c])];
+      const auto it = e->fields().find(f.name);
+      if (it != e->fields().end() && !workers::fits_typed(statement_.column_types[c], it->second)) return false;
+    }
+  }
+  return true;
+}
+
+std::vector<std::string> EntityApplier::parameters(const std::vector<const common::ChangeEvent*>& events,
+                                                   bool typed) const {
+  const auto& columns = statement_.columns;
+  std::vector<common::BinaryArray> staged;
+  staged.reserve(columns.size());
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    staged.emplace_back(typed ? statement_.column_types[c] : common::BinaryArray::kText);
+    staged.back().reserve(events.size() * 16);
+  }
   for (const auto* e : events) {
     for (std::size_t c = 0; c < columns.size(); ++c) {
       auto& out = staged[c];
+      const bool as_text = out.element_type() == common::BinaryArray::kText;
       switch (columns[c]) {
         case StagedColumn::kKey: out.add(e->key()); break;
         case StagedColumn::kField: {
@@ -142,13 +205,19 @@ std::vector<std::string> EntityApplier::parameters(const std::vector<const commo
           // A tombstone stages no values: the statement keeps the record's last ones.
           if (is_delete(*e) || it == e->fields().end()) {
             out.add_null();
-          } else {
+          } else if (as_text) {
             add_sql_text(out, f, it->second);
+          } else {
+            add_typed(out, it->second);
           }
           break;
         }
-        case StagedColumn::kVersion: add_integer(out, e->source_version()); break;
-        case StagedColumn::kDeleted: out.add(std::string_view(is_delete(*e) ? "t" : "f")); break;
+        case StagedColumn::kVersion:
+          as_text ? add_integer(out, e->source_version()) : out.add_int8(e->source_version());
+          break;
+        case StagedColumn::kDeleted:
+          as_text ? out.add(std::string_view(is_delete(*e) ? "t" : "f")) : out.add_bool(is_delete(*e));
+          break;
         case StagedColumn::kSource: out.add(e->source()); break;
         case StagedColumn::kOrigin: out.add(e->origin().empty() ? e->source() : e->origin()); break;
         case StagedColumn::kEventId: out.add(e->event_id()); break;
@@ -179,12 +248,16 @@ std::map<std::string, ApplyCounts> EntityApplier::apply(pqxx::transaction_base& 
   // statement is parsed and analysed once, not per batch. Planned per execution all the same (the
   // worker's sessions run with plan_cache_mode = force_custom_plan, common/pg.cc): a generic plan
   // would estimate the staged arrays at 10 rows whatever the batch holds.
-  tx.conn().prepare(prepared_name_, statement_.sql);
-  // Every parameter travels in binary (a text[] as array_send writes it, the entity's name as its
-  // bytes): the server copies the elements instead of parsing a literal.
+  // Every parameter travels in binary (an array as array_send writes it, the entity's name as its
+  // bytes): the server copies the elements instead of parsing a literal, and a typed column's
+  // elements are already of its type. A batch with a value of another kind than its field's
+  // type is bound all as text, and the server casts it (or refuses it, naming the value).
+  const bool typed = fits_typed(events);
+  const auto& name = typed ? prepared_name_ : text_prepared_name_;
+  tx.conn().prepare(name, typed ? statement_.sql : statement_.text_sql);
   std::vector<pqxx::binarystring> binary;
-  for (const auto& p : parameters(events)) binary.emplace_back(p.data(), p.size());
-  const auto rows = tx.exec_prepared(prepared_name_, pqxx::prepare::make_dynamic_params(binary));
+  for (const auto& p : parameters(events, typed)) binary.emplace_back(p.data(), p.size());
+  const auto rows = tx.exec_prepared(name, pqxx::prepare::make_dynamic_params(binary));
   for (const auto& r : rows) {
     auto& c = out[r[0].is_null() ? std::string() : r[0].as<std::string>()];
     c.inserted += r[1].as<int64_t>();

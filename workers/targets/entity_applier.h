@@ -25,15 +25,20 @@ class EntityApplier {
   std::map<std::string, ApplyCounts> apply(pqxx::transaction_base& tx,
                                            const std::vector<const common::ChangeEvent*>& events) const;
 
+  // Whether every value of `events` has its field's kind, so that the batch can be bound typed
+  // (statement().sql); else it is bound as text (statement().text_sql).
+  bool fits_typed(const std::vector<const common::ChangeEvent*>& events) const;
   // The bound parameters for `events`, in the statement's order, in binary format: each staged
-  // column a text[] as common::BinaryTextArray writes it, then the entity's name. Exposed for tests.
-  std::vector<std::string> parameters(const std::vector<const common::ChangeEvent*>& events) const;
+  // column an array as common::BinaryArray writes it (typed: of statement().column_types; else a
+  // text[] of sql_text()), then the entity's name. Exposed for tests.
+  std::vector<std::string> parameters(const std::vector<const common::ChangeEvent*>& events, bool typed) const;
   const MergeStatement& statement() const { return statement_; }
 
  private:
   const common::EntityConfig& entity_;
   MergeStatement statement_;
-  std::string prepared_name_;  // the merge statement's name on a connection
+  std::string prepared_name_;       // the merge statement's name on a connection (typed)
+  std::string text_prepared_name_;  // and its all-text variant's
 };
 
 // The text form of a value for a text[] array literal element of its field's column, or nullopt

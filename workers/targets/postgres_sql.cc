@@ -5,18 +5,55 @@
 namespace leadsync::workers {
 namespace {
 
+using common::FieldType;
 using common::quote_ident;
 using common::quote_literal;
+
+// The element type of a staged column: a field's own type where it has a binary form the worker
+// writes (common::BinaryArray), the record's version and tombstone flag likewise, text otherwise.
+uint32_t staged_type(StagedColumn kind, const common::FieldConfig* field) {
+  using common::BinaryArray;
+  switch (kind) {
+    case StagedColumn::kVersion: return BinaryArray::kInt8;
+    case StagedColumn::kDeleted: return BinaryArray::kBool;
+    case StagedColumn::kField:
+      switch (field->type) {
+        case FieldType::kInt: return BinaryArray::kInt8;
+        case FieldType::kFloat: return BinaryArray::kFloat8;
+        case FieldType::kBool: return BinaryArray::kBool;
+        case FieldType::kTimestamp: return BinaryArray::kTimestamptz;
+        case FieldType::kDate: return BinaryArray::kDate;
+        case FieldType::kText:
+        case FieldType::kTextList:
+        case FieldType::kJson: return BinaryArray::kText;
+      }
+      return BinaryArray::kText;
+    default: return BinaryArray::kText;
+  }
+}
+
+const char* array_type(uint32_t element_type) {
+  using common::BinaryArray;
+  switch (element_type) {
+    case BinaryArray::kInt8: return "bigint[]";
+    case BinaryArray::kFloat8: return "double precision[]";
+    case BinaryArray::kBool: return "boolean[]";
+    case BinaryArray::kTimestamptz: return "timestamptz[]";
+    case BinaryArray::kDate: return "date[]";
+    default: return "text[]";
+  }
+}
 
 // The staged batch: every bound column gets its parameter number here and nowhere else.
 class Staging {
  public:
   explicit Staging(MergeStatement& out) : out_(out) {}
 
-  // Binds one more text[] column; returns how the staging CTE reads it.
-  std::string bind(StagedColumn kind, int field = -1) {
+  // Binds one more column; returns how the staging CTE reads it.
+  std::string bind(StagedColumn kind, const common::FieldConfig* field = nullptr, int index = -1) {
     out_.columns.push_back(kind);
-    out_.column_field.push_back(field);
+    out_.column_field.push_back(index);
+    out_.column_types.push_back(staged_type(kind, field));
     return "s.c" + std::to_string(out_.columns.size());
   }
   // The scalar parameter after the columns.
@@ -24,10 +61,12 @@ class Staging {
     out_.binds_entity_name = true;
     return "$" + std::to_string(out_.columns.size() + 1);
   }
-  std::string from() const {
+  // Typed: each column bound as its element type's array; else every one as a text[].
+  std::string from(bool typed) const {
     std::string args, names;
     for (std::size_t i = 1; i <= out_.columns.size(); ++i) {
-      args += (i > 1 ? ", $" : "$") + std::to_string(i) + "::text[]";
+      args += (i > 1 ? ", $" : "$") + std::to_string(i) + "::" +
+              array_type(typed ? out_.column_types[i - 1] : common::BinaryArray::kText);
       names += (i > 1 ? ", c" : "c") + std::to_string(i);
     }
     return "unnest(" + args + ") AS s(" + names + ")";
@@ -144,7 +183,7 @@ MergeStatement merge_statement(const std::string& schema, const common::EntityCo
   for (std::size_t i = 0; i < entity.fields.size(); ++i) {
     const auto& f = entity.fields[i];
     fields.push_back(quote_ident(f.name));
-    const auto staged = staging.bind(StagedColumn::kField, static_cast<int>(i));
+    const auto staged = staging.bind(StagedColumn::kField, &f, static_cast<int>(i));
     stage += ", " + staged + "::" + common::field_sql_type(f.type) + " AS " + fields.back();
     if (f.required) required.push_back(staged + " IS NULL");
   }
@@ -174,7 +213,10 @@ MergeStatement merge_statement(const std::string& schema, const common::EntityCo
   const auto field_list = joined(fields, "", ", ");
   const auto incomplete = [&](const std::string& row) { return partial ? row + "._incomplete" : std::string("false"); };
 
-  std::string sql = "WITH stage AS MATERIALIZED (SELECT " + stage + " FROM " + staging.from() + "), ";
+  // The staged columns are cast to their fields' types by name, which is no cast at all where the
+  // column is bound typed: the two variants differ only in the unnest's parameter types.
+  const std::string head = "WITH stage AS MATERIALIZED (SELECT " + stage + " FROM ";
+  std::string sql = "), ";  // the rest after the staging's unnest, which is known once every column is bound
   // A row this statement created carries the creating event's id in both _event_id and
   // _created_event (and its run in _created_run). A full image's touched row is either that or one
   // it updated; a partial event that wins a field of a row without being its newest leaves
@@ -252,7 +294,8 @@ MergeStatement merge_statement(const std::string& schema, const common::EntityCo
            ", -count(*) FROM cls c GROUP BY c._run_id UNION ALL SELECT s._run_id, 0, 0, 0, 0, count(*) FROM stage s GROUP "
            "BY s._run_id) AS per_run (r, i, u, d, n, s) GROUP BY r";
   }
-  out.sql = std::move(sql);
+  out.sql = head + staging.from(true) + sql;
+  out.text_sql = head + staging.from(false) + sql;
   return out;
 }
 
