@@ -422,5 +422,44 @@ TEST_F(ApplyBatch, R13_TypedAndTextStagingStoreTheSameValueOfEveryKind) {
   }
 }
 
+// The typed statement and the text one are prepared per entity on the worker's connection, under names
+// that no two entities can share: an entity named `text_n` beside one named `n` must not find the
+// other's statement under its own name (both ways of binding, one connection, one transaction).
+TEST_F(ApplyBatch, R13_TwoEntitiesWhoseNamesDifferByAPrefixKeepTheirOwnStatements) {
+  auto config = config_;
+  common::EntityConfig n;
+  n.key = "k";
+  n.fields = {{"i", common::FieldType::kInt}};
+  auto text_n = n;
+  n.name = n.table = "n";
+  text_n.name = text_n.table = "text_n";
+  config.entities["n"] = n;
+  config.entities["text_n"] = text_n;
+  common::migrate(*conn_, config);
+  auto event = [](const std::string& entity, const std::string& key, auto set) {
+    common::ChangeEvent e;
+    e.set_entity(entity);
+    e.set_source("gen");
+    e.set_key(key);
+    e.set_op(v1::OP_UPSERT);
+    e.set_source_version(1);
+    e.set_event_id("e-" + key);
+    set((*e.mutable_fields())["i"]);
+    return e;
+  };
+  const auto as_text = event("n", "a", [](common::Value& v) { v.set_string_value("7"); });  // bound as text
+  const auto typed = event("text_n", "b", [](common::Value& v) { v.set_int_value(8); });     // bound typed
+  const workers::EntityApplier n_applier(config, config.entities.at("n"));
+  const workers::EntityApplier text_n_applier(config, config.entities.at("text_n"));
+  ASSERT_FALSE(n_applier.fits_typed({&as_text}));
+  ASSERT_TRUE(text_n_applier.fits_typed({&typed}));
+  pqxx::work tx(*conn_);
+  EXPECT_EQ(n_applier.apply(tx, {&as_text}).at("").inserted, 1u);
+  EXPECT_EQ(text_n_applier.apply(tx, {&typed}).at("").inserted, 1u);
+  const auto schema = conn_->quote_name(config.postgres.schema);
+  EXPECT_EQ(tx.exec1("SELECT k || '=' || i FROM " + schema + ".n")[0].as<std::string>(), "a=7");
+  EXPECT_EQ(tx.exec1("SELECT k || '=' || i FROM " + schema + ".text_n")[0].as<std::string>(), "b=8");
+}
+
 }  // namespace
 }  // namespace leadsync::testing

@@ -167,7 +167,8 @@ std::optional<std::string> sql_text(const common::FieldConfig& field, const Valu
 EntityApplier::EntityApplier(const common::Config& config, const common::EntityConfig& entity)
     : entity_(entity),
       statement_(merge_statement(config.postgres.schema, entity)),
-      prepared_name_("leadsync_merge_" + entity.name),
+      // The two prefixes differ in their 17th letter, so no two entities' names can make one name.
+      prepared_name_("leadsync_merge_typed_" + entity.name),
       text_prepared_name_("leadsync_merge_text_" + entity.name) {}
 
 bool EntityApplier::fits_typed(const std::vector<const common::ChangeEvent*>& events) const {
