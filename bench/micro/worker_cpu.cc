@@ -85,7 +85,7 @@ void WorkerBatchCpuHeapDecoded(benchmark::State& state) {
         std::vector<const common::ChangeEvent*> chosen;
         chosen.reserve(indexes.size());
         for (const auto i : indexes) chosen.push_back(good[i]);
-        auto params = applier.parameters(chosen, applier.fits_typed(chosen));
+        auto params = applier.parameters(chosen);
         benchmark::DoNotOptimize(params);
         planned += chosen.size();
       }
@@ -123,7 +123,7 @@ void WorkerBatchCpu(benchmark::State& state) {
       for (const auto& [entity, indexes] : round) {
         std::vector<const common::ChangeEvent*> chosen;
         for (const auto i : indexes) chosen.push_back(good[i]);
-        auto params = applier.parameters(chosen, applier.fits_typed(chosen));
+        auto params = applier.parameters(chosen);
         benchmark::DoNotOptimize(params);
       }
     }

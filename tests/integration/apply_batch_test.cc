@@ -375,7 +375,7 @@ TEST_F(ApplyBatch, R13_TypedAndTextStagingStoreTheSameValueOfEveryKind) {
         const std::vector<const common::ChangeEvent*> chunk(
             all.begin() + static_cast<std::ptrdiff_t>(from),
             all.begin() + static_cast<std::ptrdiff_t>(std::min(from + 1000, all.size())));
-        EXPECT_EQ(applier.fits_typed(chunk), want_typed) << entity.name << " from " << from;
+        EXPECT_EQ(applier.parameters(chunk).typed, want_typed) << entity.name << " from " << from;
         for (const auto& [r, c] : applier.apply(tx, chunk)) total += c;
       }
       tx.commit();
@@ -451,8 +451,8 @@ TEST_F(ApplyBatch, R13_TwoEntitiesWhoseNamesDifferByAPrefixKeepTheirOwnStatement
   const auto typed = event("text_n", "b", [](common::Value& v) { v.set_int_value(8); });     // bound typed
   const workers::EntityApplier n_applier(config, config.entities.at("n"));
   const workers::EntityApplier text_n_applier(config, config.entities.at("text_n"));
-  ASSERT_FALSE(n_applier.fits_typed({&as_text}));
-  ASSERT_TRUE(text_n_applier.fits_typed({&typed}));
+  ASSERT_FALSE(n_applier.parameters({&as_text}).typed);
+  ASSERT_TRUE(text_n_applier.parameters({&typed}).typed);
   pqxx::work tx(*conn_);
   EXPECT_EQ(n_applier.apply(tx, {&as_text}).at("").inserted, 1u);
   EXPECT_EQ(text_n_applier.apply(tx, {&typed}).at("").inserted, 1u);

@@ -165,8 +165,8 @@ TEST(MergeSql, EveryStagedColumnIsBoundOnceInOrder) {
   e.set_event_id("ev");
   e.set_run_id("run");
   (*e.mutable_fields())["score"].set_int_value(42);
-  ASSERT_TRUE(applier.fits_typed({&e}));
-  const auto params = applier.parameters({&e}, true);
+  ASSERT_TRUE(applier.parameters({&e}).typed);
+  const auto params = applier.parameters({&e}).values;
   const auto& st = applier.statement();
   ASSERT_EQ(params.size(), st.columns.size() + 1);
   ASSERT_EQ(st.column_types.size(), st.columns.size());
@@ -233,7 +233,7 @@ TEST(MergeSql, EveryValueKindIsStagedAsSqlTextSpellsIt) {
   f["l"].mutable_string_list()->add_values("q\"");
   f["j"].set_json_value(R"({"a":[1,"\\"]})");
   f["n"].set_null_value(true);
-  const auto params = applier.parameters({&e}, false);
+  const auto params = applier.text_parameters({&e});
   const auto& st = applier.statement();
   std::size_t checked = 0;
   for (std::size_t c = 0; c < st.columns.size(); ++c) {
@@ -318,7 +318,7 @@ TEST(MergeSql, TimestampsAndDatesAreStagedAsSqlTextSpellsThemAcrossTheWholeRange
     want_d.add(sql_text(entity.fields[1], e.fields().at("d")));
     pointers.push_back(&e);
   }
-  const auto params = applier.parameters(pointers, false);
+  const auto params = applier.text_parameters(pointers);
   const auto& st = applier.statement();
   for (std::size_t c = 0; c < st.columns.size(); ++c) {
     if (st.columns[c] != StagedColumn::kField) continue;
@@ -375,7 +375,7 @@ TEST(MergeSql, ABatchIsBoundTypedOnlyIfEveryValueHasItsFieldsKind) {
     set((*e.mutable_fields())[field]);
     return e;
   };
-  const auto fits = [&](const common::ChangeEvent& e) { return applier.fits_typed({&e}); };
+  const auto fits = [&](const common::ChangeEvent& e) { return applier.parameters({&e}).typed; };
   EXPECT_TRUE(fits(event("i", [](common::Value& v) { v.set_int_value(1); })));
   EXPECT_TRUE(fits(event("i", [](common::Value& v) { v.set_null_value(true); })));
   EXPECT_TRUE(fits(event("t", [](common::Value& v) { v.set_int_value(1); })));  // text takes any kind's text
@@ -394,7 +394,7 @@ TEST(MergeSql, ABatchIsBoundTypedOnlyIfEveryValueHasItsFieldsKind) {
   // One odd value sends the whole batch the text way.
   const auto good = event("i", [](common::Value& v) { v.set_int_value(1); });
   const auto odd = event("f", [](common::Value& v) { v.set_string_value("x"); });
-  EXPECT_FALSE(applier.fits_typed({&good, &odd}));
+  EXPECT_FALSE(applier.parameters({&good, &odd}).typed);
 }
 
 }  // namespace

@@ -105,40 +105,42 @@ constexpr int64_t kUnixToPostgresEpoch = 946'684'800'000'000;  // 2000-01-01 in 
 // Years 1..9999, which both the text and the binary forms spell alike; others take the text way.
 constexpr int64_t kFirstMicros = -62'135'596'800'000'000, kEndMicros = 253'402'300'800'000'000;
 
-// Whether a value can be staged in its field's typed column: its kind is the type's own (or it is
-// NULL), and a timestamp is within the years both forms agree on.
-bool fits_typed(uint32_t type, const Value& v) {
+// Adds the value as its column's type's binary form, if it has that type's kind (or is NULL) and a
+// timestamp is within the years both forms agree on; else adds nothing and returns false, and the
+// batch goes the text way.
+bool add_typed(common::BinaryArray& out, const Value& v) {
   using common::BinaryArray;
   const auto kind = v.kind_case();
-  if (kind == Value::kNullValue || kind == Value::KIND_NOT_SET) return true;
-  switch (type) {
-    case BinaryArray::kInt8: return kind == Value::kIntValue;
-    case BinaryArray::kFloat8: return kind == Value::kDoubleValue;
-    case BinaryArray::kBool: return kind == Value::kBoolValue;
-    case BinaryArray::kTimestamptz:
-    case BinaryArray::kDate:
-      return kind == Value::kTimestampMicros && v.timestamp_micros() >= kFirstMicros &&
-             v.timestamp_micros() < kEndMicros;
-    default: return true;
+  if (kind == Value::kNullValue || kind == Value::KIND_NOT_SET) {
+    out.add_null();
+    return true;
   }
-}
-
-// Adds a value that fits_typed() its column's type, as that type's binary form.
-void add_typed(common::BinaryArray& out, const Value& v) {
-  using common::BinaryArray;
-  const auto kind = v.kind_case();
-  if (kind == Value::kNullValue || kind == Value::KIND_NOT_SET) return out.add_null();
+  const auto in_years = [&] { return v.timestamp_micros() >= kFirstMicros && v.timestamp_micros() < kEndMicros; };
   switch (out.element_type()) {
-    case BinaryArray::kInt8: return out.add_int8(v.int_value());
-    case BinaryArray::kFloat8: return out.add_float8(v.double_value());
-    case BinaryArray::kBool: return out.add_bool(v.bool_value());
-    case BinaryArray::kTimestamptz: return out.add_timestamptz(v.timestamp_micros() - kUnixToPostgresEpoch);
+    case BinaryArray::kInt8:
+      if (kind != Value::kIntValue) return false;
+      out.add_int8(v.int_value());
+      return true;
+    case BinaryArray::kFloat8:
+      if (kind != Value::kDoubleValue) return false;
+      out.add_float8(v.double_value());
+      return true;
+    case BinaryArray::kBool:
+      if (kind != Value::kBoolValue) return false;
+      out.add_bool(v.bool_value());
+      return true;
+    case BinaryArray::kTimestamptz:
+      if (kind != Value::kTimestampMicros || !in_years()) return false;
+      out.add_timestamptz(v.timestamp_micros() - kUnixToPostgresEpoch);
+      return true;
     case BinaryArray::kDate: {
+      if (kind != Value::kTimestampMicros || !in_years()) return false;
       const int64_t micros = v.timestamp_micros();
       const int64_t days = micros / kDay - (micros % kDay < 0 ? 1 : 0);  // floor: the UTC date
-      return out.add_date(static_cast<int32_t>(days - kUnixToPostgresEpoch / kDay));
+      out.add_date(static_cast<int32_t>(days - kUnixToPostgresEpoch / kDay));
+      return true;
     }
-    default: return;
+    default: return false;  // not a typed column
   }
 }
 
@@ -171,22 +173,17 @@ EntityApplier::EntityApplier(const common::Config& config, const common::EntityC
       prepared_name_("leadsync_merge_typed_" + entity.name),
       text_prepared_name_("leadsync_merge_text_" + entity.name) {}
 
-bool EntityApplier::fits_typed(const std::vector<const common::ChangeEvent*>& events) const {
-  const auto& columns = statement_.columns;
-  for (const auto* e : events) {
-    if (is_delete(*e)) continue;  // a tombstone stages no values
-    for (std::size_t c = 0; c < columns.size(); ++c) {
-      if (columns[c] != StagedColumn::kField || statement_.column_types[c] == common::BinaryArray::kText) continue;
-      const auto& f = entity_.fields[static_cast<std::size_t>(statement_.column_field[c])];
-      const auto it = e->fields().find(f.name);
-      if (it != e->fields().end() && !workers::fits_typed(statement_.column_types[c], it->second)) return false;
-    }
-  }
-  return true;
+EntityApplier::Bound EntityApplier::parameters(const std::vector<const common::ChangeEvent*>& events) const {
+  if (auto typed = stage(events, true)) return {std::move(*typed), true};
+  return {text_parameters(events), false};
 }
 
-std::vector<std::string> EntityApplier::parameters(const std::vector<const common::ChangeEvent*>& events,
-                                                   bool typed) const {
+std::vector<std::string> EntityApplier::text_parameters(const std::vector<const common::ChangeEvent*>& events) const {
+  return *stage(events, false);
+}
+
+std::optional<std::vector<std::string>> EntityApplier::stage(const std::vector<const common::ChangeEvent*>& events,
+                                                             bool typed) const {
   const auto& columns = statement_.columns;
   std::vector<common::BinaryArray> staged;
   staged.reserve(columns.size());
@@ -208,8 +205,8 @@ std::vector<std::string> EntityApplier::parameters(const std::vector<const commo
             out.add_null();
           } else if (as_text) {
             add_sql_text(out, f, it->second);
-          } else {
-            add_typed(out, it->second);
+          } else if (!add_typed(out, it->second)) {
+            return std::nullopt;  // a value of another kind than its field's: the text way
           }
           break;
         }
@@ -253,11 +250,11 @@ std::map<std::string, ApplyCounts> EntityApplier::apply(pqxx::transaction_base& 
   // bytes): the server copies the elements instead of parsing a literal, and a typed column's
   // elements are already of its type. A batch with a value of another kind than its field's
   // type is bound all as text, and the server casts it (or refuses it, naming the value).
-  const bool typed = fits_typed(events);
-  const auto& name = typed ? prepared_name_ : text_prepared_name_;
-  tx.conn().prepare(name, typed ? statement_.sql : statement_.text_sql);
+  const auto bound = parameters(events);
+  const auto& name = bound.typed ? prepared_name_ : text_prepared_name_;
+  tx.conn().prepare(name, bound.typed ? statement_.sql : statement_.text_sql);
   std::vector<pqxx::binarystring> binary;
-  for (const auto& p : parameters(events, typed)) binary.emplace_back(p.data(), p.size());
+  for (const auto& p : bound.values) binary.emplace_back(p.data(), p.size());
   const auto rows = tx.exec_prepared(name, pqxx::prepare::make_dynamic_params(binary));
   for (const auto& r : rows) {
     auto& c = out[r[0].is_null() ? std::string() : r[0].as<std::string>()];

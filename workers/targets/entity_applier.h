@@ -25,16 +25,24 @@ class EntityApplier {
   std::map<std::string, ApplyCounts> apply(pqxx::transaction_base& tx,
                                            const std::vector<const common::ChangeEvent*>& events) const;
 
-  // Whether every value of `events` has its field's kind, so that the batch can be bound typed
-  // (statement().sql); else it is bound as text (statement().text_sql).
-  bool fits_typed(const std::vector<const common::ChangeEvent*>& events) const;
   // The bound parameters for `events`, in the statement's order, in binary format: each staged
-  // column an array as common::BinaryArray writes it (typed: of statement().column_types; else a
-  // text[] of sql_text()), then the entity's name. Exposed for tests.
-  std::vector<std::string> parameters(const std::vector<const common::ChangeEvent*>& events, bool typed) const;
+  // column an array as common::BinaryArray writes it, then the entity's name. Typed (of
+  // statement().column_types, for statement().sql) when every value has its field's kind; else
+  // every column a text[] of sql_text() (for statement().text_sql). Exposed for tests.
+  struct Bound {
+    std::vector<std::string> values;
+    bool typed = false;
+  };
+  Bound parameters(const std::vector<const common::ChangeEvent*>& events) const;
+  // The text way alone, whatever the values' kinds. Exposed for tests.
+  std::vector<std::string> text_parameters(const std::vector<const common::ChangeEvent*>& events) const;
   const MergeStatement& statement() const { return statement_; }
 
  private:
+  // Stages `events` typed or as text; typed, nullopt at the first value of another kind than its field's.
+  std::optional<std::vector<std::string>> stage(const std::vector<const common::ChangeEvent*>& events,
+                                                bool typed) const;
+
   const common::EntityConfig& entity_;
   MergeStatement statement_;
   std::string prepared_name_;       // the merge statement's name on a connection (typed)
