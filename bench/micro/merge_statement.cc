@@ -52,6 +52,7 @@ double median(std::vector<double> v) {
 
 int run(int argc, char** argv) {
   int batches = 40, passes = 3;
+  bool bad_argument = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--batches" && i + 1 < argc) {
@@ -59,10 +60,10 @@ int run(int argc, char** argv) {
     } else if (a == "--passes" && i + 1 < argc) {
       passes = std::atoi(argv[++i]);
     } else {
-      batches = 0;
+      bad_argument = true;
     }
   }
-  if (batches < 1 || passes < 1) {
+  if (bad_argument || batches < 1 || passes < 1) {
     std::fprintf(stderr, "usage: %s [--batches N >= 1] [--passes N >= 1]\n", argv[0]);
     return 2;
   }
